@@ -1,0 +1,101 @@
+# lastcall - graceful shutdown for Kubernetes pods.
+#
+#   make            build build/lastcall
+#   make test       unit tests (ASan+UBSan) and integration tests
+#   make demo       a real graceful shutdown of the bundled sample app
+#   make install    PREFIX=/usr/local DESTDIR=
+#
+# Missing Debian packages are installed by `make deps` (as root), which
+# test and demo run first.
+
+VERSION ?= 0.1.0
+PREFIX ?= /usr/local
+DESTDIR ?=
+BUILD ?= build
+CC ?= cc
+PKG_CONFIG ?= pkg-config
+
+# Libraries of the product, and the unit test framework.
+LIBS_PC := libcurl libcjson libmicrohttpd libmnl
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-Wformat=2 -Wno-format-nonliteral -Wvla
+HARDEN := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -O2 -g $(WARN) -MMD -MP \
+	-DLASTCALL_VERSION='"$(VERSION)"'
+BASE_LDFLAGS := -pie -Wl,-z,relro,-z,now
+
+# SANITIZE=1 builds with ASan+UBSan (the unit tests always do).
+SAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+ifeq ($(SANITIZE),1)
+BASE_CFLAGS += $(SAN_FLAGS)
+BASE_LDFLAGS += $(SAN_FLAGS)
+endif
+
+# The user's CFLAGS/LDFLAGS come last so they win.
+ALL_CFLAGS = $(BASE_CFLAGS) $(HARDEN) $(CFLAGS)
+ALL_LDFLAGS = $(BASE_LDFLAGS) $(LDFLAGS)
+
+SRCS := $(wildcard helper/*.c)
+OBJS := $(patsubst helper/%.c,$(BUILD)/obj/%.o,$(SRCS))
+LIB_OBJS := $(filter-out $(BUILD)/obj/main.o,$(OBJS))
+
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
+PROBE_SRCS := $(wildcard tests/probe/*.c)
+PROBE_BINS := $(patsubst tests/probe/%.c,$(BUILD)/probe/%,$(PROBE_SRCS))
+
+.PHONY: all deps test unit integration demo install clean format-check
+
+all: $(BUILD)/lastcall
+
+$(BUILD)/obj/%.o: helper/%.c | $(BUILD)/obj
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/lastcall: $(OBJS)
+	$(CC) $(ALL_CFLAGS) $^ -o $@ $(ALL_LDFLAGS)
+
+# Unit tests include the module's .c (to reach its statics) and link the
+# other modules' sanitized objects.
+UNIT_CFLAGS = -std=c11 -D_GNU_SOURCE -DUNIT_TESTING -O1 -g $(WARN) -Wno-missing-prototypes \
+	-MMD -MP $(SAN_FLAGS) -Ihelper $(shell $(PKG_CONFIG) --cflags cmocka 2>/dev/null)
+$(BUILD)/san/%.o: helper/%.c | $(BUILD)/san
+	$(CC) $(UNIT_CFLAGS) -c $< -o $@
+SAN_OBJS := $(patsubst helper/%.c,$(BUILD)/san/%.o,$(filter-out helper/main.c,$(SRCS)))
+
+$(BUILD)/unit/test_%: tests/unit/test_%.c $(SAN_OBJS) | $(BUILD)/unit
+	$(CC) $(UNIT_CFLAGS) $< $(filter-out $(BUILD)/san/$*.o,$(SAN_OBJS)) -o $@ \
+		$(SAN_FLAGS) $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
+
+$(BUILD)/probe/%: tests/probe/%.c | $(BUILD)/probe
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -g $(WARN) $< -o $@
+
+$(BUILD)/obj $(BUILD)/san $(BUILD)/unit $(BUILD)/probe:
+	mkdir -p $@
+
+deps:
+	@tests/deps.sh build test
+
+test: deps
+	@$(MAKE) --no-print-directory all unit-bins probes
+	@tests/run.sh $(BUILD)
+
+unit-bins: $(UNIT_BINS)
+probes: $(PROBE_BINS)
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@tests/deps.sh demo
+	@tests/demo.sh $(BUILD)/lastcall
+
+install: $(BUILD)/lastcall
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(BUILD)/lastcall $(DESTDIR)$(PREFIX)/bin/lastcall
+
+format-check:
+	clang-format --dry-run --Werror helper/*.c helper/*.h
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(wildcard $(BUILD)/obj/*.d $(BUILD)/san/*.d $(BUILD)/unit/*.d)

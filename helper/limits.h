@@ -1,0 +1,43 @@
+/* limits.h - every limit of lastcall in one place.
+ *
+ * Anything fed from outside (flags, environment, /proc, signals) has a cap
+ * here; going past it is an error, never a reallocation.
+ */
+#ifndef LASTCALL_LIMITS_H
+#define LASTCALL_LIMITS_H
+
+/* One log line, whole; written with a single write(2). */
+#define LOG_LINE_MAX 2048
+/* One formatted field value before quoting. */
+#define LOG_VALUE_MAX 512
+
+/* Longest flag value or environment value we accept. */
+#define CFG_VALUE_MAX 4096
+/* Entries in a repeatable flag taken from one environment variable. */
+#define CFG_LIST_MAX 64
+/* Error message buffer for flag parsing. */
+#define CFG_ERR_MAX 256
+
+/* Longest durations we accept: one day. */
+#define DURATION_MAX_MS (24LL * 60 * 60 * 1000)
+
+/* Longest resolved path of the command to execute. */
+#define SPAWN_PATH_MAX 4096
+
+/* Event loop: registered fds and timers. */
+#define LOOP_FDS_MAX 64
+#define LOOP_TIMERS_MAX 16
+#define LOOP_EVENTS_BATCH 32
+
+/* signalfd reads per loop pass before yielding to other fds. */
+#define SIG_READ_BATCH 64
+
+/* /proc/PID/stat is one line; comm is at most 16 bytes, the rest numbers. */
+#define PROC_STAT_MAX 1024
+/* Processes examined per /proc scan; more are handled in further passes. */
+#define PROC_SCAN_MAX 32768
+
+/* Default time leftover processes get between SIGTERM and SIGKILL. */
+#define ORPHAN_GRACE_DEFAULT_MS 2000
+
+#endif

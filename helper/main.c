@@ -1,0 +1,88 @@
+/* main.c - lastcall: graceful shutdown for Kubernetes pods. Subcommands. */
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "run.h"
+#include "status.h"
+#include "sup.h"
+
+#ifndef LASTCALL_VERSION
+#define LASTCALL_VERSION "0.0.0-dev"
+#endif
+
+static const struct cfg_cmd *const commands[] = {
+	&run_cmd,
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: lastcall COMMAND [OPTIONS] [ARGS...]\n"
+		"\n"
+		"Shut Kubernetes pods down without losing a request.\n"
+		"\n"
+		"Commands:\n");
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		fprintf(out, "  %-10s %s\n", commands[i]->name, commands[i]->summary);
+	fprintf(out,
+		"  %-10s %s\n"
+		"\n"
+		"Options:\n"
+		"  -h, --help     Show this help and exit\n"
+		"  -V, --version  Show the version and exit\n"
+		"\n"
+		"Run 'lastcall help COMMAND' or 'lastcall COMMAND --help' for details.\n",
+		"help", "Show the help of a command");
+}
+
+static const struct cfg_cmd *find_command(const char *name)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(commands[i]->name, name) == 0)
+			return commands[i];
+	}
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	sigset_t orig_mask;
+
+	/* First thing: no signal may arrive before we can forward it. */
+	sup_signals_init(&orig_mask);
+
+	if (argc < 2) {
+		usage(stderr);
+		return STATUS_LASTCALL_FAILED;
+	}
+	const char *cmd = argv[1];
+	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "-V") == 0 ||
+	    strcmp(cmd, "version") == 0) {
+		printf("lastcall %s\n", LASTCALL_VERSION);
+		return 0;
+	}
+	if (strcmp(cmd, "help") == 0) {
+		if (argc < 3) {
+			usage(stdout);
+			return 0;
+		}
+		const struct cfg_cmd *c = find_command(argv[2]);
+		if (!c) {
+			fprintf(stderr, "lastcall: unknown command \"%s\" (see 'lastcall --help')\n",
+				argv[2]);
+			return STATUS_LASTCALL_FAILED;
+		}
+		cfg_usage(stdout, c);
+		return 0;
+	}
+	if (strcmp(cmd, "run") == 0)
+		return run_main(argc - 1, argv + 1, &orig_mask);
+	fprintf(stderr, "lastcall: unknown command \"%s\" (see 'lastcall --help')\n", cmd);
+	return STATUS_LASTCALL_FAILED;
+}

@@ -1,0 +1,182 @@
+/* sig.c - see sig.h. */
+#include "sig.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+static const char *const sig_names[SIG_MAX + 1] = {
+	[SIGHUP] = "HUP",	[SIGINT] = "INT",	[SIGQUIT] = "QUIT",
+	[SIGILL] = "ILL",	[SIGTRAP] = "TRAP",	[SIGABRT] = "ABRT",
+	[SIGBUS] = "BUS",	[SIGFPE] = "FPE",	[SIGKILL] = "KILL",
+	[SIGUSR1] = "USR1",	[SIGSEGV] = "SEGV",	[SIGUSR2] = "USR2",
+	[SIGPIPE] = "PIPE",	[SIGALRM] = "ALRM",	[SIGTERM] = "TERM",
+	[SIGSTKFLT] = "STKFLT",	[SIGCHLD] = "CHLD",	[SIGCONT] = "CONT",
+	[SIGSTOP] = "STOP",	[SIGTSTP] = "TSTP",	[SIGTTIN] = "TTIN",
+	[SIGTTOU] = "TTOU",	[SIGURG] = "URG",	[SIGXCPU] = "XCPU",
+	[SIGXFSZ] = "XFSZ",	[SIGVTALRM] = "VTALRM",	[SIGPROF] = "PROF",
+	[SIGWINCH] = "WINCH",	[SIGIO] = "IO",		[SIGPWR] = "PWR",
+	[SIGSYS] = "SYS",
+};
+
+enum sig_policy sig_policy(int sig)
+{
+	if (sig <= 0 || sig > SIG_MAX || sig >= NSIG)
+		return SIG_POLICY_INVALID;
+	switch (sig) {
+	case SIGKILL:
+	case SIGSTOP:
+		return SIG_POLICY_UNCATCHABLE;
+	case SIGCHLD:
+		return SIG_POLICY_REAP;
+	/* Job control from a terminal is not ours to pass on (catatonit). */
+	case SIGTSTP:
+	case SIGTTIN:
+	case SIGTTOU:
+	/* Our own writes to a closed pipe raise it; EPIPE is enough. */
+	case SIGPIPE:
+		return SIG_POLICY_IGNORE;
+	/* Synchronous faults stay at default so a bug in lastcall dumps core. */
+	case SIGSEGV:
+	case SIGBUS:
+	case SIGFPE:
+	case SIGILL:
+	case SIGABRT:
+	case SIGTRAP:
+	case SIGSYS:
+		return SIG_POLICY_SYNC;
+	default:
+		/* glibc reserves 32 and 33 for its threads; never touch them. */
+		if (sig > 31 && sig < SIGRTMIN)
+			return SIG_POLICY_INVALID;
+		return SIG_POLICY_FORWARD;
+	}
+}
+
+/* Parses a decimal int in [0, SIG_MAX]; -1 when s is not one. */
+static int parse_small(const char *s)
+{
+	char *end;
+
+	if (!isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || *end || v > SIG_MAX)
+		return -1;
+	return (int)v;
+}
+
+int sig_parse(const char *s, int allow_zero, int *ret_sig)
+{
+	int sig = -1;
+
+	if (!s || !*s)
+		return -EINVAL;
+	if (isdigit((unsigned char)*s)) {
+		sig = parse_small(s);
+	} else {
+		if (strncasecmp(s, "SIG", 3) == 0)
+			s += 3;
+		if (strncasecmp(s, "RTMIN", 5) == 0 || strncasecmp(s, "RTMAX", 5) == 0) {
+			int base = toupper((unsigned char)s[4]) == 'N' ? SIGRTMIN : SIGRTMAX;
+			const char *rest = s + 5;
+			if (*rest == '\0') {
+				sig = base;
+			} else if ((*rest == '+' && base == SIGRTMIN) ||
+				   (*rest == '-' && base == SIGRTMAX)) {
+				int off = parse_small(rest + 1);
+				if (off >= 0)
+					sig = base + (*rest == '+' ? off : -off);
+				if (sig < SIGRTMIN || sig > SIGRTMAX)
+					sig = -1;
+			}
+		} else {
+			for (int i = 1; i <= SIG_MAX; i++) {
+				if (sig_names[i] && strcasecmp(s, sig_names[i]) == 0) {
+					sig = i;
+					break;
+				}
+			}
+			/* Common aliases. */
+			if (sig < 0 && strcasecmp(s, "IOT") == 0)
+				sig = SIGABRT;
+			if (sig < 0 && strcasecmp(s, "POLL") == 0)
+				sig = SIGIO;
+			if (sig < 0 && strcasecmp(s, "CLD") == 0)
+				sig = SIGCHLD;
+		}
+	}
+	if (sig == 0 && allow_zero) {
+		*ret_sig = 0;
+		return 0;
+	}
+	if (sig <= 0 || sig_policy(sig) == SIG_POLICY_INVALID)
+		return -EINVAL;
+	*ret_sig = sig;
+	return 0;
+}
+
+const char *sig_name(int sig, char buf[SIG_NAME_MAX])
+{
+	if (sig > 0 && sig <= SIG_MAX && sig_names[sig])
+		snprintf(buf, SIG_NAME_MAX, "SIG%s", sig_names[sig]);
+	else if (sig >= SIGRTMIN && sig <= SIGRTMAX)
+		snprintf(buf, SIG_NAME_MAX, sig == SIGRTMIN ? "SIGRTMIN" : "SIGRTMIN+%d",
+			 sig - SIGRTMIN);
+	else
+		snprintf(buf, SIG_NAME_MAX, "%d", sig);
+	return buf;
+}
+
+void sig_rewrite_init(struct sig_rewrite *r)
+{
+	for (int i = 0; i <= SIG_MAX; i++)
+		r->to[i] = i;
+}
+
+int sig_rewrite_add(struct sig_rewrite *r, const char *spec, char *err,
+		    size_t errlen)
+{
+	char from_s[32];
+	const char *colon = strchr(spec, ':');
+	int from, to;
+	char name[SIG_NAME_MAX];
+
+	if (!colon || (size_t)(colon - spec) >= sizeof(from_s)) {
+		snprintf(err, errlen, "expected FROM:TO (e.g. TERM:QUIT), got \"%s\"", spec);
+		return -EINVAL;
+	}
+	memcpy(from_s, spec, (size_t)(colon - spec));
+	from_s[colon - spec] = '\0';
+	if (sig_parse(from_s, 0, &from) < 0) {
+		snprintf(err, errlen, "unknown signal \"%s\" in \"%s\"", from_s, spec);
+		return -EINVAL;
+	}
+	if (sig_parse(colon + 1, 1, &to) < 0) {
+		snprintf(err, errlen, "unknown signal \"%s\" in \"%s\"", colon + 1, spec);
+		return -EINVAL;
+	}
+	if (sig_policy(from) != SIG_POLICY_FORWARD) {
+		snprintf(err, errlen, "%s is never forwarded, so it cannot be rewritten",
+			 sig_name(from, name));
+		return -EINVAL;
+	}
+	if (to != 0 && sig_policy(to) != SIG_POLICY_FORWARD && to != SIGKILL &&
+	    to != SIGSTOP && to != SIGTSTP) {
+		snprintf(err, errlen, "cannot rewrite to %s", sig_name(to, name));
+		return -EINVAL;
+	}
+	r->to[from] = to;
+	return 0;
+}
+
+int sig_rewrite_apply(const struct sig_rewrite *r, int sig)
+{
+	if (sig <= 0 || sig > SIG_MAX)
+		return 0;
+	return r->to[sig];
+}

@@ -1,0 +1,50 @@
+/* sig.h - signal names, the forwarding policy and the rewrite table. Pure. */
+#ifndef LASTCALL_SIG_H
+#define LASTCALL_SIG_H
+
+#include <signal.h>
+#include <stddef.h>
+
+/* Highest signal number we handle (Linux: 64). */
+#define SIG_MAX 64
+#define SIG_NAME_MAX 16
+
+enum sig_policy {
+	SIG_POLICY_FORWARD,	/* read from signalfd and sent on */
+	SIG_POLICY_REAP,	/* SIGCHLD: reap, never forward */
+	SIG_POLICY_IGNORE,	/* TTY stop signals and SIGPIPE: set to SIG_IGN */
+	SIG_POLICY_SYNC,	/* faults: left unblocked and at default */
+	SIG_POLICY_UNCATCHABLE,	/* SIGKILL, SIGSTOP */
+	SIG_POLICY_INVALID,	/* not a signal number */
+};
+
+/* What lastcall does with signal sig. */
+enum sig_policy sig_policy(int sig);
+
+/*
+ * Parses a signal: "TERM", "SIGTERM", "sigterm", "15", "RTMIN+2", "SIGRTMAX-1".
+ * With allow_zero, "0" is accepted (the rewrite table's "drop").
+ * Returns 0 and *ret_sig, or -EINVAL.
+ */
+int sig_parse(const char *s, int allow_zero, int *ret_sig);
+
+/* Writes the canonical name ("SIGTERM", "SIGRTMIN+2") of sig into buf. */
+const char *sig_name(int sig, char buf[SIG_NAME_MAX]);
+
+/* FROM:TO rewrites applied to forwarded signals; TO 0 drops the signal. */
+struct sig_rewrite {
+	int to[SIG_MAX + 1];
+};
+
+void sig_rewrite_init(struct sig_rewrite *r);
+/*
+ * Parses "FROM:TO" and records it. Only forwardable signals can be
+ * rewritten, to a forwardable signal or 0. On error returns -EINVAL and
+ * writes a reason into err.
+ */
+int sig_rewrite_add(struct sig_rewrite *r, const char *spec, char *err,
+		    size_t errlen);
+/* The signal to send for a received sig, 0 to drop it. */
+int sig_rewrite_apply(const struct sig_rewrite *r, int sig);
+
+#endif

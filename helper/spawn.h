@@ -1,0 +1,27 @@
+/* spawn.h - start the command in its own process group. */
+#ifndef LASTCALL_SPAWN_H
+#define LASTCALL_SPAWN_H
+
+#include <signal.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/*
+ * Finds file the way execvp does: as given when it holds a '/', else in
+ * each directory of path (PATH; NULL means the default). Returns 0 with
+ * the path in out, -ENOENT when nothing matches, -EACCES when only
+ * non-executable candidates exist, -ENAMETOOLONG.
+ */
+int spawn_resolve(const char *file, const char *path, char *out, size_t size);
+
+/*
+ * Forks and executes argv[0] (resolved with PATH) in a new process group,
+ * with the signal mask orig_mask and every disposition back at default.
+ * If stdin is a terminal whose foreground group we are in, the child's
+ * group becomes the foreground one. Returns 0 and the child's pid once the
+ * exec has succeeded, or a negative errno: the exec's (ENOENT, EACCES...)
+ * or fork's.
+ */
+int spawn_child(char *const argv[], const sigset_t *orig_mask, pid_t *ret_pid);
+
+#endif

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Installs the Debian packages a make target needs, when run as root.
+# Usage: tests/deps.sh build|test|demo...
+# Only what is missing is installed; as non-root, missing packages are
+# listed and the script fails with one line saying what to install.
+set -euo pipefail
+
+pkgs=()
+need_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed" || pkgs+=("$1"); }
+# Commands may come from elsewhere (nodesource ships npm inside nodejs).
+need_cmd() { command -v "$1" >/dev/null 2>&1 || pkgs+=("$2"); }
+
+for what in "$@"; do
+	case "$what" in
+	build)
+		need_cmd cc build-essential
+		need_cmd make build-essential
+		need_cmd pkg-config pkg-config
+		for p in libcurl4-openssl-dev libcjson-dev libmicrohttpd-dev libmnl-dev; do need_pkg "$p"; done
+		;;
+	test)
+		need_pkg libcmocka-dev
+		need_cmd unshare util-linux
+		need_cmd ps procps
+		need_cmd curl curl
+		need_cmd node nodejs
+		need_cmd npm npm
+		;;
+	demo)
+		need_cmd unshare util-linux
+		need_cmd curl curl
+		need_cmd node nodejs
+		need_cmd npm npm
+		;;
+	*) echo "deps.sh: unknown target $what" >&2; exit 2 ;;
+	esac
+done
+
+[ ${#pkgs[@]} -eq 0 ] && exit 0
+mapfile -t pkgs < <(printf '%s\n' "${pkgs[@]}" | sort -u)
+if [ "$(id -u)" != 0 ]; then
+	echo "lastcall: missing Debian packages: ${pkgs[*]} (run as root, or: sudo apt-get install ${pkgs[*]})" >&2
+	exit 1
+fi
+echo "lastcall: installing ${pkgs[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null

@@ -1,0 +1,93 @@
+# lib.sh - shared helpers for the integration tests (sourced, bash).
+#
+# Tests print TAP: "ok N - name" / "not ok N - name", then "1..N" at the
+# end. They wait on events (a line in a file, a process gone) with a
+# deadline, never on a bare sleep, and end only the processes they started.
+
+set -uo pipefail
+
+: "${LASTCALL:?set LASTCALL to the binary under test}"
+: "${PROBES:?set PROBES to the directory of the probe binaries}"
+TESTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+APP_DIR="$TESTS_DIR/app"
+
+tap_n=0
+tap_failed=0
+started_pids=()
+WORK=$(mktemp -d /tmp/lastcall-test.XXXXXX)
+
+ok() { tap_n=$((tap_n + 1)); echo "ok $tap_n - $1"; }
+not_ok() {
+	tap_n=$((tap_n + 1)); tap_failed=$((tap_failed + 1))
+	echo "not ok $tap_n - $1"
+	shift
+	local line
+	for line in "$@"; do echo "# $line"; done
+}
+# check NAME CMD...: ok when CMD succeeds.
+check() { local name=$1; shift; if "$@"; then ok "$name"; else not_ok "$name" "failed: $*"; fi; }
+done_testing() { echo "1..$tap_n"; }
+
+cleanup() {
+	local pid
+	for pid in "${started_pids[@]}"; do
+		kill -KILL "$pid" 2>/dev/null
+	done
+	for pid in "${started_pids[@]}"; do
+		wait "$pid" 2>/dev/null
+	done
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+
+# wait_until TIMEOUT_MS CMD...: polls CMD every 10 ms until it succeeds.
+# The poll only looks; the deadline bounds it.
+wait_until() {
+	local limit=$1; shift
+	local end=$(($(now_ms) + limit))
+	while ! "$@"; do
+		[ "$(now_ms)" -ge "$end" ] && return 1
+		sleep 0.01
+	done
+}
+
+has_line() { [ -f "$2" ] && grep -qE -- "$1" "$2"; }
+count_lines() { local n; n=$(grep -cE -- "$1" "$2" 2>/dev/null); echo "${n:-0}"; }
+alive() { kill -0 "$1" 2>/dev/null; }
+gone() { ! kill -0 "$1" 2>/dev/null || [ "$(ps -o stat= -p "$1" 2>/dev/null | cut -c1)" = Z ]; }
+
+# The first child of pid (host view), e.g. lastcall under unshare.
+child_of() { local c; c=$(cat /proc/"$1"/task/"$1"/children 2>/dev/null); echo "${c%% *}"; }
+
+# start_bg LOG CMD...: runs CMD in the background with stdout+stderr to LOG;
+# sets BG_PID.
+start_bg() {
+	local log=$1; shift
+	"$@" >"$log" 2>&1 &
+	BG_PID=$!
+	started_pids+=("$BG_PID")
+}
+
+# start_pid1 LOG ARGS...: runs "lastcall ARGS..." as PID 1 of a new PID
+# namespace. Sets NS_PID (unshare's pid) and L_PID (lastcall's host pid).
+start_pid1() {
+	local log=$1; shift
+	start_bg "$log" unshare --pid --fork --mount-proc --kill-child "$LASTCALL" "$@"
+	NS_PID=$BG_PID
+	L_PID=
+	wait_until 5000 eval '[ -n "$(child_of $NS_PID)" ]' || return 1
+	L_PID=$(child_of "$NS_PID")
+	started_pids+=("$L_PID")
+}
+
+# wait_exit PID TIMEOUT_MS: waits for a background job of this shell and
+# sets CODE to its status ("timeout" when it is still running).
+wait_exit() {
+	local pid=$1 limit=$2
+	CODE=timeout
+	wait_until "$limit" gone "$pid" || return 1
+	wait "$pid" 2>/dev/null
+	CODE=$?
+}

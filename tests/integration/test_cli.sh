@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# The command line: --help, --version, bad flags and values (one line,
+# exit 125), flags from the environment.
+. "$(dirname "$0")/lib.sh"
+
+out="$WORK/out"
+run() { "$LASTCALL" "$@" >"$out" 2>&1; CODE=$?; }
+
+run --version
+check "--version exits 0" [ "$CODE" = 0 ]
+check "--version prints the version" has_line '^lastcall [0-9]+\.[0-9]+\.[0-9]+' "$out"
+run --help
+check "--help exits 0 and lists run" has_line '^  run ' "$out"
+run help run
+check "help run exits 0 (got $CODE)" [ "$CODE" = 0 ]
+check "help run shows the usage" has_line '^Usage: lastcall run \[OPTIONS\] \[--\] CMD' "$out"
+for flag in signal-target rewrite exit-code-map orphan-grace log-format log-level; do
+	env=LASTCALL_$(echo "$flag" | tr a-z- A-Z_)
+	if grep -q -- "--$flag" "$out" && grep -q "env $env" "$out"; then
+		ok "run --help documents --$flag and $env"
+	else
+		not_ok "run --help documents --$flag and $env"
+	fi
+done
+run run --help
+check "run --help exits 0" [ "$CODE" = 0 ]
+run
+check "no command exits 125 (got $CODE)" [ "$CODE" = 125 ]
+run frobnicate
+check "unknown command exits 125 (got $CODE)" [ "$CODE" = 125 ]
+check "unknown command is named" has_line 'unknown command "frobnicate"' "$out"
+
+# bad_input NAME EXPECTED_REGEX ARGS...: exit 125 with one matching line.
+bad_input() {
+	local name=$1 re=$2
+	shift 2
+	run "$@"
+	if [ "$CODE" = 125 ] && [ "$(wc -l <"$out")" = 1 ] && has_line "$re" "$out"; then
+		ok "$name"
+	else
+		not_ok "$name" "exit $CODE, output: $(cat "$out")"
+	fi
+}
+bad_input "unknown flag" 'lastcall run: unknown option "--bogus"' run --bogus -- true
+bad_input "missing value" 'option --orphan-grace needs a value' run --orphan-grace
+bad_input "bad duration" '--orphan-grace: invalid value "5 parsecs"' run --orphan-grace '5 parsecs' -- true
+bad_input "bad target" '--signal-target: invalid value "pgrp": expected child or group' run --signal-target pgrp -- true
+bad_input "bad rewrite" '--rewrite: invalid value "TERM": expected FROM:TO' run --rewrite TERM -- true
+bad_input "rewrite of SIGCHLD" 'SIGCHLD is never forwarded' run --rewrite CHLD:TERM -- true
+bad_input "unknown signal" 'unknown signal "SIGFOO"' run --rewrite SIGFOO:TERM -- true
+bad_input "bad exit map" '--exit-code-map: invalid value "143:256"' run --exit-code-map 143:256 -- true
+bad_input "bad log level" '--log-level: invalid value "loud"' run --log-level loud -- true
+bad_input "bad log format" '--log-format: invalid value "xml"' run --log-format=xml -- true
+bad_input "flag given twice" 'option --orphan-grace given twice' run --orphan-grace 1s --orphan-grace 2s -- true
+bad_input "missing CMD" 'missing CMD to run' run --orphan-grace 1s --
+LASTCALL_ORPHAN_GRACE=forever run run -- true
+check "bad env value exits 125 (got $CODE)" [ "$CODE" = 125 ]
+check "bad env value names the variable" has_line 'LASTCALL_ORPHAN_GRACE: invalid value "forever"' "$out"
+
+LASTCALL_LOG_FORMAT=json run run -- true
+check "LASTCALL_LOG_FORMAT=json gives JSON lines" has_line '^\{"ts":"[0-9T:.-]+Z","level":"info","prog":"lastcall","event":"started"' "$out"
+LASTCALL_LOG_FORMAT=json run run --log-format logfmt -- true
+check "a flag wins over the environment" has_line '^ts=.* level=info prog=lastcall event=started' "$out"
+LASTCALL_LOG_LEVEL=warn run run -- true
+check "LASTCALL_LOG_LEVEL=warn hides info lines" [ ! -s "$out" ]
+run run --log-level=debug -- sh -c 'sh -c "exit 0" & exit 0'
+check "--log-level=debug shows reaping" has_line 'level=debug .*event=reaped' "$out" 
+run run -- sh -c 'echo "$0 $1"' a b
+check "CMD without -- and its arguments are passed" has_line '^a b$' "$out"
+run run --orphan-grace 1500ms -- true
+check "a duration in ms is accepted (exit $CODE)" [ "$CODE" = 0 ]
+
+done_testing

@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Runs every test suite and prints one summary line.
+# Unit tests: the cmocka binaries in BUILD/unit, in TAP mode.
+# Integration tests: tests/integration/test_*.sh, which print TAP too.
+# A suite that dies before its plan is complete counts the missing tests
+# as failed, so a crash (an ASan report, a hang ended by timeout) is seen.
+# Usage: tests/run.sh BUILD_DIR [SUITE_NAME_FILTER]
+set -uo pipefail
+
+build=${1:-build}
+filter=${2:-${TESTS:-}}
+here=$(cd "$(dirname "$0")" && pwd)
+logdir="$build/test-logs"
+mkdir -p "$logdir"
+export LASTCALL="$(cd "$build" && pwd)/lastcall"
+export PROBES="$(cd "$build" && pwd)/probe"
+
+passed=0
+failed=0
+failures=()
+
+# run_suite NAME TIMEOUT CMD...: runs one suite, counts its TAP lines.
+run_suite() {
+	local name=$1 limit=$2
+	shift 2
+	if [ -n "$filter" ] && [[ "$name" != *"$filter"* ]]; then
+		return
+	fi
+	local log="$logdir/$name.log" start end
+	start=$(date +%s%N)
+	CMOCKA_MESSAGE_OUTPUT=TAP timeout -k 5 "$limit" "$@" >"$log" 2>&1
+	local rc=$?
+	end=$(date +%s%N)
+	local ok nok plan
+	ok=$(grep -cE '^ok ' "$log")
+	nok=$(grep -cE '^not ok ' "$log")
+	plan=$(grep -oE '^1\.\.[0-9]+' "$log" | tail -n1 | cut -d. -f3)
+	local missing=0
+	if [ -n "$plan" ] && [ $((ok + nok)) -lt "$plan" ]; then
+		missing=$((plan - ok - nok))
+	elif [ -z "$plan" ] || [ "$rc" -ne 0 ] && [ "$nok" -eq 0 ]; then
+		# No plan, or a non-zero exit with no failure reported: broken suite.
+		missing=1
+	fi
+	passed=$((passed + ok))
+	failed=$((failed + nok + missing))
+	local status="ok"
+	if [ $((nok + missing)) -gt 0 ]; then
+		status="FAILED (exit $rc; log $log)"
+		failures+=("$name")
+		grep -E '^not ok |^# ' "$log" | head -n 40 | sed 's/^/    /'
+		[ "$missing" -gt 0 ] && tail -n 20 "$log" | sed 's/^/    | /'
+	fi
+	printf '%-34s %3d passed %3d failed %6d ms  %s\n' "$name" "$ok" $((nok + missing)) \
+		$(((end - start) / 1000000)) "$status"
+}
+
+for bin in "$build"/unit/test_*; do
+	[ -x "$bin" ] || continue
+	run_suite "unit/$(basename "$bin")" 120 "$bin"
+done
+for t in "$here"/integration/test_*.sh; do
+	run_suite "integration/$(basename "$t" .sh)" 600 bash "$t"
+done
+
+echo
+[ ${#failures[@]} -gt 0 ] && echo "failed suites: ${failures[*]}"
+echo "summary: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
