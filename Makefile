@@ -18,6 +18,9 @@ PKG_CONFIG ?= pkg-config
 # Libraries of the product, and the unit test framework.
 LIBS_PC := libcurl libcjson libmicrohttpd libmnl
 
+LIBS_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(LIBS_PC) 2>/dev/null)
+LIBS_LDLIBS := $(shell $(PKG_CONFIG) --libs $(LIBS_PC) 2>/dev/null)
+
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 	-Wformat=2 -Wno-format-nonliteral -Wvla
 HARDEN := -D_FORTIFY_SOURCE=2 -fstack-protector-strong -fPIE
@@ -33,7 +36,7 @@ BASE_LDFLAGS += $(SAN_FLAGS)
 endif
 
 # The user's CFLAGS/LDFLAGS come last so they win.
-ALL_CFLAGS = $(BASE_CFLAGS) $(HARDEN) $(CFLAGS)
+ALL_CFLAGS = $(BASE_CFLAGS) $(HARDEN) $(LIBS_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(BASE_LDFLAGS) $(LDFLAGS)
 
 SRCS := $(wildcard helper/*.c)
@@ -53,19 +56,19 @@ $(BUILD)/obj/%.o: helper/%.c | $(BUILD)/obj
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
 $(BUILD)/lastcall: $(OBJS)
-	$(CC) $(ALL_CFLAGS) $^ -o $@ $(ALL_LDFLAGS)
+	$(CC) $(ALL_CFLAGS) $^ -o $@ $(ALL_LDFLAGS) $(LIBS_LDLIBS)
 
 # Unit tests include the module's .c (to reach its statics) and link the
 # other modules' sanitized objects.
 UNIT_CFLAGS = -std=c11 -D_GNU_SOURCE -DUNIT_TESTING -O1 -g $(WARN) -Wno-missing-prototypes \
-	-MMD -MP $(SAN_FLAGS) -Ihelper $(shell $(PKG_CONFIG) --cflags cmocka 2>/dev/null)
+	-MMD -MP $(SAN_FLAGS) -Ihelper $(LIBS_CFLAGS) $(shell $(PKG_CONFIG) --cflags cmocka 2>/dev/null)
 $(BUILD)/san/%.o: helper/%.c | $(BUILD)/san
 	$(CC) $(UNIT_CFLAGS) -c $< -o $@
 SAN_OBJS := $(patsubst helper/%.c,$(BUILD)/san/%.o,$(filter-out helper/main.c,$(SRCS)))
 
 $(BUILD)/unit/test_%: tests/unit/test_%.c $(SAN_OBJS) | $(BUILD)/unit
 	$(CC) $(UNIT_CFLAGS) $< $(filter-out $(BUILD)/san/$*.o,$(SAN_OBJS)) -o $@ \
-		$(SAN_FLAGS) $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
+		$(SAN_FLAGS) $(LIBS_LDLIBS) $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 
 $(BUILD)/probe/%: tests/probe/%.c | $(BUILD)/probe
 	$(CC) -std=c11 -D_GNU_SOURCE -O2 -g $(WARN) $< -o $@

@@ -37,6 +37,32 @@
 /* Processes examined per /proc scan; more are handled in further passes. */
 #define PROC_SCAN_MAX 32768
 
+/* sock_diag: connections per dump, listening sockets, socket inodes of
+ * the app's processes, and recv rounds per dump. */
+#define CONN_MAX 16384
+#define CONN_LISTEN_MAX 1024
+#define CONN_INODES_MAX 8192
+#define NETLINK_DUMP_ROUNDS_MAX 4096
+#define NETLINK_BUF_SIZE 32768
+/* Serving ports, given or discovered. */
+#define PORTS_MAX 16
+
+/* HTTP endpoints: connections in all and per client address, memory per
+ * connection (bounds the request line and headers: larger gets 413/431),
+ * request bodies, response bodies, idle timeout, long-poll waiters. */
+#define HTTPD_CONN_MAX 64
+#define HTTPD_CONN_PER_IP_MAX 16
+#define HTTPD_CONN_MEMORY (16 * 1024)
+#define HTTPD_BODY_IN_MAX 1024
+#define HTTPD_BODY_OUT_MAX 8192
+#define HTTPD_IDLE_TIMEOUT_S 10
+#define HTTPD_BACKLOG 64
+#define HTTPD_WAITERS_MAX 32
+#define HTTPD_WAIT_DEFAULT_MS (60 * 1000)
+
+/* Connection sampling before the drain (only to find the serving ports). */
+#define SAMPLE_IDLE_MS 1000
+
 /* Default time leftover processes get between SIGTERM and SIGKILL. */
 #define ORPHAN_GRACE_DEFAULT_MS 2000
 

@@ -1,11 +1,17 @@
 /* sup.c - see sup.h.
  *
  * One epoll loop reads a signalfd. Signals only set work for the loop:
- * forwardable ones are sent on at once, SIGCHLD asks for a reaping pass.
+ * forwardable ones are sent on at once, a drain trigger starts the drain
+ * engine, SIGCHLD asks for a reaping pass. The drain engine (drain.c) is
+ * pure; this file feeds it signals, connection samples and the child's
+ * exit, and carries out its actions: readiness off, the stop signal, the
+ * final SIGKILL.
+ *
  * When the main child is gone, leftovers get SIGTERM, then SIGKILL after
- * orphan_grace, and we return as soon as waitpid says no child remains
- * (no fixed sleep: tini#180 left them to the kernel's SIGKILL, dumb-init#212
- * exited without waiting).
+ * orphan_grace (or at the drain's kill deadline if that comes first), and
+ * we return as soon as waitpid says no child remains (no fixed sleep:
+ * tini#180 left them to the kernel's SIGKILL, dumb-init#212 exited without
+ * waiting).
  */
 #include "sup.h"
 
@@ -21,6 +27,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "conn.h"
+#include "httpd.h"
 #include "limits.h"
 #include "log.h"
 #include "loop.h"
@@ -37,7 +45,7 @@
 enum sup_state {
 	SUP_RUNNING,		/* the main child runs */
 	SUP_LEFTOVER_TERM,	/* it exited; others got SIGTERM */
-	SUP_LEFTOVER_KILL,	/* orphan_grace ran out; SIGKILL until none */
+	SUP_LEFTOVER_KILL,	/* SIGKILL until none */
 	SUP_DONE,
 };
 
@@ -51,6 +59,22 @@ struct sup {
 	int child_code;		/* 0..255, valid once the child is reaped */
 	int kill_timer;
 	int64_t child_exit_ms;
+
+	/* The drain engine and what feeds it. */
+	bool draining_enabled;
+	struct drain d;
+	struct httpd *httpd;
+	int drain_timer;
+	int sample_timer;
+	struct conn *prev, *cur;	/* two dumps, sorted by cookie */
+	size_t n_prev;
+	bool have_prev;
+	struct conn_stats stats;
+	bool stats_valid;
+	bool sample_failed_logged;
+	uint16_t ports[PORTS_MAX];
+	size_t n_ports;
+	bool app_ready;
 };
 
 void sup_signals_init(sigset_t *ret_orig_mask)
@@ -90,25 +114,33 @@ static void join_argv(char *const argv[], char *buf, size_t size)
 	}
 }
 
-/* Sends sig to every leftover: the child's group and all our descendants. */
+static long long since_t0(const struct sup *s, int64_t now)
+{
+	return s->d.t0 < 0 ? -1 : (long long)(now - s->d.t0);
+}
+
+/*
+ * Sends sig to every leftover: the child's group and all our descendants.
+ * Returns how many descendants it reached.
+ */
 static size_t signal_leftovers(struct sup *s, int sig)
 {
 	pid_t pids[1024];
 	size_t n = 0, sent = 0;
 	int r;
 
-	if (kill(-s->child, sig) == 0)
-		sent++;
+	/* Look before signalling, so what dies at once is still counted. */
 	r = proc_descendants(getpid(), s->child, pids, sizeof(pids) / sizeof(pids[0]), &n);
+	kill(-s->child, sig);
 	if (r < 0) {
 		log_warn("proc_scan_failed", "error=%s", strerror(-r));
-		return sent;
+		return 0;
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (kill(pids[i], sig) == 0)
 			sent++;
 	}
-	return n > sent ? n : sent;
+	return sent;
 }
 
 static void finish(struct sup *s)
@@ -132,10 +164,12 @@ static void on_kill_timer(struct loop *l, void *data)
 		 (long long)(loop_now_ms() - s->child_exit_ms));
 }
 
+static void drain_apply(struct sup *s, unsigned act);
+
 /* Reaps every zombie; returns false when no child at all remains. */
 static bool reap(struct sup *s)
 {
-	for (int i = 0;; i++) {
+	for (;;) {
 		int st;
 		pid_t pid = waitpid(-1, &st, WNOHANG);
 
@@ -145,11 +179,12 @@ static bool reap(struct sup *s)
 				s->child_exit_ms = loop_now_ms();
 				if (WIFSIGNALED(st)) {
 					char name[SIG_NAME_MAX];
-					log_info("child_exited", "pid=%d signal=%s code=%d",
-						 pid, sig_name(WTERMSIG(st), name), s->child_code);
+					log_info("child_exited", "pid=%d signal=%s code=%d ms=%lld",
+						 pid, sig_name(WTERMSIG(st), name), s->child_code,
+						 since_t0(s, s->child_exit_ms));
 				} else {
-					log_info("child_exited", "pid=%d code=%d", pid,
-						 s->child_code);
+					log_info("child_exited", "pid=%d code=%d ms=%lld", pid,
+						 s->child_code, since_t0(s, s->child_exit_ms));
 				}
 				if (s->pidfd >= 0) {
 					close(s->pidfd);
@@ -177,21 +212,50 @@ static void after_reap(struct sup *s, bool children_left, bool child_just_exited
 {
 	if (s->state == SUP_RUNNING)
 		return;
+	if (child_just_exited && s->draining_enabled)
+		drain_apply(s, drain_child_exited(&s->d, loop_now_ms()));
 	if (!children_left) {
+		if (s->draining_enabled)
+			drain_apply(s, drain_all_gone(&s->d, loop_now_ms()));
 		finish(s);
 		return;
 	}
 	if (child_just_exited) {
+		int64_t now = loop_now_ms();
+		int64_t at = now + s->o->orphan_grace_ms;
+		int64_t kill_at = drain_kill_at(&s->d);
 		size_t n = signal_leftovers(s, SIGTERM);
+
+		/* Never past the drain's deadline. */
+		if (kill_at >= 0 && kill_at < at)
+			at = kill_at;
 		log_info("leftovers_terminating", "count=%zu grace_ms=%lld", n,
-			 (long long)s->o->orphan_grace_ms);
-		if (loop_timer_add(s->loop, loop_now_ms() + s->o->orphan_grace_ms,
-				   on_kill_timer, s, &s->kill_timer) < 0)
+			 (long long)(at - now));
+		if (loop_timer_add(s->loop, at, on_kill_timer, s, &s->kill_timer) < 0)
 			on_kill_timer(s->loop, s);
 	} else if (s->state == SUP_LEFTOVER_KILL) {
 		/* Something forked after the SIGKILL sweep. */
 		signal_leftovers(s, SIGKILL);
 	}
+}
+
+/* Sends sig to the configured target; returns 0 or a negative errno. */
+static int send_target(struct sup *s, int sig, const char **ret_target)
+{
+	int r;
+
+	if (s->state != SUP_RUNNING || s->o->target == SUP_TARGET_GROUP) {
+		/* The child gone, what is left is its group. */
+		*ret_target = "group";
+		r = kill(-s->child, sig);
+	} else {
+		*ret_target = "child";
+		r = s->pidfd >= 0 ? (int)syscall(SYS_pidfd_send_signal, s->pidfd, sig, NULL, 0)
+				  : kill(s->child, sig);
+		if (r < 0 && errno == ENOSYS)
+			r = kill(s->child, sig);
+	}
+	return r < 0 ? -errno : 0;
 }
 
 static void forward(struct sup *s, int sig)
@@ -207,23 +271,10 @@ static void forward(struct sup *s, int sig)
 		return;
 	}
 	sig_name(to, to_name);
-	if (s->state != SUP_RUNNING) {
-		/* The child is gone: what is left is its group. */
-		target = "group";
-		r = kill(-s->child, to);
-	} else if (s->o->target == SUP_TARGET_CHILD) {
-		target = "child";
-		r = s->pidfd >= 0 ? (int)syscall(SYS_pidfd_send_signal, s->pidfd, to, NULL, 0)
-				  : kill(s->child, to);
-		if (r < 0 && errno == ENOSYS)
-			r = kill(s->child, to);
-	} else {
-		target = "group";
-		r = kill(-s->child, to);
-	}
-	if (r < 0 && errno != ESRCH) {
+	r = send_target(s, to, &target);
+	if (r < 0 && r != -ESRCH) {
 		log_warn("signal_forward_failed", "signal=%s target=%s error=%s", to_name,
-			 target, strerror(errno));
+			 target, strerror(-r));
 		return;
 	}
 	/* Terminal resizes can come in bursts: not worth an info line each. */
@@ -231,6 +282,284 @@ static void forward(struct sup *s, int sig)
 		  "signal=%s sent=%s target=%s pgid=%d delivered=%s", from, to_name,
 		  target, s->child, r < 0 ? "false" : "true");
 }
+
+/* ---- the drain engine's shell ---- */
+
+static void sample(struct sup *s);
+static void discover_ports(struct sup *s);
+
+static void on_drain_timer(struct loop *l, void *data)
+{
+	struct sup *s = data;
+
+	(void)l;
+	s->drain_timer = 0;
+	drain_apply(s, drain_tick(&s->d, loop_now_ms()));
+}
+
+static void on_sample_timer(struct loop *l, void *data)
+{
+	struct sup *s = data;
+	int64_t interval;
+
+	(void)l;
+	s->sample_timer = 0;
+	sample(s);
+	if (s->state == SUP_DONE)
+		return;
+	/* Fast while draining and until the app listens (readiness waits on
+	 * it); slow in between, only to notice new ports. */
+	interval = s->d.phase == DRAIN_SERVING && s->n_ports > 0 ? SAMPLE_IDLE_MS
+								  : s->o->sample_ms;
+	if (s->d.phase >= DRAIN_STOP)
+		return;
+	loop_timer_add(s->loop, loop_now_ms() + interval, on_sample_timer, s,
+		       &s->sample_timer);
+}
+
+static void log_phase(struct sup *s, enum drain_phase p, int64_t now)
+{
+	switch (p) {
+	case DRAIN_UNREADY:
+		log_info("phase", "phase=unready ms=%lld deadline_ms=%lld stop_by_ms=%lld",
+			 since_t0(s, now), (long long)(drain_kill_at(&s->d) - s->d.t0),
+			 (long long)(drain_stop_at(&s->d) - s->d.t0));
+		break;
+	case DRAIN_PROPAGATE:
+		log_info("phase", "phase=propagate ms=%lld min_delay_ms=%lld quiet_ms=%lld max_delay_ms=%lld",
+			 since_t0(s, now), (long long)s->d.b.min_delay_ms,
+			 (long long)s->d.b.quiet_ms, (long long)s->d.b.max_delay_ms);
+		break;
+	case DRAIN_DRAIN:
+		log_info("phase", "phase=drain ms=%lld inflight=%d connections=%d",
+			 since_t0(s, now), s->stats_valid ? s->stats.busy : -1,
+			 s->stats_valid ? s->stats.established : -1);
+		break;
+	case DRAIN_KILL:
+		log_warn("phase", "phase=kill ms=%lld forced=true", since_t0(s, now));
+		break;
+	default:
+		log_info("phase", "phase=%s ms=%lld", drain_phase_name(p), since_t0(s, now));
+		break;
+	}
+}
+
+/* Carries out what the drain engine asked for. */
+static void drain_apply(struct sup *s, unsigned act)
+{
+	int64_t now = loop_now_ms();
+
+	if (act & DRAIN_ACT_PHASE) {
+		/* Several phases can pass in one step: log each in order. */
+		for (int p = DRAIN_UNREADY; p < DRAIN_PHASES; p++) {
+			if (s->d.at[p] == now && p <= (int)s->d.phase)
+				log_phase(s, (enum drain_phase)p, now);
+		}
+		httpd_notify(s->httpd);
+	}
+	if ((act & DRAIN_ACT_STOP) && s->state == SUP_RUNNING) {
+		char name[SIG_NAME_MAX];
+		const char *target;
+		int r = send_target(s, s->o->stop_signal, &target);
+		log_info("stop_signal_sent", "signal=%s target=%s ms=%lld delivered=%s",
+			 sig_name(s->o->stop_signal, name), target, since_t0(s, now),
+			 r < 0 ? "false" : "true");
+	}
+	if (act & DRAIN_ACT_KILL) {
+		size_t n = signal_leftovers(s, SIGKILL);
+		log_warn("forced_kill", "count=%zu ms=%lld", n, since_t0(s, now));
+		if (s->state == SUP_LEFTOVER_TERM)
+			s->state = SUP_LEFTOVER_KILL;
+	}
+	loop_timer_cancel(s->loop, s->drain_timer);
+	s->drain_timer = 0;
+	int64_t next = drain_next_deadline(&s->d);
+	if (next >= 0)
+		loop_timer_add(s->loop, next, on_drain_timer, s, &s->drain_timer);
+}
+
+static void trigger(struct sup *s, const char *origin)
+{
+	int64_t now = loop_now_ms();
+	unsigned act;
+
+	if (!s->draining_enabled) {
+		log_warn("drain_disabled", "origin=%s", origin);
+		return;
+	}
+	/* The app may have started listening since the last look. */
+	if (s->d.phase == DRAIN_SERVING && s->o->ports.n == 0)
+		discover_ports(s);
+	act = drain_trigger(&s->d, now);
+	if (!act) {
+		log_info("drain_already_started", "origin=%s ms=%lld", origin, since_t0(s, now));
+		return;
+	}
+	log_info("drain_started", "origin=%s ports=%zu", origin, s->n_ports);
+	drain_apply(s, act);
+	/* Sample at the drain's pace from now on. */
+	loop_timer_cancel(s->loop, s->sample_timer);
+	s->sample_timer = 0;
+	loop_timer_add(s->loop, now + s->o->sample_ms, on_sample_timer, s, &s->sample_timer);
+}
+
+/* Finds the serving ports, when not given, from the child's process tree. */
+static void discover_ports(struct sup *s)
+{
+	pid_t pids[1024];
+	size_t n = 0, np = 0;
+	uint16_t ports[PORTS_MAX];
+
+	if (s->state != SUP_RUNNING)
+		return;
+	if (proc_descendants(getpid(), 0, pids, sizeof(pids) / sizeof(pids[0]), &n) < 0)
+		return;
+	if (conn_listen_ports(pids, n, ports, PORTS_MAX, &np) < 0)
+		return;
+	if (np != s->n_ports || memcmp(ports, s->ports, np * sizeof(ports[0])) != 0) {
+		char list[PORTS_MAX * 6 + 1] = "";
+		for (size_t i = 0; i < np; i++)
+			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%u",
+				 i ? "," : "", ports[i]);
+		memcpy(s->ports, ports, sizeof(ports));
+		s->n_ports = np;
+		log_info("ports", "ports=%s discovered=true", np ? list : "none");
+	}
+}
+
+/* Takes one connection sample and feeds it to the drain engine. */
+static void sample(struct sup *s)
+{
+	size_t n = 0;
+	int r;
+
+	if (s->o->ports.n == 0 && s->d.phase == DRAIN_SERVING)
+		discover_ports(s);
+	s->app_ready = s->n_ports > 0;
+	if (s->n_ports == 0) {
+		/* Nothing serves: nothing to wait for, as far as we can see. */
+		s->stats_valid = false;
+		if (s->d.phase != DRAIN_SERVING)
+			drain_apply(s, drain_inflight(&s->d, loop_now_ms(), 0));
+		return;
+	}
+	r = conn_dump(1u << CONN_TCP_ESTABLISHED, s->cur, CONN_MAX, &n);
+	if (r < 0) {
+		if (!s->sample_failed_logged)
+			log_warn("sample_failed", "error=%s", strerror(-r));
+		s->sample_failed_logged = true;
+		/* A failed sample is retried, never taken as "idle". */
+		drain_apply(s, drain_inflight(&s->d, loop_now_ms(), -1));
+		return;
+	}
+	conn_sort(s->cur, n);
+	conn_compare(s->prev, s->have_prev ? s->n_prev : 0, s->cur, n, s->ports,
+		     s->n_ports, &s->stats);
+	bool fresh = s->have_prev && (s->stats.new_conns > 0 || s->stats.new_requests > 0);
+	struct conn *t = s->prev;
+	s->prev = s->cur;
+	s->cur = t;
+	s->n_prev = n;
+	s->have_prev = true;
+	s->stats_valid = true;
+	if (s->d.phase == DRAIN_SERVING)
+		return;
+	int64_t now = loop_now_ms();
+	unsigned act = drain_traffic(&s->d, now, fresh);
+	act |= drain_inflight(&s->d, now, s->stats.busy);
+	drain_apply(s, act);
+}
+
+static bool api_ready(void *data)
+{
+	struct sup *s = data;
+
+	return s->d.phase == DRAIN_SERVING && s->app_ready && s->state == SUP_RUNNING;
+}
+
+static int api_phase(void *data)
+{
+	return (int)((struct sup *)data)->d.phase;
+}
+
+static void api_drain(void *data, const char *origin)
+{
+	trigger(data, origin);
+}
+
+static size_t api_status(void *data, char *buf, size_t size)
+{
+	struct sup *s = data;
+	int64_t now = loop_now_ms();
+	char ports[PORTS_MAX * 6 + 1] = "";
+	char phases[256] = "";
+	int n;
+
+	for (size_t i = 0; i < s->n_ports; i++)
+		snprintf(ports + strlen(ports), sizeof(ports) - strlen(ports), "%s%u",
+			 i ? "," : "", s->ports[i]);
+	for (int p = DRAIN_UNREADY; p < DRAIN_PHASES; p++) {
+		if (s->d.at[p] < 0)
+			continue;
+		snprintf(phases + strlen(phases), sizeof(phases) - strlen(phases),
+			 "%s\"%s\":%lld", phases[0] ? "," : "", drain_phase_name(p),
+			 (long long)(s->d.at[p] - s->d.t0));
+	}
+	n = snprintf(buf, size,
+		     "{\"phase\":\"%s\",\"ready\":%s,\"ms_since_t0\":%lld,"
+		     "\"deadline_ms\":%lld,\"inflight\":%d,\"connections\":%d,"
+		     "\"ports\":[%s],\"phases\":{%s},\"grace_ms\":%lld}\n",
+		     drain_phase_name(s->d.phase), api_ready(s) ? "true" : "false",
+		     since_t0(s, now),
+		     s->d.t0 < 0 ? -1LL : (long long)(drain_kill_at(&s->d) - s->d.t0),
+		     s->stats_valid ? s->stats.busy : -1,
+		     s->stats_valid ? s->stats.established : -1, ports, phases,
+		     (long long)s->d.b.grace_ms);
+	return n < 0 ? 0 : ((size_t)n < size ? (size_t)n : size - 1);
+}
+
+static size_t api_metrics(void *data, char *buf, size_t size)
+{
+	struct sup *s = data;
+	size_t len = 0;
+
+#define PUT(...)                                                                \
+	do {                                                                    \
+		int w_ = snprintf(buf + len, size - len, __VA_ARGS__);          \
+		if (w_ > 0)                                                     \
+			len = (size_t)w_ < size - len ? len + (size_t)w_ : size - 1; \
+	} while (0)
+	PUT("# HELP lastcall_phase The drain phase lastcall is in (1 for the current one).\n"
+	    "# TYPE lastcall_phase gauge\n");
+	for (int p = 0; p < DRAIN_PHASES; p++)
+		PUT("lastcall_phase{phase=\"%s\"} %d\n", drain_phase_name(p),
+		    p == (int)s->d.phase);
+	PUT("# HELP lastcall_phase_start_seconds When each phase began, seconds after the drain started.\n"
+	    "# TYPE lastcall_phase_start_seconds gauge\n");
+	for (int p = DRAIN_UNREADY; p < DRAIN_PHASES; p++) {
+		if (s->d.at[p] >= 0)
+			PUT("lastcall_phase_start_seconds{phase=\"%s\"} %.3f\n",
+			    drain_phase_name(p), (double)(s->d.at[p] - s->d.t0) / 1000.0);
+	}
+	PUT("# HELP lastcall_ready Whether /readyz answers 200.\n"
+	    "# TYPE lastcall_ready gauge\nlastcall_ready %d\n", api_ready(s));
+	PUT("# HELP lastcall_inflight_requests Serving connections with a request in flight.\n"
+	    "# TYPE lastcall_inflight_requests gauge\nlastcall_inflight_requests %d\n",
+	    s->stats_valid ? s->stats.busy : 0);
+	PUT("# HELP lastcall_open_connections Established connections on the serving ports.\n"
+	    "# TYPE lastcall_open_connections gauge\nlastcall_open_connections %d\n",
+	    s->stats_valid ? s->stats.established : 0);
+#undef PUT
+	return len;
+}
+
+static const struct httpd_ops sup_httpd_ops = {
+	.ready = api_ready,
+	.status = api_status,
+	.metrics = api_metrics,
+	.drain = api_drain,
+	.phase = api_phase,
+};
 
 static void on_signalfd(struct loop *l, int fd, uint32_t events, void *data)
 {
@@ -254,7 +583,15 @@ static void on_signalfd(struct loop *l, int fd, uint32_t events, void *data)
 				reap_pending = true;
 				break;
 			case SIG_POLICY_FORWARD:
-				forward(s, sig);
+				if (s->draining_enabled && s->o->drain_on[sig] &&
+				    s->state == SUP_RUNNING) {
+					char name[SIG_NAME_MAX], origin[SIG_NAME_MAX + 8];
+					snprintf(origin, sizeof(origin), "signal:%s",
+						 sig_name(sig, name));
+					trigger(s, origin);
+				} else {
+					forward(s, sig);
+				}
 				break;
 			default:
 				break;
@@ -278,6 +615,39 @@ static void degrade_wait(struct sup *s)
 		if (pid == s->child)
 			s->child_code = status_from_wait(st);
 	}
+}
+
+/* Sets up what the drain engine needs before the child starts. */
+static int drain_setup(struct sup *s)
+{
+	const struct sup_opts *o = s->o;
+	struct drain_budget fitted;
+	char why[512], err[256];
+	int r;
+
+	for (int sig = 1; sig <= SIG_MAX; sig++)
+		s->draining_enabled |= o->drain_on[sig];
+	if (drain_budget_fit(&o->budget, &fitted, why, sizeof(why)))
+		log_warn("budget_compressed", "detail=%s", why);
+	drain_init(&s->d, &fitted);
+	memcpy(s->ports, o->ports.v, sizeof(s->ports));
+	s->n_ports = o->ports.n;
+	s->prev = calloc(CONN_MAX, sizeof(*s->prev));
+	s->cur = calloc(CONN_MAX, sizeof(*s->cur));
+	if (!s->prev || !s->cur)
+		return -ENOMEM;
+	if (o->listen || o->control) {
+		r = httpd_new(s->loop, o->listen, o->control, &sup_httpd_ops, s, &s->httpd,
+			      err, sizeof(err));
+		if (r < 0) {
+			log_error("start_failed", "what=endpoints error=%s", err);
+			return r;
+		}
+		log_info("endpoints", "listen=%s port=%d control=%s",
+			 o->listen ? o->listen : "none", httpd_port(s->httpd),
+			 o->control ? o->control : "none");
+	}
+	return 0;
 }
 
 int sup_run(const struct sup_opts *o, char *const argv[],
@@ -313,6 +683,10 @@ int sup_run(const struct sup_opts *o, char *const argv[],
 		code = STATUS_LASTCALL_FAILED;
 		goto out;
 	}
+	if (drain_setup(&s) < 0) {
+		code = STATUS_LASTCALL_FAILED;
+		goto out;
+	}
 
 	r = spawn_child(argv, orig_mask, &s.child);
 	if (r < 0) {
@@ -328,9 +702,12 @@ int sup_run(const struct sup_opts *o, char *const argv[],
 	 * started is ours to reap. Every error below is logged and survived.
 	 */
 	s.pidfd = (int)syscall(SYS_pidfd_open, s.child, 0);
-	log_info("started", "pid=%d cmd=%s mode=%s target=%s", s.child, cmd,
-		 pid1 ? "pid1" : "subreaper",
-		 o->target == SUP_TARGET_CHILD ? "child" : "group");
+	log_info("started", "pid=%d cmd=%s mode=%s target=%s drain=%s grace_ms=%lld",
+		 s.child, cmd, pid1 ? "pid1" : "subreaper",
+		 o->target == SUP_TARGET_CHILD ? "child" : "group",
+		 s.draining_enabled ? "on" : "off", (long long)s.d.b.grace_ms);
+	if (s.draining_enabled || s.httpd)
+		loop_timer_add(s.loop, loop_now_ms(), on_sample_timer, &s, &s.sample_timer);
 
 	r = loop_run(s.loop);
 	if (r < 0) {
@@ -338,8 +715,12 @@ int sup_run(const struct sup_opts *o, char *const argv[],
 		degrade_wait(&s);
 	}
 	code = status_map_apply(&o->exit_map, s.child_code);
-	log_info("exiting", "code=%d child_code=%d", code, s.child_code);
+	log_info("exiting", "code=%d child_code=%d ms=%lld", code, s.child_code,
+		 since_t0(&s, loop_now_ms()));
 out:
+	httpd_free(s.httpd);
+	free(s.prev);
+	free(s.cur);
 	if (s.pidfd >= 0)
 		close(s.pidfd);
 	loop_free(s.loop);

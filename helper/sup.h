@@ -5,6 +5,11 @@
 #include <signal.h>
 #include <stdint.h>
 
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "drain.h"
+#include "limits.h"
 #include "sig.h"
 #include "status.h"
 
@@ -18,6 +23,18 @@ struct sup_opts {
 	struct sig_rewrite rewrite;
 	struct status_map exit_map;
 	int64_t orphan_grace_ms;
+
+	/* The drain engine. No drain_on signal: signals are only forwarded. */
+	bool drain_on[SIG_MAX + 1];
+	struct drain_budget budget;
+	int stop_signal;
+	int64_t sample_ms;
+	struct sup_ports {
+		uint16_t v[PORTS_MAX];
+		size_t n;
+	} ports;			/* serving ports; none: discover */
+	const char *listen;		/* HOST:PORT of the probes, or NULL */
+	const char *control;		/* control socket path, or NULL */
 };
 
 /*

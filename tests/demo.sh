@@ -68,7 +68,8 @@ echo "  SIGTERM to PID 1 -> exit $code; $verdict"
 echo
 
 echo "== 2. lastcall run -- npm start =="
-"${ns[@]}" "$lastcall" run -- npm start >"$work/lc.log" 2>&1 &
+"${ns[@]}" "$lastcall" run --listen 127.0.0.1:0 --control "$work/lastcall.sock" \
+	--grace-period 30s --min-delay 2s --quiet-period 1s -- npm start >"$work/lc.log" 2>&1 &
 top=$!; pids+=("$top")
 wait_for "$work/lc.log" '^listening on ' 30000
 port=$(grep -oE '[0-9]+$' <(grep -m1 '^listening on ' "$work/lc.log"))
@@ -76,7 +77,10 @@ requests "$port"
 pid1=$(pid1_of "$top")
 t0=$(now_ms)
 kill -TERM "$pid1"
-wait_gone "$top" 10000
+# The drain keeps the app serving while load balancers catch up.
+wait_for "$work/lc.log" 'event=phase phase=propagate' 5000
+printf '  GET / during the drain -> %s\n' "$(curl -fsS "http://127.0.0.1:$port/" || echo failed)"
+wait_gone "$top" 40000
 wait "$top"; code=$?
 t_end=$(now_ms)
 echo "  container log:"
@@ -90,7 +94,7 @@ while IFS= read -r line; do
 		ts=${line#ts=}; ts=${ts%% *}
 		ms=$(date -d "$ts" +%s%3N 2>/dev/null) || continue
 		[ "$ms" -lt "$t0" ] && continue
-		ev=$(sed -E 's/.* event=([a-z_]+) ?(.*)/\1 \2/' <<<"$line")
+		ev=$(sed -E 's/.* event=([a-z_]+) ?(.*)/\1 \2/; s/^phase phase=([a-z]+)/PHASE \1:/' <<<"$line")
 		printf '    %6s  lastcall: %s\n' "+$((ms - t0))" "$ev" ;;
 	"Closing server"*|"Server closed"*)
 		printf '    %6s  app: %s\n' "" "$line" ;;
@@ -99,7 +103,9 @@ done <"$work/lc.log"
 printf '    %6s  %s\n' "+$((t_end - t0))" "container exited with status $code (as the demo saw it)"
 echo
 if grep -q '^Closing server' "$work/lc.log"; then
-	echo "result: the app shut down gracefully; PID 1 exited $((t_end - t0)) ms after SIGTERM with npm's status $code."
+	echo "result: readiness went off at once, the app kept serving while load balancers"
+	echo "caught up, then got SIGTERM, closed gracefully, and PID 1 exited $((t_end - t0)) ms after"
+	echo "the SIGTERM with npm's status $code, well inside the 30 s grace period."
 else
 	echo "result: FAILED: the app did not see SIGTERM"; exit 1
 fi

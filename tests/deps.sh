@@ -25,6 +25,9 @@ for what in "$@"; do
 		need_cmd curl curl
 		need_cmd node nodejs
 		need_cmd npm npm
+		need_cmd haproxy haproxy
+		need_cmd wrk wrk
+		need_cmd awk gawk
 		;;
 	demo)
 		need_cmd unshare util-linux

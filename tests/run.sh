@@ -26,7 +26,7 @@ run_suite() {
 	if [ -n "$filter" ] && [[ "$name" != *"$filter"* ]]; then
 		return
 	fi
-	local log="$logdir/$name.log" start end
+	local log="$logdir/${name//\//-}.log" start end
 	start=$(date +%s%N)
 	CMOCKA_MESSAGE_OUTPUT=TAP timeout -k 5 "$limit" "$@" >"$log" 2>&1
 	local rc=$?
@@ -36,10 +36,13 @@ run_suite() {
 	nok=$(grep -cE '^not ok ' "$log")
 	plan=$(grep -oE '^1\.\.[0-9]+' "$log" | tail -n1 | cut -d. -f3)
 	local missing=0
-	if [ -n "$plan" ] && [ $((ok + nok)) -lt "$plan" ]; then
+	if [ -z "$plan" ]; then
+		missing=1	# never reached its plan line: it broke
+	elif [ $((ok + nok)) -lt "$plan" ]; then
 		missing=$((plan - ok - nok))
-	elif [ -z "$plan" ] || [ "$rc" -ne 0 ] && [ "$nok" -eq 0 ]; then
-		# No plan, or a non-zero exit with no failure reported: broken suite.
+	fi
+	# A non-zero exit with nothing reported failing is a failure too.
+	if [ "$rc" -ne 0 ] && [ "$nok" -eq 0 ] && [ "$missing" -eq 0 ]; then
 		missing=1
 	fi
 	passed=$((passed + ok))

@@ -11,6 +11,10 @@ set -uo pipefail
 TESTS_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 APP_DIR="$TESTS_DIR/app"
 
+# The PID-1 tests see plain forwarding and no endpoints; the drain tests
+# pass their own flags, which win over these.
+export LASTCALL_DRAIN_ON=none LASTCALL_LISTEN=none LASTCALL_CONTROL=none
+
 tap_n=0
 tap_failed=0
 started_pids=()
@@ -91,3 +95,21 @@ wait_exit() {
 	wait "$pid" 2>/dev/null
 	CODE=$?
 }
+
+# free_port: prints a TCP port on which nothing listens on this machine.
+free_port() {
+	local p i
+	for i in $(seq 1 200); do
+		p=$((20000 + RANDOM % 30000))
+		if ! awk -v h="$(printf '%04X' "$p")" \
+			'$4 == "0A" && substr($2, index($2, ":") + 1) == h { f = 1 } END { exit !f }' \
+			/proc/net/tcp /proc/net/tcp6 2>/dev/null; then
+			echo "$p"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# log_port LOG REGEX: the trailing number of the first match of REGEX.
+log_port() { grep -oE "$2" "$1" | head -n1 | grep -oE '[0-9]+$'; }

@@ -40,7 +40,7 @@ check "lastcall: exits within 1 s of SIGTERM (${elapsed} ms)" [ "$elapsed" -lt 1
 # npm dies of the SIGTERM (143) or exits 1, depending on its version:
 # either way lastcall's status is npm's, which the log shows.
 check "lastcall: exits with npm's status (got $CODE)" \
-	has_line "event=child_exited pid=2 .*code=$CODE\$" "$log"
-check "lastcall: logs its exit code" has_line "event=exiting code=$CODE child_code=$CODE" "$log"
+	has_line "event=child_exited pid=2 .*code=$CODE( |\$)" "$log"
+check "lastcall: logs its exit code" has_line "event=exiting code=$CODE child_code=$CODE( |\$)" "$log"
 
 done_testing

@@ -1,0 +1,277 @@
+/* conn.c - see conn.h. */
+#include "conn.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libmnl/libmnl.h>
+#include <linux/inet_diag.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <linux/tcp.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "limits.h"
+
+int conn_parse(const struct nlmsghdr *nlh, struct conn *ret)
+{
+	const struct inet_diag_msg *msg;
+	const struct nlattr *attr;
+	struct conn c;
+
+	if (nlh->nlmsg_len < NLMSG_HDRLEN + sizeof(*msg) ||
+	    nlh->nlmsg_type != SOCK_DIAG_BY_FAMILY)
+		return -EINVAL;
+	msg = mnl_nlmsg_get_payload(nlh);
+	if (msg->idiag_family != AF_INET && msg->idiag_family != AF_INET6)
+		return -EINVAL;
+	memset(&c, 0, sizeof(c));
+	memcpy(&c.cookie, msg->id.idiag_cookie, sizeof(c.cookie));
+	c.inode = msg->idiag_inode;
+	c.lport = ntohs(msg->id.idiag_sport);
+	c.state = msg->idiag_state;
+	c.rqueue = msg->idiag_rqueue;
+	c.wqueue = msg->idiag_wqueue;
+
+	mnl_attr_for_each(attr, nlh, sizeof(*msg)) {
+		struct tcp_info ti;
+		size_t len;
+
+		if (mnl_attr_get_type(attr) != INET_DIAG_INFO)
+			continue;
+		/* Older kernels send a shorter tcp_info: zero the rest. */
+		len = mnl_attr_get_payload_len(attr);
+		if (len > sizeof(ti))
+			len = sizeof(ti);
+		memset(&ti, 0, sizeof(ti));
+		memcpy(&ti, mnl_attr_get_payload(attr), len);
+		if (len < offsetof(struct tcp_info, tcpi_rcv_ssthresh))
+			return -EINVAL;
+		c.last_recv_ms = ti.tcpi_last_data_recv;
+		c.last_sent_ms = ti.tcpi_last_data_sent;
+		if (len >= offsetof(struct tcp_info, tcpi_bytes_received) + sizeof(ti.tcpi_bytes_received))
+			c.bytes_received = ti.tcpi_bytes_received;
+		c.has_info = true;
+	}
+	*ret = c;
+	return 0;
+}
+
+bool conn_busy(const struct conn *c)
+{
+	if (c->rqueue > 0 || c->wqueue > 0)
+		return true;
+	/* Received more recently than sent: the answer is still due. */
+	return c->has_info && c->last_recv_ms < c->last_sent_ms;
+}
+
+static int cmp_cookie(const void *a, const void *b)
+{
+	const struct conn *x = a, *y = b;
+
+	return x->cookie < y->cookie ? -1 : x->cookie > y->cookie;
+}
+
+void conn_sort(struct conn *c, size_t n)
+{
+	if (n > 1)
+		qsort(c, n, sizeof(*c), cmp_cookie);
+}
+
+static bool port_in(uint16_t p, const uint16_t *ports, size_t n)
+{
+	if (n == 0)
+		return true;
+	for (size_t i = 0; i < n; i++) {
+		if (ports[i] == p)
+			return true;
+	}
+	return false;
+}
+
+void conn_compare(const struct conn *prev, size_t n_prev, const struct conn *cur,
+		  size_t n_cur, const uint16_t *ports, size_t n_ports,
+		  struct conn_stats *ret)
+{
+	struct conn_stats st = { 0, 0, 0, 0 };
+	size_t j = 0;
+
+	for (size_t i = 0; i < n_cur; i++) {
+		const struct conn *c = &cur[i];
+
+		if (c->state != CONN_TCP_ESTABLISHED || !port_in(c->lport, ports, n_ports))
+			continue;
+		st.established++;
+		if (conn_busy(c))
+			st.busy++;
+		while (j < n_prev && prev[j].cookie < c->cookie)
+			j++;
+		if (j < n_prev && prev[j].cookie == c->cookie) {
+			if (c->bytes_received > prev[j].bytes_received)
+				st.new_requests++;
+		} else {
+			st.new_conns++;
+		}
+	}
+	*ret = st;
+}
+
+struct dump_ctx {
+	struct conn *out;
+	size_t cap;
+	size_t n;
+	size_t dropped;
+};
+
+static int dump_cb(const struct nlmsghdr *nlh, void *data)
+{
+	struct dump_ctx *ctx = data;
+	struct conn c;
+
+	if (conn_parse(nlh, &c) < 0)
+		return MNL_CB_OK;
+	if (ctx->n < ctx->cap)
+		ctx->out[ctx->n++] = c;
+	else
+		ctx->dropped++;
+	return MNL_CB_OK;
+}
+
+static int dump_family(struct mnl_socket *nl, int family, uint32_t state_mask,
+		       struct dump_ctx *ctx)
+{
+	static char buf[NETLINK_BUF_SIZE];
+	struct nlmsghdr *nlh;
+	struct inet_diag_req_v2 *req;
+	unsigned int seq = (unsigned int)time(NULL), portid;
+	ssize_t n;
+	int r;
+
+	nlh = mnl_nlmsg_put_header(buf);
+	nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	nlh->nlmsg_seq = seq;
+	req = mnl_nlmsg_put_extra_header(nlh, sizeof(*req));
+	req->sdiag_family = (uint8_t)family;
+	req->sdiag_protocol = IPPROTO_TCP;
+	req->idiag_states = state_mask;
+	req->idiag_ext = 1 << (INET_DIAG_INFO - 1);
+
+	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
+		return -errno;
+	portid = mnl_socket_get_portid(nl);
+	for (int rounds = 0; rounds < NETLINK_DUMP_ROUNDS_MAX; rounds++) {
+		n = mnl_socket_recvfrom(nl, buf, sizeof(buf));
+		if (n < 0)
+			return errno == EINTR ? -EAGAIN : -errno;
+		r = mnl_cb_run(buf, (size_t)n, seq, portid, dump_cb, ctx);
+		if (r == MNL_CB_STOP)
+			return 0;
+		if (r < 0)
+			return -(errno ? errno : EPROTO);
+	}
+	return -E2BIG;
+}
+
+int conn_dump(uint32_t state_mask, struct conn *out, size_t cap, size_t *ret_n)
+{
+	struct dump_ctx ctx = { out, cap, 0, 0 };
+	struct mnl_socket *nl;
+	int r;
+
+	nl = mnl_socket_open2(NETLINK_SOCK_DIAG, SOCK_CLOEXEC);
+	if (!nl)
+		return -errno;
+	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
+		r = -errno;
+		goto out;
+	}
+	r = dump_family(nl, AF_INET, state_mask, &ctx);
+	if (r == 0)
+		r = dump_family(nl, AF_INET6, state_mask, &ctx);
+	if (r == 0 && ctx.n == 0 && ctx.dropped)
+		r = -ENOBUFS;
+	if (r == 0)
+		*ret_n = ctx.n;
+out:
+	mnl_socket_close(nl);
+	return r;
+}
+
+/* Adds the socket inodes open in /proc/PID/fd to inodes. */
+static void socket_inodes(pid_t pid, uint32_t *inodes, size_t cap, size_t *n)
+{
+	char path[64], link[64];
+	DIR *dir;
+	struct dirent *de;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+	dir = opendir(path);
+	if (!dir)
+		return;
+	while ((de = readdir(dir)) && *n < cap) {
+		unsigned long ino;
+		ssize_t len;
+
+		if (de->d_name[0] == '.')
+			continue;
+		len = readlinkat(dirfd(dir), de->d_name, link, sizeof(link) - 1);
+		if (len <= 0)
+			continue;
+		link[len] = '\0';
+		if (sscanf(link, "socket:[%lu]", &ino) == 1)
+			inodes[(*n)++] = (uint32_t)ino;
+	}
+	closedir(dir);
+}
+
+int conn_listen_ports(const pid_t *pids, size_t n_pids, uint16_t *ports,
+		      size_t cap, size_t *ret_n)
+{
+	struct conn *ls = NULL;
+	uint32_t *inodes = NULL;
+	size_t n_ls = 0, n_ino = 0, n = 0;
+	int r;
+
+	ls = calloc(CONN_LISTEN_MAX, sizeof(*ls));
+	inodes = calloc(CONN_INODES_MAX, sizeof(*inodes));
+	if (!ls || !inodes) {
+		r = -ENOMEM;
+		goto out;
+	}
+	r = conn_dump(1u << CONN_TCP_LISTEN, ls, CONN_LISTEN_MAX, &n_ls);
+	if (r < 0)
+		goto out;
+	for (size_t i = 0; i < n_pids; i++)
+		socket_inodes(pids[i], inodes, CONN_INODES_MAX, &n_ino);
+	for (size_t i = 0; i < n_ls; i++) {
+		bool owned = false, dup = false;
+
+		for (size_t k = 0; k < n_ino && !owned; k++)
+			owned = inodes[k] == ls[i].inode;
+		for (size_t k = 0; k < n && !dup; k++)
+			dup = ports[k] == ls[i].lport;
+		if (owned && !dup && n < cap)
+			ports[n++] = ls[i].lport;
+	}
+	/* Small: insertion sort. */
+	for (size_t i = 1; i < n; i++) {
+		uint16_t p = ports[i];
+		size_t k = i;
+		for (; k > 0 && ports[k - 1] > p; k--)
+			ports[k] = ports[k - 1];
+		ports[k] = p;
+	}
+	*ret_n = n;
+	r = 0;
+out:
+	free(ls);
+	free(inodes);
+	return r;
+}

@@ -1,0 +1,78 @@
+/* conn.h - the app's TCP connections as the kernel sees them (sock_diag).
+ *
+ * A dump of TCP sockets through netlink sock_diag with tcp_info tells, per
+ * connection, whether a request is in flight: bytes are queued either way,
+ * or its last received data is newer than its last sent data. Idle
+ * keep-alive connections are not busy. Comparing two dumps tells whether
+ * new connections or new requests arrived in between.
+ */
+#ifndef LASTCALL_CONN_H
+#define LASTCALL_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct nlmsghdr;
+
+/* TCP states as sock_diag reports them (the kernel's tcp_states.h). */
+enum { CONN_TCP_ESTABLISHED = 1, CONN_TCP_LISTEN = 10 };
+
+struct conn {
+	uint64_t cookie;	/* the kernel's socket cookie: identity */
+	uint32_t inode;
+	uint16_t lport;		/* local port, host order */
+	uint8_t state;		/* TCP_ESTABLISHED, TCP_LISTEN... */
+	uint32_t rqueue;	/* bytes not read by the app yet */
+	uint32_t wqueue;	/* bytes not sent or not acked */
+	uint32_t last_recv_ms;	/* ms since data was last received */
+	uint32_t last_sent_ms;	/* ms since data was last sent */
+	uint64_t bytes_received;
+	bool has_info;		/* tcp_info was present */
+};
+
+/*
+ * Parses one inet_diag reply message. Returns 0, or -EINVAL for a message
+ * that is truncated or not an inet_diag one. Pure.
+ */
+int conn_parse(const struct nlmsghdr *nlh, struct conn *ret);
+
+/* True when c has a request in flight. */
+bool conn_busy(const struct conn *c);
+
+/* Sorts a dump by cookie, for conn_compare. */
+void conn_sort(struct conn *c, size_t n);
+
+struct conn_stats {
+	int established;	/* serving connections now */
+	int busy;		/* of which with a request in flight */
+	int new_conns;		/* not in the previous dump */
+	int new_requests;	/* known ones that received bytes since */
+};
+
+/*
+ * Counts the established connections of cur on one of ports (all when
+ * n_ports is 0) and compares them with prev (both sorted). Pure.
+ */
+void conn_compare(const struct conn *prev, size_t n_prev, const struct conn *cur,
+		  size_t n_cur, const uint16_t *ports, size_t n_ports,
+		  struct conn_stats *ret);
+
+/*
+ * Dumps the TCP sockets (IPv4 and IPv6) in the states of state_mask
+ * (1 << CONN_TCP_ESTABLISHED...) into out. Returns 0 (with *ret_n; more than
+ * cap are dropped and counted as -ENOBUFS only if nothing fit) or a
+ * negative errno.
+ */
+int conn_dump(uint32_t state_mask, struct conn *out, size_t cap, size_t *ret_n);
+
+/*
+ * The TCP ports on which the processes pids listen: their socket inodes
+ * (from /proc/PID/fd) matched against the listening sockets. Sorted,
+ * unique. Returns 0 or a negative errno.
+ */
+int conn_listen_ports(const pid_t *pids, size_t n_pids, uint16_t *ports,
+		      size_t cap, size_t *ret_n);
+
+#endif

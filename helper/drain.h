@@ -1,0 +1,97 @@
+/* drain.h - the drain engine's state machine. Pure: time comes in as an
+ * argument, actions and the next deadline go out; no syscalls.
+ *
+ * T0 is the first trigger. From it the phases run in order:
+ *   unready    readiness off (the caller flips /readyz, posts to the app)
+ *   propagate  at least min_delay, then until no new connection or request
+ *              for quiet, capped by max_delay and the budget
+ *   drain      until no connection has a request in flight, or the budget
+ *   stop       the stop signal goes out; wait for the app to exit
+ *   kill       at T0 + grace - kill_margin: SIGKILL whatever is left
+ *   done       the app and every leftover are gone
+ */
+#ifndef LASTCALL_DRAIN_H
+#define LASTCALL_DRAIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define DRAIN_IDLE_SAMPLES 2
+
+enum drain_phase {
+	DRAIN_SERVING,
+	DRAIN_UNREADY,
+	DRAIN_PROPAGATE,
+	DRAIN_DRAIN,
+	DRAIN_STOP,
+	DRAIN_KILL,
+	DRAIN_DONE,
+	DRAIN_PHASES,
+};
+
+/* What the caller must do after an event; a bit set. */
+enum drain_action {
+	DRAIN_ACT_UNREADY = 1,	/* readiness off, tell the app */
+	DRAIN_ACT_STOP = 2,	/* send the stop signal */
+	DRAIN_ACT_KILL = 4,	/* SIGKILL every process left */
+	DRAIN_ACT_PHASE = 8,	/* the phase changed: log it */
+};
+
+struct drain_budget {
+	int64_t grace_ms;
+	int64_t kill_margin_ms;
+	int64_t stop_timeout_ms;
+	int64_t min_delay_ms;
+	int64_t quiet_ms;
+	int64_t max_delay_ms;
+};
+
+/*
+ * Fits the delays into the grace period: the kill margin, then the stop
+ * timeout and the minimum delay shrink in proportion, then the quiet period
+ * and the maximum delay are capped by what is left. Returns true when
+ * something had to shrink, with a one-line account in why.
+ */
+bool drain_budget_fit(const struct drain_budget *in, struct drain_budget *out,
+		      char *why, size_t whylen);
+
+struct drain {
+	struct drain_budget b;	/* already fitted */
+	enum drain_phase phase;
+	int64_t t0;
+	int64_t at[DRAIN_PHASES];	/* when each phase began, -1 if not */
+	int64_t last_traffic;	/* last new connection or request seen */
+	int inflight;		/* last sample, -1 when unknown */
+	int idle_samples;	/* consecutive samples with nothing in flight */
+	bool child_gone;	/* the main child exited */
+};
+
+void drain_init(struct drain *d, const struct drain_budget *fitted);
+
+/* The first trigger starts the drain at now; later ones change nothing. */
+unsigned drain_trigger(struct drain *d, int64_t now);
+/* A traffic sample: new_traffic when a new connection or request was seen. */
+unsigned drain_traffic(struct drain *d, int64_t now, bool new_traffic);
+/* An in-flight sample; inflight < 0 is a failed sample (ignored). The drain
+ * ends after DRAIN_IDLE_SAMPLES samples in a row with nothing in flight, so
+ * a request arriving within the clock tick of the last answer is not missed. */
+unsigned drain_inflight(struct drain *d, int64_t now, int inflight);
+/* The main child has exited (before or during the drain). */
+unsigned drain_child_exited(struct drain *d, int64_t now);
+/* Every process is gone. */
+unsigned drain_all_gone(struct drain *d, int64_t now);
+/* Time passed: re-evaluate deadlines. */
+unsigned drain_tick(struct drain *d, int64_t now);
+
+/* The next time drain_tick must run, or -1 when no deadline is pending. */
+int64_t drain_next_deadline(const struct drain *d);
+/* The SIGKILL deadline (T0 + grace - margin), or -1 before T0. */
+int64_t drain_kill_at(const struct drain *d);
+/* The end of the drain window (kill_at - stop_timeout), or -1 before T0. */
+int64_t drain_stop_at(const struct drain *d);
+
+const char *drain_phase_name(enum drain_phase p);
+int drain_phase_parse(const char *s, enum drain_phase *ret);
+
+#endif

@@ -1,0 +1,523 @@
+/* httpd.c - see httpd.h. */
+#include "httpd.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "cfg.h"
+#include "drain.h"
+#include "limits.h"
+#include "log.h"
+#include "loop.h"
+
+struct waiter {
+	struct MHD_Connection *conn;	/* NULL when the slot is free */
+	int target;			/* enum drain_phase */
+	int64_t deadline;
+	bool resumed;
+};
+
+struct server {
+	struct httpd *h;
+	struct MHD_Daemon *d;
+	int epfd;
+	int timer;
+	bool control;
+};
+
+struct httpd {
+	struct loop *loop;
+	const struct httpd_ops *ops;
+	void *data;
+	struct server tcp, unix_;
+	char control_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	int port;
+	struct waiter waiters[HTTPD_WAITERS_MAX];
+	int wait_timer;
+};
+
+/* Per-request state, allocated on the first call of the handler. */
+struct req {
+	size_t body;
+	struct waiter *w;
+};
+
+int httpd_parse_addr(const char *s, struct sockaddr_storage *ret, size_t *ret_len)
+{
+	char host[INET6_ADDRSTRLEN + 2];
+	const char *colon;
+	char *end;
+	long port;
+
+	memset(ret, 0, sizeof(*ret));
+	if (s[0] == '[') {
+		const char *rb = strchr(s, ']');
+		if (!rb || rb[1] != ':' || (size_t)(rb - s - 1) >= sizeof(host))
+			return -EINVAL;
+		memcpy(host, s + 1, (size_t)(rb - s - 1));
+		host[rb - s - 1] = '\0';
+		colon = rb + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon || (size_t)(colon - s) >= sizeof(host))
+			return -EINVAL;
+		memcpy(host, s, (size_t)(colon - s));
+		host[colon - s] = '\0';
+	}
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	if (errno || end == colon + 1 || *end || port < 0 || port > 65535)
+		return -EINVAL;
+	if (host[0] == '\0')
+		strcpy(host, "0.0.0.0");
+	struct sockaddr_in *in4 = (struct sockaddr_in *)ret;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ret;
+	if (inet_pton(AF_INET, host, &in4->sin_addr) == 1) {
+		in4->sin_family = AF_INET;
+		in4->sin_port = htons((uint16_t)port);
+		*ret_len = sizeof(*in4);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, host, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)port);
+		*ret_len = sizeof(*in6);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static enum MHD_Result respond(struct MHD_Connection *c, unsigned status,
+			       const char *type, const char *body, size_t len)
+{
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+
+	r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_MUST_COPY);
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, "Content-Type", type);
+	MHD_add_response_header(r, "Cache-Control", "no-store");
+	ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static enum MHD_Result respond_text(struct MHD_Connection *c, unsigned status,
+				    const char *text)
+{
+	return respond(c, status, "text/plain; charset=utf-8", text, strlen(text));
+}
+
+static enum MHD_Result respond_status(struct httpd *h, struct MHD_Connection *c,
+				      unsigned code)
+{
+	char buf[HTTPD_BODY_OUT_MAX];
+	size_t n = h->ops->status(h->data, buf, sizeof(buf));
+
+	return respond(c, code, "application/json", buf, n);
+}
+
+static void waiters_arm(struct httpd *h);
+static void server_run(struct server *s);
+
+static void on_wait_timer(struct loop *l, void *data)
+{
+	struct httpd *h = data;
+	int64_t now = loop_now_ms();
+
+	(void)l;
+	h->wait_timer = 0;
+	for (size_t i = 0; i < HTTPD_WAITERS_MAX; i++) {
+		struct waiter *w = &h->waiters[i];
+		if (w->conn && !w->resumed && w->deadline <= now) {
+			w->resumed = true;
+			MHD_resume_connection(w->conn);
+		}
+	}
+	waiters_arm(h);
+}
+
+static void waiters_arm(struct httpd *h)
+{
+	int64_t first = -1;
+
+	loop_timer_cancel(h->loop, h->wait_timer);
+	h->wait_timer = 0;
+	for (size_t i = 0; i < HTTPD_WAITERS_MAX; i++) {
+		struct waiter *w = &h->waiters[i];
+		if (w->conn && !w->resumed && (first < 0 || w->deadline < first))
+			first = w->deadline;
+	}
+	if (first >= 0)
+		loop_timer_add(h->loop, first, on_wait_timer, h, &h->wait_timer);
+}
+
+void httpd_notify(struct httpd *h)
+{
+	if (!h)
+		return;
+	int phase = h->ops->phase(h->data);
+	bool resumed = false;
+	for (size_t i = 0; i < HTTPD_WAITERS_MAX; i++) {
+		struct waiter *w = &h->waiters[i];
+		if (w->conn && !w->resumed && phase >= w->target) {
+			w->resumed = true;
+			resumed = true;
+			MHD_resume_connection(w->conn);
+		}
+	}
+	waiters_arm(h);
+	/* Answer now: the phase may be the last one before we exit. The first
+	 * run calls the handler of the resumed requests, the second writes. */
+	for (int i = 0; resumed && i < 2; i++) {
+		if (h->unix_.d)
+			server_run(&h->unix_);
+		if (h->tcp.d)
+			server_run(&h->tcp);
+	}
+}
+
+/* GET /wait?phase=NAME&timeout=DURATION on the control socket. */
+static enum MHD_Result handle_wait(struct httpd *h, struct MHD_Connection *c,
+				   struct req *rq)
+{
+	const char *ps = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "phase");
+	const char *ts = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "timeout");
+	enum drain_phase target;
+	int64_t timeout_ms = HTTPD_WAIT_DEFAULT_MS;
+
+	if (rq->w) {
+		/* Resumed: the phase was reached, or the timeout passed. */
+		struct waiter *w = rq->w;
+		bool reached = h->ops->phase(h->data) >= w->target;
+		memset(w, 0, sizeof(*w));
+		rq->w = NULL;
+		return respond_status(h, c, reached ? MHD_HTTP_OK : MHD_HTTP_REQUEST_TIMEOUT);
+	}
+	if (!ps || drain_phase_parse(ps, &target) < 0)
+		return respond_text(c, MHD_HTTP_BAD_REQUEST,
+				    "phase must be one of serving, unready, propagate, "
+				    "drain, drained, stop, kill, done\n");
+	if (ts && cfg_parse_duration(ts, &timeout_ms) < 0)
+		return respond_text(c, MHD_HTTP_BAD_REQUEST,
+				    "timeout must be a duration like 30s\n");
+	if (h->ops->phase(h->data) >= (int)target)
+		return respond_status(h, c, MHD_HTTP_OK);
+	for (size_t i = 0; i < HTTPD_WAITERS_MAX; i++) {
+		struct waiter *w = &h->waiters[i];
+		if (w->conn)
+			continue;
+		w->conn = c;
+		w->target = (int)target;
+		w->deadline = loop_now_ms() + timeout_ms;
+		w->resumed = false;
+		rq->w = w;
+		MHD_suspend_connection(c);
+		waiters_arm(h);
+		return MHD_YES;
+	}
+	return respond_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "too many waiters\n");
+}
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
+			       const char *method, const char *version,
+			       const char *upload, size_t *upload_size, void **con_cls)
+{
+	struct server *s = cls;
+	struct httpd *h = s->h;
+	struct req *rq = *con_cls;
+	bool get = strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0;
+	bool post = strcmp(method, "POST") == 0;
+
+	(void)version;
+	(void)upload;
+	if (!rq) {
+		rq = calloc(1, sizeof(*rq));
+		if (!rq)
+			return MHD_NO;
+		*con_cls = rq;
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		/* Bodies are not used: count and drop them, within a cap. */
+		rq->body += *upload_size;
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (rq->body > HTTPD_BODY_IN_MAX)
+		return respond_text(c, MHD_HTTP_CONTENT_TOO_LARGE, "body too large\n");
+
+	if (strcmp(url, "/livez") == 0 || strcmp(url, "/readyz") == 0 ||
+	    strcmp(url, "/status") == 0 || strcmp(url, "/metrics") == 0) {
+		if (!get)
+			return respond_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET\n");
+		if (url[1] == 'l')
+			return respond_text(c, MHD_HTTP_OK, "ok\n");
+		if (url[1] == 'r') {
+			bool ready = h->ops->ready(h->data);
+			return respond_text(c, ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
+					    ready ? "ready\n" : "not ready\n");
+		}
+		if (url[1] == 's')
+			return respond_status(h, c, MHD_HTTP_OK);
+		char buf[HTTPD_BODY_OUT_MAX];
+		size_t n = h->ops->metrics(h->data, buf, sizeof(buf));
+		return respond(c, MHD_HTTP_OK, "text/plain; version=0.0.4", buf, n);
+	}
+	if (strcmp(url, "/drain") == 0 || strcmp(url, "/wait") == 0) {
+		/* State changes only through the 0600 control socket. */
+		if (!s->control)
+			return respond_text(c, MHD_HTTP_FORBIDDEN,
+					    "only on the control socket\n");
+		if (url[1] == 'd') {
+			if (!post)
+				return respond_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST\n");
+			h->ops->drain(h->data, "control");
+			return respond_status(h, c, MHD_HTTP_ACCEPTED);
+		}
+		if (!get)
+			return respond_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET\n");
+		return handle_wait(h, c, rq);
+	}
+	return respond_text(c, MHD_HTTP_NOT_FOUND, "not found\n");
+}
+
+static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
+		      enum MHD_RequestTerminationCode code)
+{
+	struct req *rq = *con_cls;
+
+	(void)cls;
+	(void)c;
+	(void)code;
+	if (rq && rq->w)
+		memset(rq->w, 0, sizeof(*rq->w));
+	free(rq);
+	*con_cls = NULL;
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+	char msg[256];
+
+	(void)cls;
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	msg[strcspn(msg, "\n")] = '\0';
+	log_debug("httpd", "msg=%s", msg);
+}
+
+static void on_server_timer(struct loop *l, void *data)
+{
+	(void)l;
+	struct server *s = data;
+	s->timer = 0;
+	server_run(s);
+}
+
+/* Runs MHD once and re-arms its connection-timeout timer. */
+static void server_run(struct server *s)
+{
+	MHD_UNSIGNED_LONG_LONG t;
+
+	MHD_run(s->d);
+	loop_timer_cancel(s->h->loop, s->timer);
+	s->timer = 0;
+	if (MHD_get_timeout(s->d, &t) == MHD_YES)
+		loop_timer_add(s->h->loop, loop_now_ms() + (int64_t)t, on_server_timer, s,
+			       &s->timer);
+}
+
+static void on_server_fd(struct loop *l, int fd, uint32_t events, void *data)
+{
+	(void)l;
+	(void)fd;
+	(void)events;
+	server_run(data);
+}
+
+static int server_start(struct httpd *h, struct server *s, int lfd, bool control,
+			char *err, size_t errlen)
+{
+	const union MHD_DaemonInfo *info;
+
+	s->h = h;
+	s->control = control;
+	s->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
+				0, NULL, NULL, handler, s,
+				MHD_OPTION_LISTEN_SOCKET, lfd,
+				MHD_OPTION_CONNECTION_LIMIT, (unsigned int)HTTPD_CONN_MAX,
+				MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)HTTPD_CONN_PER_IP_MAX,
+				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTPD_IDLE_TIMEOUT_S,
+				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTPD_CONN_MEMORY,
+				MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+				MHD_OPTION_END);
+	if (!s->d) {
+		snprintf(err, errlen, "cannot start the HTTP server");
+		close(lfd);
+		return -EIO;
+	}
+	info = MHD_get_daemon_info(s->d, MHD_DAEMON_INFO_EPOLL_FD);
+	s->epfd = info ? info->epoll_fd : -1;
+	if (s->epfd < 0 || loop_add(h->loop, s->epfd, EPOLLIN, on_server_fd, s) < 0) {
+		snprintf(err, errlen, "cannot watch the HTTP server");
+		return -EIO;
+	}
+	return 0;
+}
+
+static int tcp_socket(const char *listen_s, int *ret_port, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	size_t len;
+	int fd, one = 1;
+
+	if (httpd_parse_addr(listen_s, &ss, &len) < 0) {
+		snprintf(err, errlen, "--listen: expected HOST:PORT, got \"%s\"", listen_s);
+		return -EINVAL;
+	}
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		goto fail;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, (socklen_t)len) < 0 ||
+	    listen(fd, HTTPD_BACKLOG) < 0)
+		goto fail;
+	len = sizeof(ss);
+	getsockname(fd, (struct sockaddr *)&ss, (socklen_t *)&len);
+	*ret_port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+						    : ((struct sockaddr_in6 *)&ss)->sin6_port);
+	return fd;
+fail:
+	snprintf(err, errlen, "--listen %s: %s", listen_s, strerror(errno));
+	int r = -errno;
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+static int unix_socket(const char *path, char *err, size_t errlen)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = -1, r;
+	mode_t old;
+
+	if (strlen(path) >= sizeof(sa.sun_path)) {
+		snprintf(err, errlen, "--control: path too long");
+		return -ENAMETOOLONG;
+	}
+	strcpy(sa.sun_path, path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		goto fail;
+	/* A live instance answers; a stale file from a dead one does not. */
+	int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (probe >= 0) {
+		bool live = connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+		close(probe);
+		if (live) {
+			snprintf(err, errlen, "--control %s: another lastcall is listening there", path);
+			close(fd);
+			return -EADDRINUSE;
+		}
+	}
+	struct stat st;
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(path);
+	old = umask(0177);
+	r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (r < 0 || listen(fd, HTTPD_BACKLOG) < 0)
+		goto fail;
+	return fd;
+fail:
+	snprintf(err, errlen, "--control %s: %s", path, strerror(errno));
+	r = -errno;
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+int httpd_new(struct loop *l, const char *listen_s, const char *control,
+	      const struct httpd_ops *ops, void *data, struct httpd **ret,
+	      char *err, size_t errlen)
+{
+	struct httpd *h;
+	int fd, r;
+
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	h->loop = l;
+	h->ops = ops;
+	h->data = data;
+	h->tcp.epfd = h->unix_.epfd = -1;
+	if (listen_s) {
+		fd = tcp_socket(listen_s, &h->port, err, errlen);
+		if (fd < 0) {
+			r = fd;
+			goto fail;
+		}
+		r = server_start(h, &h->tcp, fd, false, err, errlen);
+		if (r < 0)
+			goto fail;
+	}
+	if (control) {
+		fd = unix_socket(control, err, errlen);
+		if (fd < 0) {
+			r = fd;
+			goto fail;
+		}
+		snprintf(h->control_path, sizeof(h->control_path), "%s", control);
+		r = server_start(h, &h->unix_, fd, true, err, errlen);
+		if (r < 0)
+			goto fail;
+	}
+	*ret = h;
+	return 0;
+fail:
+	httpd_free(h);
+	return r;
+}
+
+static void server_stop(struct httpd *h, struct server *s)
+{
+	if (!s->d)
+		return;
+	loop_timer_cancel(h->loop, s->timer);
+	if (s->epfd >= 0)
+		loop_del(h->loop, s->epfd);
+	/* MHD closes the listen socket it was given. */
+	MHD_stop_daemon(s->d);
+	s->d = NULL;
+}
+
+void httpd_free(struct httpd *h)
+{
+	if (!h)
+		return;
+	loop_timer_cancel(h->loop, h->wait_timer);
+	server_stop(h, &h->tcp);
+	server_stop(h, &h->unix_);
+	if (h->control_path[0])
+		unlink(h->control_path);
+	free(h);
+}
+
+int httpd_port(const struct httpd *h)
+{
+	return h ? h->port : 0;
+}

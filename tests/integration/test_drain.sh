@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# The drain engine under load: two instances of the sample app, each under
+# `lastcall run` as PID 1 of its own PID namespace, behind HAProxy which
+# health-checks each instance's /readyz. wrk drives keep-alive load; one
+# instance gets SIGTERM mid-load. Not one request may fail, the instance
+# must exit well before its deadline, and the phases appear in order.
+# First the same setup with the drain off (SIGTERM forwarded at once) shows
+# that this test sees lost requests when there are some.
+. "$(dirname "$0")/lib.sh"
+
+for cmd in haproxy wrk node; do
+	command -v "$cmd" >/dev/null || { not_ok "$cmd is installed (make deps installs it)"; done_testing; exit 1; }
+done
+cd "$APP_DIR" || exit 1
+
+# start_app NAME DRAIN_ON: an app instance under lastcall; sets <NAME>_NS,
+# <NAME>_PID, <NAME>_PORT (the app) and <NAME>_PROBE (lastcall's /readyz).
+start_app() {
+	local name=$1 log="$WORK/$1.log" port
+	port=$(free_port)
+	PORT=$port DELAY_MS=100 start_pid1 "$log" run --drain-on "$2" \
+		--listen 127.0.0.1:0 --control "$WORK/$name.sock" --grace-period 20s \
+		--min-delay 2s --quiet-period 1s --max-delay 10s -- node server.js
+	wait_until 10000 has_line '^listening on ' "$log" || return 1
+	wait_until 5000 has_line 'event=endpoints ' "$log" || return 1
+	printf -v "${name}_NS" %s "$NS_PID"
+	printf -v "${name}_PID" %s "$L_PID"
+	printf -v "${name}_PORT" %s "$port"
+	printf -v "${name}_PROBE" %s "$(log_port "$log" 'event=endpoints [^ ]+ port=[0-9]+')"
+}
+
+ready_ok() { curl -fs -o /dev/null "http://127.0.0.1:$1/readyz"; }
+not_ready() { ! ready_ok "$1"; }
+sleep_until() { [ "$(now_ms)" -ge "$1" ]; }
+
+# scenario TAG DRAIN_ON: the whole run; with the drain on, asserts a clean
+# shutdown; always sets LOST (non-2xx answers plus socket errors).
+scenario() {
+	local tag=$1 drain_on=$2 fe hap load t0 elapsed status
+
+	check "$tag: instance a starts" start_app a "$drain_on"
+	check "$tag: instance b starts" start_app b "$drain_on"
+	check "$tag: a becomes ready once its port listens" wait_until 5000 ready_ok "$a_PROBE"
+	check "$tag: b becomes ready once its port listens" wait_until 5000 ready_ok "$b_PROBE"
+
+	fe=$(free_port)
+	cat >"$WORK/haproxy.cfg" <<-CFG
+	global
+		maxconn 512
+	defaults
+		mode http
+		timeout connect 1s
+		timeout client 10s
+		timeout server 10s
+	frontend fe
+		bind 127.0.0.1:$fe
+		default_backend apps
+	backend apps
+		balance roundrobin
+		option httpchk GET /readyz
+		default-server inter 200ms fall 2 rise 1
+		server a 127.0.0.1:$a_PORT check port $a_PROBE
+		server b 127.0.0.1:$b_PORT check port $b_PROBE
+	CFG
+	start_bg "$WORK/haproxy.out" haproxy -f "$WORK/haproxy.cfg" -db
+	hap=$BG_PID
+	through() { curl -fs -o /dev/null "http://127.0.0.1:$fe/"; }
+	check "$tag: HAProxy routes to the apps" wait_until 5000 through
+
+	# Keep-alive load for 8 s; SIGTERM to instance a after 2 s of it.
+	start_bg "$WORK/wrk.out" wrk -t2 -c16 -d8s --timeout 5s "http://127.0.0.1:$fe/"
+	load=$BG_PID
+	wait_until 3000 sleep_until $(($(now_ms) + 2000))
+	t0=$(now_ms)
+	kill -TERM "$a_PID"
+	if [ "$drain_on" != none ]; then
+		check "$tag: a's /readyz answers 503 once the drain starts" wait_until 1000 not_ready "$a_PROBE"
+		check "$tag: a's /livez stays 200 while draining" curl -fs -o /dev/null "http://127.0.0.1:$a_PROBE/livez"
+		status=$(curl -fs "http://127.0.0.1:$a_PROBE/status")
+		check "$tag: a's /status shows a drain phase" grep -qE '"phase":"(unready|propagate|drain)"' <<<"$status"
+	fi
+	wait_exit "$a_NS" 25000
+	elapsed=$(($(now_ms) - t0))
+	echo "# $tag: a: SIGTERM to exit ${elapsed} ms, status $CODE"
+	check "$tag: a exits 0, the app's own status (got $CODE)" [ "$CODE" = 0 ]
+	wait_exit "$load" 20000
+	sed "s/^/# $tag: wrk: /" "$WORK/wrk.out"
+	local reqs non2xx sockerr
+	reqs=$(grep -oE '^ +[0-9]+ requests in' "$WORK/wrk.out" | grep -oE '[0-9]+')
+	non2xx=$(grep -oE 'Non-2xx or 3xx responses: [0-9]+' "$WORK/wrk.out" | grep -oE '[0-9]+$')
+	sockerr=$(grep -oE 'Socket errors: .*' "$WORK/wrk.out" | grep -oE '[0-9]+' | paste -sd+)
+	sockerr=$(( ${sockerr:-0} ))
+	LOST=$(( ${non2xx:-0} + sockerr ))
+	check "$tag: wrk sent requests (${reqs:-0})" [ "${reqs:-0}" -gt 100 ]
+
+	if [ "$drain_on" != none ]; then
+		check "$tag: no non-2xx answer (${non2xx:-0})" [ "${non2xx:-0}" = 0 ]
+		check "$tag: no socket error (${sockerr:-0})" [ "${sockerr:-0}" = 0 ]
+		check "$tag: a exits before its deadline (${elapsed} ms < 19000 ms)" [ "$elapsed" -lt 19000 ]
+		check "$tag: a waited at least the minimum delay (${elapsed} ms >= 2000 ms)" [ "$elapsed" -ge 2000 ]
+		local phases
+		phases=$(grep -oE 'event=phase phase=[a-z]+' "$WORK/a.log" | sed 's/.*=//' | tr '\n' ' ')
+		check "$tag: phases in order: unready propagate drain stop done (got: $phases)" \
+			[ "$phases" = "unready propagate drain stop done " ]
+		check "$tag: the stop signal went out" has_line 'event=stop_signal_sent signal=SIGTERM' "$WORK/a.log"
+		check "$tag: the app closed gracefully" has_line '^Closing server' "$WORK/a.log"
+		check "$tag: no forced kill" [ "$(count_lines 'forced_kill|phase=kill' "$WORK/a.log")" = 0 ]
+	fi
+	check "$tag: b keeps serving after a left" through
+
+	kill -TERM "$b_PID"
+	wait_exit "$b_NS" 25000
+	check "$tag: b exits 0 (got $CODE)" [ "$CODE" = 0 ]
+	kill -TERM "$hap" 2>/dev/null
+	wait_exit "$hap" 5000
+}
+
+# The control: the drain off, so SIGTERM reaches node at once and HAProxy
+# keeps sending to it until its health check notices.
+scenario control none
+check "control: without the drain, requests are lost ($LOST)" [ "$LOST" -gt 0 ]
+scenario drain TERM,INT
+
+done_testing
