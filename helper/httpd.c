@@ -133,21 +133,37 @@ static enum MHD_Result respond_status(struct httpd *h, struct MHD_Connection *c,
 static void waiters_arm(struct httpd *h);
 static void server_run(struct server *s);
 
-static void on_wait_timer(struct loop *l, void *data)
+/* Resumes the waiters whose phase is reached (phase >= target) or whose
+ * deadline passed, and answers them at once: the phase may be the last one
+ * before we exit. The first run calls their handlers, the second writes. */
+static void waiters_resume(struct httpd *h, int phase, int64_t now)
 {
-	struct httpd *h = data;
-	int64_t now = loop_now_ms();
+	bool resumed = false;
 
-	(void)l;
-	h->wait_timer = 0;
 	for (size_t i = 0; i < HTTPD_WAITERS_MAX; i++) {
 		struct waiter *w = &h->waiters[i];
-		if (w->conn && !w->resumed && w->deadline <= now) {
+		if (w->conn && !w->resumed && (phase >= w->target || w->deadline <= now)) {
 			w->resumed = true;
+			resumed = true;
 			MHD_resume_connection(w->conn);
 		}
 	}
 	waiters_arm(h);
+	for (int i = 0; resumed && i < 2; i++) {
+		if (h->unix_.d)
+			server_run(&h->unix_);
+		if (h->tcp.d)
+			server_run(&h->tcp);
+	}
+}
+
+static void on_wait_timer(struct loop *l, void *data)
+{
+	struct httpd *h = data;
+
+	(void)l;
+	h->wait_timer = 0;
+	waiters_resume(h, h->ops->phase(h->data), loop_now_ms());
 }
 
 static void waiters_arm(struct httpd *h)
@@ -167,27 +183,8 @@ static void waiters_arm(struct httpd *h)
 
 void httpd_notify(struct httpd *h)
 {
-	if (!h)
-		return;
-	int phase = h->ops->phase(h->data);
-	bool resumed = false;
-	for (size_t i = 0; i < HTTPD_WAITERS_MAX; i++) {
-		struct waiter *w = &h->waiters[i];
-		if (w->conn && !w->resumed && phase >= w->target) {
-			w->resumed = true;
-			resumed = true;
-			MHD_resume_connection(w->conn);
-		}
-	}
-	waiters_arm(h);
-	/* Answer now: the phase may be the last one before we exit. The first
-	 * run calls the handler of the resumed requests, the second writes. */
-	for (int i = 0; resumed && i < 2; i++) {
-		if (h->unix_.d)
-			server_run(&h->unix_);
-		if (h->tcp.d)
-			server_run(&h->tcp);
-	}
+	if (h)
+		waiters_resume(h, h->ops->phase(h->data), loop_now_ms());
 }
 
 /* GET /wait?phase=NAME&timeout=DURATION on the control socket. */

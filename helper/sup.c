@@ -75,6 +75,7 @@ struct sup {
 	uint16_t ports[PORTS_MAX];
 	size_t n_ports;
 	bool app_ready;
+	enum drain_phase logged;	/* the last phase logged */
 };
 
 void sup_signals_init(sigset_t *ret_orig_mask)
@@ -350,11 +351,12 @@ static void drain_apply(struct sup *s, unsigned act)
 	int64_t now = loop_now_ms();
 
 	if (act & DRAIN_ACT_PHASE) {
-		/* Several phases can pass in one step: log each in order. */
-		for (int p = DRAIN_UNREADY; p < DRAIN_PHASES; p++) {
-			if (s->d.at[p] == now && p <= (int)s->d.phase)
-				log_phase(s, (enum drain_phase)p, now);
+		/* Several phases can pass in one step: log each once, in order. */
+		for (int p = (int)s->logged + 1; p <= (int)s->d.phase; p++) {
+			if (s->d.at[p] >= 0)
+				log_phase(s, (enum drain_phase)p, s->d.at[p]);
 		}
+		s->logged = s->d.phase;
 		httpd_notify(s->httpd);
 	}
 	if ((act & DRAIN_ACT_STOP) && s->state == SUP_RUNNING) {
