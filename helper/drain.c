@@ -103,6 +103,10 @@ static unsigned enter(struct drain *d, enum drain_phase p, int64_t now)
 
 	d->phase = p;
 	d->at[p] = now;
+	/* Only samples taken while draining may end the drain: older ones can
+	 * predate the last request. */
+	if (p == DRAIN_DRAIN)
+		d->idle_samples = 0;
 	if (p == DRAIN_UNREADY)
 		act |= DRAIN_ACT_UNREADY;
 	if (p == DRAIN_STOP)
