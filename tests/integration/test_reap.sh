@@ -61,7 +61,9 @@ done
 
 # A leftover that ignores SIGTERM gets SIGKILL once the grace is over.
 for mode in subreaper pid1; do
-	leftovers "$mode" 300ms 'sh -c "trap \"\" TERM; echo \$\$ >>'"$WORK/pids"'; while :; do sleep 1; done" & exit 0'
+	# The child exits only once the leftover has set its trap (bounded wait).
+	leftovers "$mode" 300ms 'sh -c "trap \"\" TERM; echo \$\$ >>'"$WORK/pids"'; while :; do sleep 1; done" &
+		i=0; while [ ! -s '"$WORK/pids"' ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i+1)); done; exit 0'
 	wait_exit "$TOP" 10000
 	check "$mode: exit 0 after killing a stubborn leftover (got $CODE)" [ "$CODE" = 0 ]
 	check "$mode: the SIGKILL is logged" has_line 'level=warn .*event=leftovers_killed count=[1-9]' "$LOG"
