@@ -91,8 +91,14 @@ int cfg_parse_bool(const char *s, bool *ret)
 
 void cfg_env_name(const char *name, char *buf, size_t size)
 {
-	size_t n = (size_t)snprintf(buf, size, "LASTCALL_");
+	size_t n;
 
+	if (size == 0)
+		return;
+	/* snprintf returns the untruncated length: clamp it to the buffer. */
+	n = (size_t)snprintf(buf, size, "LASTCALL_");
+	if (n >= size)
+		return;
 	for (; *name && n + 1 < size; name++)
 		buf[n++] = *name == '-' ? '_' : (char)toupper((unsigned char)*name);
 	buf[n] = '\0';

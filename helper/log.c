@@ -120,11 +120,16 @@ static void out_escaped(struct out *o, const char *v)
 	}
 }
 
+/* Writes a whole field or, when it does not fit, nothing: a cut field would
+ * leave an open quote or half an escape in the line. */
 static void out_field(struct out *o, enum log_format format, const char *key,
 		      const char *value, bool numeric)
 {
+	size_t start = o->len;
 	bool sep = o->fields;
 
+	if (o->full)
+		return;
 	o->fields = true;
 	if (format == LOG_FMT_JSON) {
 		out_puts(o, sep ? ",\"" : "\"");
@@ -137,19 +142,39 @@ static void out_field(struct out *o, enum log_format format, const char *key,
 			out_escaped(o, value);
 			out_putc(o, '"');
 		}
-		return;
-	}
-	if (sep)
-		out_putc(o, ' ');
-	out_puts(o, key);
-	out_putc(o, '=');
-	if (needs_quotes(value)) {
-		out_putc(o, '"');
-		out_escaped(o, value);
-		out_putc(o, '"');
 	} else {
-		out_puts(o, value);
+		if (sep)
+			out_putc(o, ' ');
+		out_puts(o, key);
+		out_putc(o, '=');
+		if (needs_quotes(value)) {
+			out_putc(o, '"');
+			out_escaped(o, value);
+			out_putc(o, '"');
+		} else {
+			out_puts(o, value);
+		}
 	}
+	if (o->full) {
+		o->len = start;
+		o->buf[start] = '\0';
+		o->fields = sep;
+	}
+}
+
+/* Whether an integer conversion printed a valid JSON number: "%05d", "%+d"
+ * and "%.0d" of 0 print "00042", "+42" and "", which are not. */
+static bool json_integer(const char *v)
+{
+	if (*v == '-')
+		v++;
+	if (*v == '0')
+		return v[1] == '\0';
+	if (*v < '1' || *v > '9')
+		return false;
+	while (*v >= '0' && *v <= '9')
+		v++;
+	return *v == '\0';
 }
 
 /*
@@ -277,12 +302,18 @@ size_t log_format_line(char *buf, size_t size, enum log_format format,
 {
 	/* Keep room for the truncation marker and the line end. */
 	static const size_t reserve = 32;
-	struct out o = { buf, size > reserve ? size - reserve : 1, 0, false, false };
+	struct out o = { buf, size, 0, false, false };
 	va_list aq;
+	/* Format text was skipped without reading its argument: the next
+	 * va_arg would read the wrong one, so no conversion may follow. */
+	bool lost = false;
 
+	if (size == 0)
+		return 0;
 	buf[0] = '\0';
 	if (format == LOG_FMT_JSON)
 		out_putc(&o, '{');
+	o.size = size > reserve ? size - reserve : 1;
 	if (ts)
 		out_field(&o, format, "ts", ts, false);
 	out_field(&o, format, "level", level_names[level], false);
@@ -304,13 +335,19 @@ size_t log_format_line(char *buf, size_t size, enum log_format format,
 			f++;
 		if (!*f)
 			break;
-		while (*f && *f != '=' && *f != ' ' && k + 1 < sizeof(key))
+		while (*f && *f != '=' && *f != ' ' && k + 1 < sizeof(key)) {
+			if (*f == '%')
+				lost = true;
 			key[k++] = *f++;
+		}
 		key[k] = '\0';
 		if (*f != '=') {
 			/* A bare word: keep it as a flag-like field. */
-			while (*f && *f != ' ')
+			while (*f && *f != ' ') {
+				if (*f == '%')
+					lost = true;
 				f++;
+			}
 			out_field(&o, format, key, "true", true);
 			continue;
 		}
@@ -319,7 +356,8 @@ size_t log_format_line(char *buf, size_t size, enum log_format format,
 			if (*f == '%') {
 				bool num = false;
 				f++;
-				if (!format_conv(&f, &aq, &v, &num)) {
+				if (lost || !format_conv(&f, &aq, &v, &num)) {
+					lost = true;
 					out_puts(&v, "<bad-format>");
 					while (*f && *f != ' ')
 						f++;
@@ -334,7 +372,7 @@ size_t log_format_line(char *buf, size_t size, enum log_format format,
 			}
 		}
 		out_field(&o, format, key, value,
-			  numeric && convs == 1 && !literal);
+			  numeric && convs == 1 && !literal && json_integer(value));
 	}
 	va_end(aq);
 

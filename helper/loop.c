@@ -148,14 +148,18 @@ void loop_del(struct loop *l, int fd)
 static void timers_arm(struct loop *l)
 {
 	struct itimerspec its;
-	int64_t first = -1;
+	bool any = false;
+	int64_t first = 0;
 
 	memset(&its, 0, sizeof(its));
+	/* Not a -1 sentinel: due times may be negative (in the past) too. */
 	for (size_t i = 0; i < LOOP_TIMERS_MAX; i++) {
-		if (l->timers[i].id && (first < 0 || l->timers[i].due_ms < first))
+		if (l->timers[i].id && (!any || l->timers[i].due_ms < first)) {
 			first = l->timers[i].due_ms;
+			any = true;
+		}
 	}
-	if (first >= 0) {
+	if (any) {
 		/* 0 would disarm: a due time in the past fires at once. */
 		if (first <= 0)
 			first = 1;
@@ -199,19 +203,47 @@ void loop_timer_cancel(struct loop *l, int id)
 	}
 }
 
-/* Fires every due timer; each may add or cancel timers. */
+static struct loop_timer *find_timer(struct loop *l, int id)
+{
+	for (size_t i = 0; i < LOOP_TIMERS_MAX; i++) {
+		if (id > 0 && l->timers[i].id == id)
+			return &l->timers[i];
+	}
+	return NULL;
+}
+
+/*
+ * Fires every due timer, earliest first (equal times: the first added), as
+ * several may be due at once when the loop was late. Each may add or cancel
+ * timers: one cancelled by an earlier callback does not fire, one added by
+ * a callback waits for the next pass.
+ */
 static void timers_fire(struct loop *l)
 {
 	uint64_t expirations;
 	int64_t now = loop_now_ms();
+	int due[LOOP_TIMERS_MAX];
+	size_t n_due = 0;
 
 	while (read(l->tfd, &expirations, sizeof(expirations)) < 0 && errno == EINTR)
 		;
-	for (size_t i = 0; i < LOOP_TIMERS_MAX && !l->stop; i++) {
-		struct loop_timer t = l->timers[i];
-		if (!t.id || t.due_ms > now)
-			continue;
-		l->timers[i].id = 0;
+	for (size_t i = 0; i < LOOP_TIMERS_MAX; i++) {
+		if (l->timers[i].id && l->timers[i].due_ms <= now)
+			due[n_due++] = l->timers[i].id;
+	}
+	while (!l->stop) {
+		struct loop_timer *next = NULL;
+
+		for (size_t k = 0; k < n_due; k++) {
+			struct loop_timer *c = find_timer(l, due[k]);
+			if (c && (!next || c->due_ms < next->due_ms ||
+				  (c->due_ms == next->due_ms && c->id < next->id)))
+				next = c;
+		}
+		if (!next)
+			break;
+		struct loop_timer t = *next;
+		next->id = 0;
 		t.fn(l, t.data);
 	}
 	timers_arm(l);
