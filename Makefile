@@ -48,6 +48,8 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
 PROBE_SRCS := $(wildcard tests/probe/*.c)
 PROBE_BINS := $(patsubst tests/probe/%.c,$(BUILD)/probe/%,$(PROBE_SRCS))
 
+.SECONDARY:
+
 .PHONY: all deps test unit integration demo install clean format-check
 
 all: $(BUILD)/lastcall

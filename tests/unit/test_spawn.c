@@ -1,0 +1,423 @@
+/* test_spawn.c - spawn.c: PATH lookup as execvp does it, and spawn_child
+ * (exec errors, the shell fallback, process group, mask and dispositions). */
+#include "../../helper/spawn.c"
+
+#include <ftw.h>
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+/* A temporary tree:
+ *   dir/bin/prog       executable script "exit 3" with #!
+ *   dir/bin/noexec     mode 0644
+ *   dir/bin/tool/      a directory
+ *   dir/other/tool     executable
+ *   dir/other/noexec   executable
+ *   dir/nosh           executable, no "#!": "exit ${1:-7}"
+ */
+static char dir[64];
+static char bin[128], other[128];
+static char *saved_path;
+static int saved_cwd = -1;
+
+static void write_file(const char *rel, const char *text, mode_t mode)
+{
+	char path[256];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, rel);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	assert_int_equal(close(fd), 0);
+	assert_int_equal(chmod(path, mode), 0);
+}
+
+static int setup(void **state)
+{
+	char path[256];
+	const char *p = getenv("PATH");
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "/tmp/lastcall-unit-XXXXXX");
+	if (!mkdtemp(dir))
+		return -1;
+	snprintf(bin, sizeof(bin), "%s/bin", dir);
+	snprintf(other, sizeof(other), "%s/other", dir);
+	if (mkdir(bin, 0755) < 0 || mkdir(other, 0755) < 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s/tool", bin);
+	if (mkdir(path, 0755) < 0)
+		return -1;
+	write_file("bin/prog", "#!/bin/sh\nexit 3\n", 0755);
+	write_file("bin/noexec", "#!/bin/sh\nexit 0\n", 0644);
+	write_file("other/tool", "#!/bin/sh\nexit 4\n", 0755);
+	write_file("other/noexec", "#!/bin/sh\nexit 5\n", 0755);
+	write_file("nosh", "exit ${1:-7}\n", 0755);
+	if (!p)
+		p = "";
+	/* Not strdup: cmocka's free (below) must get cmocka's malloc. */
+	saved_path = malloc(strlen(p) + 1);
+	if (saved_path)
+		memcpy(saved_path, p, strlen(p) + 1);
+	saved_cwd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* A terminal on stdin would make spawn_child hand it to the child. */
+	int null = open("/dev/null", O_RDONLY);
+	if (null < 0 || dup2(null, STDIN_FILENO) < 0)
+		return -1;
+	close(null);
+	return saved_path && saved_cwd >= 0 ? 0 : -1;
+}
+
+static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	setenv("PATH", saved_path, 1);
+	free(saved_path);
+	if (fchdir(saved_cwd) < 0)
+		return -1;
+	close(saved_cwd);
+	return nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void test_resolve_path_lookup(void **state)
+{
+	char out[SPAWN_PATH_MAX], want[256], path[512];
+
+	(void)state;
+	assert_int_equal(spawn_resolve("prog", bin, out, sizeof(out)), 0);
+	snprintf(want, sizeof(want), "%s/prog", bin);
+	assert_string_equal(out, want);
+
+	/* A directory of the name is skipped for a file further on. */
+	snprintf(path, sizeof(path), "%s:%s", bin, other);
+	assert_int_equal(spawn_resolve("tool", path, out, sizeof(out)), 0);
+	snprintf(want, sizeof(want), "%s/tool", other);
+	assert_string_equal(out, want);
+
+	/* So is a file without execute permission. */
+	assert_int_equal(spawn_resolve("noexec", path, out, sizeof(out)), 0);
+	snprintf(want, sizeof(want), "%s/noexec", other);
+	assert_string_equal(out, want);
+
+	/* The first match wins. */
+	snprintf(path, sizeof(path), "%s:%s:%s", other, bin, other);
+	assert_int_equal(spawn_resolve("tool", path, out, sizeof(out)), 0);
+	snprintf(want, sizeof(want), "%s/tool", other);
+	assert_string_equal(out, want);
+
+	/* Entries that do not exist, or are files, are passed over. */
+	snprintf(path, sizeof(path), "/nonexistent:%s/prog:%s", bin, bin);
+	assert_int_equal(spawn_resolve("prog", path, out, sizeof(out)), 0);
+	snprintf(want, sizeof(want), "%s/prog", bin);
+	assert_string_equal(out, want);
+}
+
+static void test_resolve_default_path(void **state)
+{
+	char out[SPAWN_PATH_MAX];
+
+	(void)state;
+	assert_int_equal(spawn_resolve("sh", NULL, out, sizeof(out)), 0);
+	assert_true(out[0] == '/');
+	assert_string_equal(out + strlen(out) - 3, "/sh");
+	assert_int_equal(access(out, X_OK), 0);
+	assert_int_equal(spawn_resolve("lastcall-no-such-command", NULL, out, sizeof(out)),
+			 -ENOENT);
+}
+
+static void test_resolve_slash(void **state)
+{
+	char out[SPAWN_PATH_MAX];
+
+	(void)state;
+	/* With a '/', as given: not even checked. */
+	assert_int_equal(spawn_resolve("/abs/path", bin, out, sizeof(out)), 0);
+	assert_string_equal(out, "/abs/path");
+	assert_int_equal(spawn_resolve("./rel", "", out, sizeof(out)), 0);
+	assert_string_equal(out, "./rel");
+	assert_int_equal(spawn_resolve("a/b", NULL, out, sizeof(out)), 0);
+	assert_string_equal(out, "a/b");
+	/* Exactly fitting, and one byte short. */
+	assert_int_equal(spawn_resolve("/abs", NULL, out, 5), 0);
+	assert_string_equal(out, "/abs");
+	assert_int_equal(spawn_resolve("/abs", NULL, out, 4), -ENAMETOOLONG);
+}
+
+static void test_resolve_empty_entry_is_cwd(void **state)
+{
+	char out[SPAWN_PATH_MAX], path[256];
+
+	(void)state;
+	assert_int_equal(chdir(bin), 0);
+	assert_int_equal(spawn_resolve("prog", ":/nonexistent", out, sizeof(out)), 0);
+	assert_string_equal(out, "prog");
+	assert_int_equal(spawn_resolve("prog", "/nonexistent:", out, sizeof(out)), 0);
+	assert_string_equal(out, "prog");
+	assert_int_equal(spawn_resolve("prog", "/nonexistent::/x", out, sizeof(out)), 0);
+	assert_string_equal(out, "prog");
+	assert_int_equal(spawn_resolve("prog", "", out, sizeof(out)), 0);
+	assert_string_equal(out, "prog");
+	/* An explicit directory first still wins. */
+	snprintf(path, sizeof(path), "%s::", other);
+	assert_int_equal(spawn_resolve("tool", path, out, sizeof(out)), 0);
+	assert_string_equal(out + strlen(out) - 11, "/other/tool");
+	assert_int_equal(spawn_resolve("prog", "/nonexistent", out, sizeof(out)), -ENOENT);
+	assert_int_equal(fchdir(saved_cwd), 0);
+}
+
+static void test_resolve_errors(void **state)
+{
+	char out[SPAWN_PATH_MAX], path[256];
+
+	(void)state;
+	assert_int_equal(spawn_resolve("nope", bin, out, sizeof(out)), -ENOENT);
+	assert_int_equal(spawn_resolve("", bin, out, sizeof(out)), -ENOENT);
+	/* Only non-executable candidates: EACCES, not ENOENT. */
+	assert_int_equal(spawn_resolve("noexec", bin, out, sizeof(out)), -EACCES);
+	assert_int_equal(spawn_resolve("tool", bin, out, sizeof(out)), -EACCES);
+	snprintf(path, sizeof(path), "/nonexistent:%s:/also-not", bin);
+	assert_int_equal(spawn_resolve("noexec", path, out, sizeof(out)), -EACCES);
+	/* Found, but out is too small. */
+	assert_int_equal(spawn_resolve("prog", bin, out, 4), -ENAMETOOLONG);
+	assert_int_equal(spawn_resolve("prog", bin, out, strlen(bin) + 5), -ENAMETOOLONG);
+	assert_int_equal(spawn_resolve("prog", bin, out, strlen(bin) + 6), 0);
+}
+
+static void test_resolve_long_entry_skipped(void **state)
+{
+	size_t n = SPAWN_PATH_MAX + 100;
+	char *path = malloc(n + sizeof(bin) + 2);
+	char out[SPAWN_PATH_MAX];
+
+	(void)state;
+	assert_non_null(path);
+	path[0] = '/';
+	memset(path + 1, 'a', n - 1);
+	snprintf(path + n, sizeof(bin) + 2, ":%s", bin);
+	assert_int_equal(spawn_resolve("prog", path, out, sizeof(out)), 0);
+	assert_string_equal(out + strlen(out) - 9, "/bin/prog");
+	path[n] = '\0';
+	assert_int_equal(spawn_resolve("prog", path, out, sizeof(out)), -ENOENT);
+	free(path);
+}
+
+/* Spawns argv with mask and returns the wait status; asserts the start. */
+static int spawn_wait(char *const argv[], const sigset_t *mask)
+{
+	pid_t pid = -1;
+	int st = -1;
+
+	assert_int_equal(spawn_child(argv, mask, &pid), 0);
+	assert_true(pid > 0);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	return st;
+}
+
+static sigset_t empty;
+
+static void test_spawn_runs(void **state)
+{
+	char path[256];
+	int st;
+
+	(void)state;
+	sigemptyset(&empty);
+	st = spawn_wait((char *[]){ "/bin/true", NULL }, &empty);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+
+	/* Arguments arrive as given. */
+	st = spawn_wait((char *[]){ "/bin/sh", "-c", "exit $#", "sh", "a", "b c", NULL }, &empty);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 2);
+
+	/* Found through PATH. */
+	snprintf(path, sizeof(path), "/nonexistent:%s", bin);
+	setenv("PATH", path, 1);
+	st = spawn_wait((char *[]){ "prog", NULL }, &empty);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 3);
+
+	/* Without PATH, the default one. */
+	unsetenv("PATH");
+	st = spawn_wait((char *[]){ "true", NULL }, &empty);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	setenv("PATH", saved_path, 1);
+}
+
+static void test_spawn_script_without_shebang(void **state)
+{
+	char path[256];
+	int st;
+
+	(void)state;
+	sigemptyset(&empty);
+	snprintf(path, sizeof(path), "%s/nosh", dir);
+	/* execve says ENOEXEC; it runs through /bin/sh, as with execvp. */
+	st = spawn_wait((char *[]){ path, NULL }, &empty);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 7);
+	/* With its arguments. */
+	st = spawn_wait((char *[]){ path, "9", NULL }, &empty);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 9);
+}
+
+static void test_spawn_errors(void **state)
+{
+	char path[256];
+	pid_t pid = -1;
+	int st;
+
+	(void)state;
+	sigemptyset(&empty);
+	setenv("PATH", bin, 1);
+	assert_int_equal(spawn_child((char *[]){ "lastcall-no-such-command", NULL }, &empty, &pid),
+			 -ENOENT);
+	assert_int_equal(spawn_child((char *[]){ "noexec", NULL }, &empty, &pid), -EACCES);
+	setenv("PATH", saved_path, 1);
+
+	/* Errors of the exec itself, reported from the child. */
+	assert_int_equal(spawn_child((char *[]){ "/nonexistent/cmd", NULL }, &empty, &pid),
+			 -ENOENT);
+	snprintf(path, sizeof(path), "%s/noexec", bin);
+	assert_int_equal(spawn_child((char *[]){ path, NULL }, &empty, &pid), -EACCES);
+	assert_int_equal(spawn_child((char *[]){ bin, NULL }, &empty, &pid), -EACCES);
+	snprintf(path, sizeof(path), "%s/prog/x", bin);
+	assert_int_equal(spawn_child((char *[]){ path, NULL }, &empty, &pid), -ENOTDIR);
+	assert_int_equal(pid, -1);
+	/* The failed children were collected: none is left. */
+	assert_int_equal(waitpid(-1, &st, WNOHANG), -1);
+	assert_int_equal(errno, ECHILD);
+}
+
+/* The hex value of field ("SigBlk") in /proc/pid/status. */
+static unsigned long long status_mask(pid_t pid, const char *field)
+{
+	char path[64], line[256];
+	unsigned long long v = ~0ULL;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "re");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, field, strlen(field)) == 0 && line[strlen(field)] == ':')
+			v = strtoull(line + strlen(field) + 1, NULL, 16);
+	}
+	fclose(f);
+	assert_true(v != ~0ULL);
+	return v;
+}
+
+/* Starts a long sleep with mask; kill_reap() ends it. */
+static pid_t spawn_sleeper(const sigset_t *mask)
+{
+	pid_t pid = -1;
+
+	assert_int_equal(spawn_child((char *[]){ "/bin/sleep", "1000", NULL }, mask, &pid), 0);
+	assert_true(pid > 0);
+	return pid;
+}
+
+static void kill_reap(pid_t pid)
+{
+	int st;
+
+	assert_int_equal(kill(pid, SIGKILL), 0);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFSIGNALED(st));
+	assert_int_equal(WTERMSIG(st), SIGKILL);
+}
+
+static void test_spawn_own_group(void **state)
+{
+	pid_t pid;
+
+	(void)state;
+	sigemptyset(&empty);
+	pid = spawn_sleeper(&empty);
+	assert_int_equal(getpgid(pid), pid);
+	assert_true(getpgid(pid) != getpgrp());
+	kill_reap(pid);
+}
+
+static void test_spawn_mask(void **state)
+{
+	sigset_t mask;
+	pid_t pid;
+
+	(void)state;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGUSR1);
+	sigaddset(&mask, SIGUSR2);
+	pid = spawn_sleeper(&mask);
+	/* Bit n-1 for signal n: USR1 (10) is 0x200, USR2 (12) is 0x800. */
+	assert_int_equal(status_mask(pid, "SigBlk"), 0xa00);
+	kill_reap(pid);
+
+	/* Our own mask does not leak into the child's. */
+	sigset_t ours, old;
+	sigemptyset(&ours);
+	sigaddset(&ours, SIGHUP);
+	assert_int_equal(sigprocmask(SIG_BLOCK, &ours, &old), 0);
+	sigemptyset(&empty);
+	pid = spawn_sleeper(&empty);
+	assert_int_equal(status_mask(pid, "SigBlk"), 0);
+	kill_reap(pid);
+	assert_int_equal(sigprocmask(SIG_SETMASK, &old, NULL), 0);
+}
+
+static void test_spawn_dispositions_reset(void **state)
+{
+	struct sigaction ign, old_usr2, old_hup;
+	pid_t pid;
+
+	(void)state;
+	memset(&ign, 0, sizeof(ign));
+	ign.sa_handler = SIG_IGN;
+	assert_int_equal(sigaction(SIGUSR2, &ign, &old_usr2), 0);
+	assert_int_equal(sigaction(SIGHUP, &ign, &old_hup), 0);
+	sigemptyset(&empty);
+	pid = spawn_sleeper(&empty);
+	/* Ignored signals would stay ignored across exec: they are reset. */
+	assert_int_equal(status_mask(pid, "SigIgn"), 0);
+	kill_reap(pid);
+	assert_int_equal(sigaction(SIGUSR2, &old_usr2, NULL), 0);
+	assert_int_equal(sigaction(SIGHUP, &old_hup, NULL), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_resolve_path_lookup),
+		cmocka_unit_test(test_resolve_default_path),
+		cmocka_unit_test(test_resolve_slash),
+		cmocka_unit_test(test_resolve_empty_entry_is_cwd),
+		cmocka_unit_test(test_resolve_errors),
+		cmocka_unit_test(test_resolve_long_entry_skipped),
+		cmocka_unit_test(test_spawn_runs),
+		cmocka_unit_test(test_spawn_script_without_shebang),
+		cmocka_unit_test(test_spawn_errors),
+		cmocka_unit_test(test_spawn_own_group),
+		cmocka_unit_test(test_spawn_mask),
+		cmocka_unit_test(test_spawn_dispositions_reset),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
