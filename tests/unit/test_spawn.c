@@ -395,8 +395,10 @@ static void test_spawn_dispositions_reset(void **state)
 	assert_int_equal(sigaction(SIGHUP, &ign, &old_hup), 0);
 	sigemptyset(&empty);
 	pid = spawn_sleeper(&empty);
-	/* Ignored signals would stay ignored across exec: they are reset. */
-	assert_int_equal(status_mask(pid, "SigIgn"), 0);
+	/* Ignored signals would stay ignored across exec: they are reset.
+	 * Signals 32 and 33 are glibc's own (its sigaction refuses them); an
+	 * environment that ignores them passes that on, so they are left out. */
+	assert_int_equal(status_mask(pid, "SigIgn") & ~0x180000000ULL, 0);
 	kill_reap(pid);
 	assert_int_equal(sigaction(SIGUSR2, &old_usr2, NULL), 0);
 	assert_int_equal(sigaction(SIGHUP, &old_hup, NULL), 0);
