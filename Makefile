@@ -50,7 +50,7 @@ PROBE_BINS := $(patsubst tests/probe/%.c,$(BUILD)/probe/%,$(PROBE_SRCS))
 
 .SECONDARY:
 
-.PHONY: all deps test unit integration demo install clean format-check
+.PHONY: all deps test unit-bins probes demo install clean
 
 all: $(BUILD)/lastcall
 
@@ -96,9 +96,6 @@ demo: deps
 install: $(BUILD)/lastcall
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(BUILD)/lastcall $(DESTDIR)$(PREFIX)/bin/lastcall
-
-format-check:
-	clang-format --dry-run --Werror helper/*.c helper/*.h
 
 clean:
 	rm -rf $(BUILD)
