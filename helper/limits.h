@@ -63,7 +63,4 @@
 /* Connection sampling before the drain (only to find the serving ports). */
 #define SAMPLE_IDLE_MS 1000
 
-/* Default time leftover processes get between SIGTERM and SIGKILL. */
-#define ORPHAN_GRACE_DEFAULT_MS 2000
-
 #endif

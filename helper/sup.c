@@ -75,6 +75,7 @@ struct sup {
 	uint16_t ports[PORTS_MAX];
 	size_t n_ports;
 	bool app_ready;
+	int64_t seek_ms;		/* sampling interval while no port is seen */
 	enum drain_phase logged;	/* the last phase logged */
 };
 
@@ -308,12 +309,20 @@ static void on_sample_timer(struct loop *l, void *data)
 	sample(s);
 	if (s->state == SUP_DONE)
 		return;
-	/* Fast while draining and until the app listens (readiness waits on
-	 * it); slow in between, only to notice new ports. */
-	interval = s->d.phase == DRAIN_SERVING && s->n_ports > 0 ? SAMPLE_IDLE_MS
-								  : s->o->sample_ms;
 	if (s->d.phase >= DRAIN_STOP)
 		return;
+	/* Fast while draining. Before, slow once the app listens (only to
+	 * notice new ports); until then fast, since readiness waits on it,
+	 * backing off so an app that never listens costs no /proc scan each
+	 * 100 ms. */
+	if (s->d.phase != DRAIN_SERVING) {
+		interval = s->o->sample_ms;
+	} else if (s->n_ports > 0) {
+		interval = SAMPLE_IDLE_MS;
+	} else {
+		interval = s->seek_ms;
+		s->seek_ms = s->seek_ms * 2 > SAMPLE_IDLE_MS ? SAMPLE_IDLE_MS : s->seek_ms * 2;
+	}
 	loop_timer_add(s->loop, loop_now_ms() + interval, on_sample_timer, s,
 		       &s->sample_timer);
 }
@@ -634,6 +643,10 @@ static int drain_setup(struct sup *s)
 	drain_init(&s->d, &fitted);
 	memcpy(s->ports, o->ports.v, sizeof(s->ports));
 	s->n_ports = o->ports.n;
+	s->seek_ms = o->sample_ms;
+	/* Nothing samples connections without a drain or endpoints. */
+	if (!s->draining_enabled && !o->listen && !o->control)
+		return 0;
 	s->prev = calloc(CONN_MAX, sizeof(*s->prev));
 	s->cur = calloc(CONN_MAX, sizeof(*s->cur));
 	if (!s->prev || !s->cur)
