@@ -63,7 +63,7 @@ $(BUILD)/lastcall: $(OBJS)
 # Unit tests include the module's .c (to reach its statics) and link the
 # other modules' sanitized objects.
 UNIT_CFLAGS = -std=c11 -D_GNU_SOURCE -DUNIT_TESTING -O1 -g $(WARN) -Wno-missing-prototypes \
-	-MMD -MP $(SAN_FLAGS) -Ihelper $(LIBS_CFLAGS) $(shell $(PKG_CONFIG) --cflags cmocka 2>/dev/null)
+	-MMD -MP $(SAN_FLAGS) -iquote helper $(LIBS_CFLAGS) $(shell $(PKG_CONFIG) --cflags cmocka 2>/dev/null)
 $(BUILD)/san/%.o: helper/%.c | $(BUILD)/san
 	$(CC) $(UNIT_CFLAGS) -c $< -o $@
 SAN_OBJS := $(patsubst helper/%.c,$(BUILD)/san/%.o,$(filter-out helper/main.c,$(SRCS)))

@@ -55,20 +55,47 @@ int conn_parse(const struct nlmsghdr *nlh, struct conn *ret)
 			return -EINVAL;
 		c.last_recv_ms = ti.tcpi_last_data_recv;
 		c.last_sent_ms = ti.tcpi_last_data_sent;
-		if (len >= offsetof(struct tcp_info, tcpi_bytes_received) + sizeof(ti.tcpi_bytes_received))
+		if (len >= offsetof(struct tcp_info, tcpi_bytes_received) + sizeof(ti.tcpi_bytes_received)) {
 			c.bytes_received = ti.tcpi_bytes_received;
+			c.bytes_sent = ti.tcpi_bytes_acked;
+			c.has_bytes = true;
+		}
+		if (len >= offsetof(struct tcp_info, tcpi_bytes_sent) + sizeof(ti.tcpi_bytes_sent))
+			c.bytes_sent = ti.tcpi_bytes_sent;
 		c.has_info = true;
 	}
 	*ret = c;
 	return 0;
 }
 
-bool conn_busy(const struct conn *c)
+bool conn_pending(const struct conn *c, const struct conn *prev)
 {
-	if (c->rqueue > 0 || c->wqueue > 0)
+	bool rx, tx;
+
+	if (!c->has_info)
+		return false;
+	/* Received strictly more recently than sent: the answer is due. */
+	if (!c->has_bytes)
+		return c->last_recv_ms < c->last_sent_ms;
+	rx = prev ? c->bytes_received > prev->bytes_received : c->bytes_received > 0;
+	tx = prev ? c->bytes_sent > prev->bytes_sent : c->bytes_sent > 0;
+	if (rx && !tx)
+		return true;		/* data came, nothing went out since */
+	if (!rx && !tx)
+		return prev && prev->pending;	/* nothing happened: as before */
+	if (!rx)
+		return false;		/* answered */
+	/* Both moved: the newer wins; on the same tick, say answered (a
+	 * wrong "answered" costs little, as the app finishes what it holds;
+	 * a wrong "pending" would hold the drain to its deadline). */
+	return c->last_recv_ms < c->last_sent_ms;
+}
+
+bool conn_busy(const struct conn *c, const struct conn *prev)
+{
+	if (c->rqueue > 0 || c->wqueue > 0 || c->pending)
 		return true;
-	/* Received more recently than sent: the answer is still due. */
-	return c->has_info && c->last_recv_ms < c->last_sent_ms;
+	return prev && c->has_bytes && c->bytes_sent > prev->bytes_sent;
 }
 
 static int cmp_cookie(const void *a, const void *b)
@@ -95,7 +122,7 @@ static bool port_in(uint16_t p, const uint16_t *ports, size_t n)
 	return false;
 }
 
-void conn_compare(const struct conn *prev, size_t n_prev, const struct conn *cur,
+void conn_compare(const struct conn *prev, size_t n_prev, struct conn *cur,
 		  size_t n_cur, const uint16_t *ports, size_t n_ports,
 		  struct conn_stats *ret)
 {
@@ -103,21 +130,25 @@ void conn_compare(const struct conn *prev, size_t n_prev, const struct conn *cur
 	size_t j = 0;
 
 	for (size_t i = 0; i < n_cur; i++) {
-		const struct conn *c = &cur[i];
+		struct conn *c = &cur[i];
+		const struct conn *p = NULL;
 
+		c->pending = false;
 		if (c->state != CONN_TCP_ESTABLISHED || !port_in(c->lport, ports, n_ports))
 			continue;
 		st.established++;
-		if (conn_busy(c))
-			st.busy++;
 		while (j < n_prev && prev[j].cookie < c->cookie)
 			j++;
 		if (j < n_prev && prev[j].cookie == c->cookie) {
-			if (c->bytes_received > prev[j].bytes_received)
+			p = &prev[j];
+			if (c->bytes_received > p->bytes_received)
 				st.new_requests++;
 		} else {
 			st.new_conns++;
 		}
+		c->pending = conn_pending(c, p);
+		if (conn_busy(c, p))
+			st.busy++;
 	}
 	*ret = st;
 }

@@ -1,10 +1,12 @@
 /* conn.h - the app's TCP connections as the kernel sees them (sock_diag).
  *
- * A dump of TCP sockets through netlink sock_diag with tcp_info tells, per
- * connection, whether a request is in flight: bytes are queued either way,
- * or its last received data is newer than its last sent data. Idle
- * keep-alive connections are not busy. Comparing two dumps tells whether
- * new connections or new requests arrived in between.
+ * A dump of TCP sockets through netlink sock_diag with tcp_info, compared
+ * with the dump before, tells per connection whether a request is in
+ * flight: bytes are queued either way, or data arrived that nothing was
+ * sent after (a request not answered yet), or data went out since the last
+ * dump (an answer still being written). Idle keep-alive connections are
+ * not busy. The comparison also tells whether new connections or new
+ * requests arrived in between.
  */
 #ifndef LASTCALL_CONN_H
 #define LASTCALL_CONN_H
@@ -29,7 +31,10 @@ struct conn {
 	uint32_t last_recv_ms;	/* ms since data was last received */
 	uint32_t last_sent_ms;	/* ms since data was last sent */
 	uint64_t bytes_received;
+	uint64_t bytes_sent;	/* tcpi_bytes_sent, or tcpi_bytes_acked before 4.19 */
 	bool has_info;		/* tcp_info was present */
+	bool has_bytes;		/* ...with the byte counters (Linux 4.1+) */
+	bool pending;		/* a request not answered yet (set by conn_compare) */
 };
 
 /*
@@ -38,8 +43,19 @@ struct conn {
  */
 int conn_parse(const struct nlmsghdr *nlh, struct conn *ret);
 
-/* True when c has a request in flight. */
-bool conn_busy(const struct conn *c);
+/*
+ * Whether c holds a request not answered yet, given the same connection in
+ * the previous dump (NULL when it is new). The kernel's last-send and
+ * last-receive times tick in jiffies (4 ms at HZ=250), so a request that
+ * arrives on the tick of the previous answer, or of the accept, looks
+ * answered by the times alone: the byte counters decide, and the times
+ * only break the tie when both moved since the last dump. Pure.
+ */
+bool conn_pending(const struct conn *c, const struct conn *prev);
+
+/* True when c has a request in flight: bytes queued, a request pending
+ * (c->pending), or data sent since prev (an answer still going out). */
+bool conn_busy(const struct conn *c, const struct conn *prev);
 
 /* Sorts a dump by cookie, for conn_compare. */
 void conn_sort(struct conn *c, size_t n);
@@ -53,9 +69,10 @@ struct conn_stats {
 
 /*
  * Counts the established connections of cur on one of ports (all when
- * n_ports is 0) and compares them with prev (both sorted). Pure.
+ * n_ports is 0) and compares them with prev (both sorted), setting
+ * cur[i].pending for the next comparison. Pure.
  */
-void conn_compare(const struct conn *prev, size_t n_prev, const struct conn *cur,
+void conn_compare(const struct conn *prev, size_t n_prev, struct conn *cur,
 		  size_t n_cur, const uint16_t *ports, size_t n_ports,
 		  struct conn_stats *ret);
 

@@ -60,6 +60,15 @@
 #define HTTPD_WAITERS_MAX 32
 #define HTTPD_WAIT_DEFAULT_MS (60 * 1000)
 
+/* Outgoing HTTP (fetch.c): requests under way at once, URL length (a
+ * sockaddr_un path is at most 108 bytes), response bodies kept, and the
+ * connect timeout cap within each request's total timeout. */
+#define FETCH_REQUESTS_MAX 8
+#define FETCH_URL_MAX 2048
+#define FETCH_UNIX_PATH_MAX 108
+#define FETCH_BODY_MAX 4096
+#define FETCH_CONNECT_TIMEOUT_MAX_MS 1000
+
 /* Connection sampling before the drain (only to find the serving ports). */
 #define SAMPLE_IDLE_MS 1000
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "fetch.h"
 #include "sup.h"
 
 struct run_opts {
@@ -100,6 +101,21 @@ static int parse_optional(void *field, const char *value, char *err, size_t errl
 	return 0;
 }
 
+/* An app URL: checked now, so a typo fails at start with 125. */
+static int parse_app_url(void *field, const char *value, char *err, size_t errlen)
+{
+	struct fetch_target t;
+
+	if (*value == '\0' || strcmp(value, "none") == 0) {
+		*(const char **)field = NULL;
+		return 0;
+	}
+	if (fetch_target_parse(value, &t, err, errlen) < 0)
+		return -EINVAL;
+	*(const char **)field = value;
+	return 0;
+}
+
 #define OPT(name, type, flags, member, metavar, def, help, parse)               \
 	{ name, 0, type, flags, offsetof(struct run_opts, member), metavar, def, \
 	  help, parse }
@@ -140,6 +156,18 @@ static const struct cfg_opt run_opts_table[] = {
 	    "Probe endpoints (/readyz /livez /status /metrics); none: off", parse_optional),
 	OPT("control", CFG_CUSTOM, 0, sup.control, "PATH", "/tmp/lastcall.sock",
 	    "Control socket (probes, POST /drain, GET /wait); none: off", parse_optional),
+	OPT("app-ready-url", CFG_CUSTOM, 0, sup.app.url[APP_READY], "URL", NULL,
+	    "Ready only while GET URL answers 2xx (default: once CMD listens)",
+	    parse_app_url),
+	OPT("app-drain-url", CFG_CUSTOM, 0, sup.app.url[APP_DRAIN], "URL", NULL,
+	    "POST to URL when the drain starts, for apps with their own readiness",
+	    parse_app_url),
+	OPT("app-inflight-url", CFG_CUSTOM, 0, sup.app.url[APP_INFLIGHT], "URL", NULL,
+	    "Take requests in flight from GET URL ({\"inflight\": N}), not the kernel",
+	    parse_app_url),
+	OPT("app-timeout", CFG_DURATION, 0, sup.app.timeout_ms, "DURATION", "1s",
+	    "Timeout of each call to the app URLs (http://HOST:PORT/PATH, unix:/S.sock:/PATH)",
+	    NULL),
 	CLI_LOG_OPTS(struct run_opts, common),
 };
 
@@ -185,6 +213,8 @@ int run_main(int argc, char **argv, const sigset_t *orig_mask)
 		return cli_fail(&run_cmd, "missing CMD to run");
 	if (o.sup.sample_ms < 10)
 		return cli_fail(&run_cmd, "--sample-interval: at least 10ms");
+	if (o.sup.app.timeout_ms < 10)
+		return cli_fail(&run_cmd, "--app-timeout: at least 10ms");
 	if (o.sup.budget.grace_ms < 1000)
 		return cli_fail(&run_cmd, "--grace-period: at least 1s (as Kubernetes)");
 	return sup_run(&o.sup, argv + argi, orig_mask);

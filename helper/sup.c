@@ -27,7 +27,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "app.h"
 #include "conn.h"
+#include "fetch.h"
 #include "httpd.h"
 #include "limits.h"
 #include "log.h"
@@ -75,6 +77,10 @@ struct sup {
 	uint16_t ports[PORTS_MAX];
 	size_t n_ports;
 	bool app_ready;
+	struct fetch *fetch;		/* outgoing HTTP, when an app URL is set */
+	struct app *app;
+	bool app_url_ready;		/* the last --app-ready-url answer */
+	int app_inflight;		/* the last --app-inflight-url answer */
 	int64_t seek_ms;		/* sampling interval while no port is seen */
 	enum drain_phase logged;	/* the last phase logged */
 };
@@ -289,6 +295,7 @@ static void forward(struct sup *s, int sig)
 
 static void sample(struct sup *s);
 static void discover_ports(struct sup *s);
+static int inflight_now(const struct sup *s);
 
 static void on_drain_timer(struct loop *l, void *data)
 {
@@ -317,7 +324,7 @@ static void on_sample_timer(struct loop *l, void *data)
 	 * 100 ms. */
 	if (s->d.phase != DRAIN_SERVING) {
 		interval = s->o->sample_ms;
-	} else if (s->n_ports > 0) {
+	} else if (s->app_ready) {
 		interval = SAMPLE_IDLE_MS;
 	} else {
 		interval = s->seek_ms;
@@ -341,9 +348,10 @@ static void log_phase(struct sup *s, enum drain_phase p, int64_t now)
 			 (long long)s->d.b.quiet_ms, (long long)s->d.b.max_delay_ms);
 		break;
 	case DRAIN_DRAIN:
-		log_info("phase", "phase=drain ms=%lld inflight=%d connections=%d",
-			 since_t0(s, now), s->stats_valid ? s->stats.busy : -1,
-			 s->stats_valid ? s->stats.established : -1);
+		log_info("phase", "phase=drain ms=%lld inflight=%d connections=%d source=%s",
+			 since_t0(s, now), inflight_now(s),
+			 s->stats_valid ? s->stats.established : -1,
+			 app_has(s->app, APP_INFLIGHT) ? "app" : "kernel");
 		break;
 	case DRAIN_KILL:
 		log_warn("phase", "phase=kill ms=%lld forced=true", since_t0(s, now));
@@ -368,6 +376,8 @@ static void drain_apply(struct sup *s, unsigned act)
 		s->logged = s->d.phase;
 		httpd_notify(s->httpd);
 	}
+	if (act & DRAIN_ACT_UNREADY)
+		app_call(s->app, APP_DRAIN);
 	if ((act & DRAIN_ACT_STOP) && s->state == SUP_RUNNING) {
 		char name[SIG_NAME_MAX];
 		const char *target;
@@ -444,13 +454,25 @@ static void sample(struct sup *s)
 	size_t n = 0;
 	int r;
 
+	bool app_counts = app_has(s->app, APP_INFLIGHT);
+
 	if (s->o->ports.n == 0 && s->d.phase == DRAIN_SERVING)
 		discover_ports(s);
-	s->app_ready = s->n_ports > 0;
+	if (app_has(s->app, APP_READY)) {
+		s->app_ready = s->app_url_ready;
+		if (s->d.phase == DRAIN_SERVING)
+			app_call(s->app, APP_READY);
+	} else {
+		s->app_ready = s->n_ports > 0;
+	}
+	/* The app counts its own requests: ask it (the answer feeds the
+	 * engine); the kernel's view still drives propagation. */
+	if (app_counts && s->d.phase == DRAIN_DRAIN)
+		app_call(s->app, APP_INFLIGHT);
 	if (s->n_ports == 0) {
 		/* Nothing serves: nothing to wait for, as far as we can see. */
 		s->stats_valid = false;
-		if (s->d.phase != DRAIN_SERVING)
+		if (s->d.phase != DRAIN_SERVING && !app_counts)
 			drain_apply(s, drain_inflight(&s->d, loop_now_ms(), 0));
 		return;
 	}
@@ -460,7 +482,8 @@ static void sample(struct sup *s)
 			log_warn("sample_failed", "error=%s", strerror(-r));
 		s->sample_failed_logged = true;
 		/* A failed sample is retried, never taken as "idle". */
-		drain_apply(s, drain_inflight(&s->d, loop_now_ms(), -1));
+		if (!app_counts)
+			drain_apply(s, drain_inflight(&s->d, loop_now_ms(), -1));
 		return;
 	}
 	conn_sort(s->cur, n);
@@ -477,8 +500,40 @@ static void sample(struct sup *s)
 		return;
 	int64_t now = loop_now_ms();
 	unsigned act = drain_traffic(&s->d, now, fresh);
-	act |= drain_inflight(&s->d, now, s->stats.busy);
+	if (!app_counts)
+		act |= drain_inflight(&s->d, now, s->stats.busy);
 	drain_apply(s, act);
+}
+
+/* An answer from one of the app's own endpoints. */
+static void on_app(void *data, enum app_call call, int value)
+{
+	struct sup *s = data;
+
+	switch (call) {
+	case APP_READY:
+		s->app_url_ready = value == 1;
+		if (s->d.phase == DRAIN_SERVING)
+			s->app_ready = s->app_url_ready;
+		break;
+	case APP_INFLIGHT:
+		if (value >= 0)
+			s->app_inflight = value;
+		/* Only answers to requests sent while draining may end it. */
+		if (s->d.phase == DRAIN_DRAIN)
+			drain_apply(s, drain_inflight(&s->d, loop_now_ms(), value));
+		break;
+	default:
+		break;
+	}
+}
+
+/* In flight as reported: by the app when it counts, else by the kernel. */
+static int inflight_now(const struct sup *s)
+{
+	if (app_has(s->app, APP_INFLIGHT))
+		return s->app_inflight;
+	return s->stats_valid ? s->stats.busy : -1;
 }
 
 static bool api_ready(void *data)
@@ -518,12 +573,12 @@ static size_t api_status(void *data, char *buf, size_t size)
 	}
 	n = snprintf(buf, size,
 		     "{\"phase\":\"%s\",\"ready\":%s,\"ms_since_t0\":%lld,"
-		     "\"deadline_ms\":%lld,\"inflight\":%d,\"connections\":%d,"
-		     "\"ports\":[%s],\"phases\":{%s},\"grace_ms\":%lld}\n",
+		     "\"deadline_ms\":%lld,\"inflight\":%d,\"inflight_source\":\"%s\","
+		     "\"connections\":%d,\"ports\":[%s],\"phases\":{%s},\"grace_ms\":%lld}\n",
 		     drain_phase_name(s->d.phase), api_ready(s) ? "true" : "false",
 		     since_t0(s, now),
 		     s->d.t0 < 0 ? -1LL : (long long)(drain_kill_at(&s->d) - s->d.t0),
-		     s->stats_valid ? s->stats.busy : -1,
+		     inflight_now(s), app_has(s->app, APP_INFLIGHT) ? "app" : "kernel",
 		     s->stats_valid ? s->stats.established : -1, ports, phases,
 		     (long long)s->d.b.grace_ms);
 	return n < 0 ? 0 : ((size_t)n < size ? (size_t)n : size - 1);
@@ -554,9 +609,9 @@ static size_t api_metrics(void *data, char *buf, size_t size)
 	}
 	PUT("# HELP lastcall_ready Whether /readyz answers 200.\n"
 	    "# TYPE lastcall_ready gauge\nlastcall_ready %d\n", api_ready(s));
-	PUT("# HELP lastcall_inflight_requests Serving connections with a request in flight.\n"
+	PUT("# HELP lastcall_inflight_requests Requests in flight (from the app, or serving connections busy).\n"
 	    "# TYPE lastcall_inflight_requests gauge\nlastcall_inflight_requests %d\n",
-	    s->stats_valid ? s->stats.busy : 0);
+	    inflight_now(s) < 0 ? 0 : inflight_now(s));
 	PUT("# HELP lastcall_open_connections Established connections on the serving ports.\n"
 	    "# TYPE lastcall_open_connections gauge\nlastcall_open_connections %d\n",
 	    s->stats_valid ? s->stats.established : 0);
@@ -644,6 +699,18 @@ static int drain_setup(struct sup *s)
 	memcpy(s->ports, o->ports.v, sizeof(s->ports));
 	s->n_ports = o->ports.n;
 	s->seek_ms = o->sample_ms;
+	s->app_inflight = -1;
+	if (o->app.url[APP_READY] || o->app.url[APP_DRAIN] || o->app.url[APP_INFLIGHT]) {
+		r = fetch_new(s->loop, &s->fetch);
+		if (r == 0)
+			r = app_new(s->fetch, &o->app, on_app, s, &s->app, err, sizeof(err));
+		else
+			snprintf(err, sizeof(err), "%s", strerror(-r));
+		if (r < 0) {
+			log_error("start_failed", "what=app_urls error=%s", err);
+			return r;
+		}
+	}
 	/* Nothing samples connections without a drain or endpoints. */
 	if (!s->draining_enabled && !o->listen && !o->control)
 		return 0;
@@ -734,6 +801,8 @@ int sup_run(const struct sup_opts *o, char *const argv[],
 		 since_t0(&s, loop_now_ms()));
 out:
 	httpd_free(s.httpd);
+	fetch_free(s.fetch);
+	app_free(s.app);
 	free(s.prev);
 	free(s.cur);
 	if (s.pidfd >= 0)

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "app.h"
 #include "drain.h"
 #include "limits.h"
 #include "sig.h"
@@ -35,6 +36,7 @@ struct sup_opts {
 	} ports;			/* serving ports; none: discover */
 	const char *listen;		/* HOST:PORT of the probes, or NULL */
 	const char *control;		/* control socket path, or NULL */
+	struct app_urls app;		/* the app's own endpoints, each optional */
 };
 
 /*

@@ -22,6 +22,7 @@ for what in "$@"; do
 		need_pkg libcmocka-dev
 		need_cmd unshare util-linux
 		need_cmd ps procps
+		need_cmd ss iproute2
 		need_cmd curl curl
 		need_cmd node nodejs
 		need_cmd npm npm

@@ -10,33 +10,86 @@
 //   PORT      port (default 8080; 0 picks a free one)
 //   DELAY_MS  time each response takes (default 100)
 //   START_DELAY_MS  time before it starts listening (default 0)
+//   ADMIN_SOCKET    a Unix socket for lastcall's --app-* URLs (default none):
+//     GET /ready     200 once listening and until told to drain, else 503
+//     POST /drain    from now on /ready answers 503 (logs "Drain requested")
+//     GET /inflight  {"inflight": N}: requests being answered, plus
+//                    background work (DRAIN_WORK_MS after POST /drain)
+//   READY_DELAY_MS  /ready answers 503 this long after listening (default 0)
+//   INFLIGHT_BAD    the first N /inflight answers are broken (500, bad JSON)
+// A request's ?delay=MS overrides DELAY_MS for it.
 'use strict';
 const http = require('http');
+const fs = require('fs');
 
 const host = process.env.HOST || '127.0.0.1';
 const port = Number(process.env.PORT ?? 8080);
 const delay = Number(process.env.DELAY_MS ?? 100);
 const startDelay = Number(process.env.START_DELAY_MS ?? 0);
+const readyDelay = Number(process.env.READY_DELAY_MS ?? 0);
+const drainWork = Number(process.env.DRAIN_WORK_MS ?? 0);
+let inflightBad = Number(process.env.INFLIGHT_BAD ?? 0);
 let served = 0;
+let inflight = 0;
 let closing = false;
+let readyAt = Infinity;
+let drainRequested = false;
+let workUntil = 0;
 
 const server = http.createServer((req, res) => {
+  const m = /[?&]delay=(\d+)/.exec(req.url);
+  inflight++;
   setTimeout(() => {
     served++;
+    inflight--;
     const headers = { 'content-type': 'text/plain' };
     if (closing) headers.connection = 'close';
     res.writeHead(200, headers);
     res.end(`ok ${served} pid=${process.pid}\n`);
-  }, delay);
+  }, m ? Number(m[1]) : delay);
 });
 server.keepAliveTimeout = 5000;
 
 setTimeout(() => {
   server.listen(port, host, () => {
     const a = server.address();
+    readyAt = Date.now() + readyDelay;
     console.log(`listening on ${a.address}:${a.port}`);
   });
 }, startDelay);
+
+function admin(req, res) {
+  const send = (code, body) => {
+    res.writeHead(code, { 'content-type': 'application/json' });
+    res.end(body + '\n');
+  };
+  if (req.method === 'GET' && req.url === '/ready') {
+    const ok = Date.now() >= readyAt && !drainRequested;
+    return send(ok ? 200 : 503, JSON.stringify({ ready: ok }));
+  }
+  if (req.method === 'POST' && req.url === '/drain') {
+    if (!drainRequested) {
+      drainRequested = true;
+      workUntil = Date.now() + drainWork;
+      console.log(`Drain requested (${inflight} in flight)`);
+    }
+    return send(200, '{}');
+  }
+  if (req.method === 'GET' && req.url === '/inflight') {
+    if (inflightBad > 0) {
+      inflightBad--;
+      return inflightBad % 2 ? send(500, '{}') : send(200, '{"inflight": "many"}');
+    }
+    const work = Date.now() < workUntil ? 1 : 0;
+    return send(200, JSON.stringify({ inflight: inflight + work }));
+  }
+  send(404, '{}');
+}
+
+if (process.env.ADMIN_SOCKET) {
+  fs.rmSync(process.env.ADMIN_SOCKET, { force: true });
+  http.createServer(admin).listen(process.env.ADMIN_SOCKET);
+}
 
 function shutdown(signal) {
   // A second signal (lastcall also signals leftovers) changes nothing.

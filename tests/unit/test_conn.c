@@ -280,42 +280,124 @@ static void test_parse_info_too_short(void **state)
 	}
 }
 
-/* ---- conn_busy ---- */
+/* ---- conn_pending and conn_busy ---- */
 
-static void test_busy(void **state)
+/* A connection with counters: rx bytes received, tx bytes sent, received
+ * recv_ago ms ago, sent sent_ago ms ago. */
+static struct conn io(uint64_t rx, uint64_t tx, uint32_t recv_ago, uint32_t sent_ago)
+{
+	struct conn c;
+
+	memset(&c, 0, sizeof(c));
+	c.state = CONN_TCP_ESTABLISHED;
+	c.has_info = true;
+	c.has_bytes = true;
+	c.bytes_received = rx;
+	c.bytes_sent = tx;
+	c.last_recv_ms = recv_ago;
+	c.last_sent_ms = sent_ago;
+	return c;
+}
+
+static void test_pending_new_connection(void **state)
 {
 	(void)state;
 	struct conn c;
 
-	memset(&c, 0, sizeof(c));
-	assert_false(conn_busy(&c));	/* no info, no queues */
+	/* Accepted, nothing yet. */
+	c = io(0, 0, 0, 0);
+	assert_false(conn_pending(&c, NULL));
+	/* The first request arrived on the accept's tick: the times tie,
+	 * the counters say it is unanswered. */
+	c = io(120, 0, 8, 8);
+	assert_true(conn_pending(&c, NULL));
+	/* Request and answer before the first look: the newer wins... */
+	c = io(120, 300, 9, 5);
+	assert_false(conn_pending(&c, NULL));
+	c = io(240, 300, 2, 5);
+	assert_true(conn_pending(&c, NULL));
+	/* ...and a tie says answered. */
+	c = io(120, 300, 5, 5);
+	assert_false(conn_pending(&c, NULL));
+}
 
-	c.rqueue = 1;
-	assert_true(conn_busy(&c));
-	c.rqueue = 0;
-	c.wqueue = 1;
-	assert_true(conn_busy(&c));
-	c.wqueue = 0;
+static void test_pending_across_dumps(void **state)
+{
+	(void)state;
+	struct conn prev, c;
 
-	c.has_info = true;
-	c.last_recv_ms = 10;	/* received 10 ms ago, sent 20 ms ago */
-	c.last_sent_ms = 20;
-	assert_true(conn_busy(&c));
+	/* A keep-alive request on the tick of the previous answer. */
+	prev = io(120, 300, 50, 50);
+	prev.pending = false;
+	c = io(240, 300, 3, 3);
+	assert_true(conn_pending(&c, &prev));
+	/* Nothing moves while the app works: still pending. */
+	prev = c;
+	prev.pending = true;
+	c = io(240, 300, 900, 900);
+	assert_true(conn_pending(&c, &prev));
+	/* The answer goes out: answered. */
+	c = io(240, 600, 1000, 1);
+	assert_false(conn_pending(&c, &prev));
+	/* An idle connection stays idle. */
+	prev = io(240, 600, 5000, 4000);
+	prev.pending = false;
+	c = io(240, 600, 5100, 4100);
+	assert_false(conn_pending(&c, &prev));
+	/* Both moved since: the newer wins, a tie says answered. */
+	c = io(360, 900, 10, 20);
+	assert_true(conn_pending(&c, &prev));
+	c = io(360, 900, 20, 10);
+	assert_false(conn_pending(&c, &prev));
+	c = io(360, 900, 10, 10);
+	assert_false(conn_pending(&c, &prev));
+}
+
+static void test_pending_without_counters(void **state)
+{
+	(void)state;
+	struct conn c;
+
+	/* Kernels before 4.1: the times alone, strictly. */
+	c = io(0, 0, 10, 20);
+	c.has_bytes = false;
+	assert_true(conn_pending(&c, NULL));
 	c.last_recv_ms = 20;
-	assert_false(conn_busy(&c));
+	assert_false(conn_pending(&c, NULL));
 	c.last_recv_ms = 30;
-	assert_false(conn_busy(&c));
-	c.last_recv_ms = 0;
-	c.last_sent_ms = 0;
-	assert_false(conn_busy(&c));
-
-	/* The times only count with tcp_info. */
+	assert_false(conn_pending(&c, NULL));
+	/* No tcp_info at all: never pending. */
 	c.has_info = false;
 	c.last_recv_ms = 10;
-	c.last_sent_ms = 20;
-	assert_false(conn_busy(&c));
-	c.rqueue = 5;
-	assert_true(conn_busy(&c));
+	assert_false(conn_pending(&c, NULL));
+}
+
+static void test_busy(void **state)
+{
+	(void)state;
+	struct conn prev, c;
+
+	memset(&c, 0, sizeof(c));
+	assert_false(conn_busy(&c, NULL));	/* no info, no queues */
+	c.rqueue = 1;
+	assert_true(conn_busy(&c, NULL));
+	c.rqueue = 0;
+	c.wqueue = 1;
+	assert_true(conn_busy(&c, NULL));
+	c.wqueue = 0;
+	c.pending = true;
+	assert_true(conn_busy(&c, NULL));
+
+	/* An answer still going out since the last dump: busy once. */
+	prev = io(100, 1000, 500, 10);
+	c = io(100, 5000, 600, 1);
+	assert_true(conn_busy(&c, &prev));
+	prev = c;
+	assert_false(conn_busy(&c, &prev));
+	/* Without counters, sending proves nothing. */
+	c.has_bytes = false;
+	c.bytes_sent = 9000;
+	assert_false(conn_busy(&c, &prev));
 }
 
 /* ---- conn_sort and conn_compare ---- */
@@ -329,7 +411,9 @@ static struct conn mk(uint64_t cookie, uint16_t lport, uint8_t st, uint64_t byte
 	c.lport = lport;
 	c.state = st;
 	c.bytes_received = bytes;
+	c.bytes_sent = bytes;	/* every request answered */
 	c.has_info = true;
+	c.has_bytes = true;
 	c.last_recv_ms = 100;	/* idle: answered after the last request */
 	c.last_sent_ms = 50;
 	return c;
@@ -369,6 +453,7 @@ static void setup_dumps(void)
 	/* prev: cookies 5, 10, 15 (gone now), 20, 50 (listener), 40000 */
 	prev[0] = mk(20, 8080, CONN_TCP_ESTABLISHED, 150);
 	prev[1] = mk(5, 8080, CONN_TCP_ESTABLISHED, 70);
+	prev[1].pending = true;	/* a request in the works since before */
 	prev[2] = mk(15, 8080, CONN_TCP_ESTABLISHED, 1);
 	prev[3] = mk(10, 8080, CONN_TCP_ESTABLISHED, 100);
 	prev[4] = mk(50, 8080, CONN_TCP_LISTEN, 0);
@@ -385,7 +470,7 @@ static void setup_dumps(void)
 	cur[3] = mk(40, 9090, CONN_TCP_ESTABLISHED, 0);
 	/* the listener: never counted */
 	cur[4] = mk(50, 8080, CONN_TCP_LISTEN, 0);
-	/* known, unchanged bytes, but answering: busy */
+	/* known, unchanged bytes, still working on its request: busy */
 	cur[5] = mk(5, 8080, CONN_TCP_ESTABLISHED, 70);
 	cur[5].last_recv_ms = 3;
 	cur[5].last_sent_ms = 40;
@@ -410,23 +495,26 @@ static void test_compare_ports(void **state)
 
 	setup_dumps();
 
-	/* 8080: 10 (unchanged), 20 (request), 30 (new, busy), 5 (busy). */
+	/* 8080: 10 (unchanged), 20 (a request, answered, but the answer went
+	 * out since the last look: busy this once), 30 (new, busy), 5 (busy). */
 	memset(&st, 0xff, sizeof(st));
 	conn_compare(prev, 6, cur, 8, p8080, 1, &st);
 	assert_int_equal(st.established, 4);
-	assert_int_equal(st.busy, 2);
+	assert_int_equal(st.busy, 3);
+	assert_false(cur[2].pending);	/* 20: answered */
+	assert_true(cur[0].pending);	/* 5: carried over */
 	assert_int_equal(st.new_conns, 1);
 	assert_int_equal(st.new_requests, 1);
 
 	/* Both ports, and all ports: 40 (new) and 40000 (request) as well. */
 	conn_compare(prev, 6, cur, 8, both, 2, &st);
 	assert_int_equal(st.established, 6);
-	assert_int_equal(st.busy, 2);
+	assert_int_equal(st.busy, 4);
 	assert_int_equal(st.new_conns, 2);
 	assert_int_equal(st.new_requests, 2);
 	conn_compare(prev, 6, cur, 8, NULL, 0, &st);
 	assert_int_equal(st.established, 6);
-	assert_int_equal(st.busy, 2);
+	assert_int_equal(st.busy, 4);
 	assert_int_equal(st.new_conns, 2);
 	assert_int_equal(st.new_requests, 2);
 
@@ -643,7 +731,7 @@ static void test_dump_real(void **state)
 	assert_int_equal(s->rqueue, 5);
 	assert_true(s->bytes_received == 5);
 	assert_true(s->has_info);
-	assert_true(conn_busy(s));
+	assert_true(conn_busy(s, NULL));
 	assert_true(s->cookie == ours1[1].cookie);
 	ours2[0] = *l;
 	ours2[1] = *s;
@@ -657,6 +745,51 @@ static void test_dump_real(void **state)
 	assert_int_equal(st.busy, 1);
 	assert_int_equal(st.new_conns, 0);
 	assert_int_equal(st.new_requests, 1);
+
+	/* The app reads the request and works on it: nothing queued, and
+	 * most likely the same jiffy for the accept and the request, so only
+	 * the counters can tell it is unanswered. */
+	{
+		char buf[8];
+		struct conn d3[2], d4[2];
+
+		assert_int_equal(read(p.sfd, buf, sizeof(buf)), 5);
+		assert_int_equal(conn_dump(BOTH, d2, CONN_MAX, &n2), 0);
+		s = find_inode(d2, n2, p.sino);
+		assert_non_null(s);
+		assert_int_equal(s->rqueue, 0);
+		d3[0] = *s;
+		conn_compare(ours2, 2, d3, 1, &p.port, 1, &st);
+		assert_int_equal(st.busy, 1);
+		assert_true(d3[0].pending);
+		assert_int_equal(st.new_requests, 0);
+
+		/* The answer goes out and is read: busy while it went out... */
+		assert_int_equal(write(p.sfd, "world", 5), 5);
+		pfd.fd = p.cfd;
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		assert_int_equal(poll(&pfd, 1, 10000), 1);
+		assert_int_equal(read(p.cfd, buf, sizeof(buf)), 5);
+		/* (wait for the ACK, so the send queue is empty) */
+		for (int i = 0; i < 1000; i++) {
+			assert_int_equal(conn_dump(BOTH, d2, CONN_MAX, &n2), 0);
+			s = find_inode(d2, n2, p.sino);
+			assert_non_null(s);
+			if (s->wqueue == 0)
+				break;
+			usleep(1000);
+		}
+		assert_int_equal(s->wqueue, 0);
+		d4[0] = *s;
+		conn_compare(d3, 1, d4, 1, &p.port, 1, &st);
+		assert_false(d4[0].pending);
+		assert_int_equal(st.busy, 1);
+		/* ...and idle from the next look on. */
+		d3[0] = d4[0];
+		conn_compare(d4, 1, d3, 1, &p.port, 1, &st);
+		assert_int_equal(st.busy, 0);
+	}
 
 	/* IPv6 sockets are dumped too (when the host has ::1). */
 	{
@@ -844,6 +977,9 @@ int main(void)
 		cmocka_unit_test(test_parse_bad),
 		cmocka_unit_test(test_parse_short_info),
 		cmocka_unit_test(test_parse_info_too_short),
+		cmocka_unit_test(test_pending_new_connection),
+		cmocka_unit_test(test_pending_across_dumps),
+		cmocka_unit_test(test_pending_without_counters),
 		cmocka_unit_test(test_busy),
 		cmocka_unit_test(test_sort),
 		cmocka_unit_test(test_compare_ports),

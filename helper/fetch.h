@@ -1,0 +1,63 @@
+/* fetch.h - HTTP requests through libcurl's multi interface, driven by our
+ * event loop, so that a slow or dead peer never blocks the supervisor.
+ *
+ * Shaped like curl's docs/examples/ephiperfifo.c: curl tells us which
+ * sockets to watch and when to wake it (socket and timer callbacks); the
+ * loop calls back into curl; finished transfers call the caller's function.
+ * Every request has a total timeout, a capped response body, no proxy, no
+ * redirects, and a fresh connection (an idle keep-alive connection of ours
+ * must not hold up the app's own graceful close).
+ */
+#ifndef LASTCALL_FETCH_H
+#define LASTCALL_FETCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "limits.h"
+
+struct loop;
+struct fetch;
+
+/*
+ * Where a request goes: an http:// or https:// URL, or a Unix socket
+ * written unix:/path/to.sock or unix:/path/to.sock:/http/path (nginx's
+ * spelling; the HTTP path defaults to /).
+ */
+struct fetch_target {
+	char url[FETCH_URL_MAX];
+	char unix_path[FETCH_UNIX_PATH_MAX];	/* "" for TCP */
+};
+
+/* Parses spec into *ret. -EINVAL with a one-line reason in err. Pure. */
+int fetch_target_parse(const char *spec, struct fetch_target *ret, char *err,
+		       size_t errlen);
+
+struct fetch_result {
+	long status;		/* HTTP status, 0 when no answer came */
+	const char *error;	/* transport error, "" when status != 0 */
+	const char *body;	/* NUL-terminated, at most FETCH_BODY_MAX */
+	size_t len;
+	int64_t ms;		/* how long the request took */
+};
+
+typedef void fetch_done_fn(void *data, const struct fetch_result *r);
+
+int fetch_new(struct loop *l, struct fetch **ret);
+/* Aborts what is under way without calling back. Accepts NULL. */
+void fetch_free(struct fetch *f);
+
+/*
+ * Starts method (GET, POST) on t with a total timeout; fn runs once when it
+ * ends, from the loop (never from inside this call). body may be NULL.
+ * Returns 0, or -ENOSPC when FETCH_REQUESTS_MAX are under way, -ENOMEM,
+ * -EIO when curl refuses.
+ */
+int fetch_start(struct fetch *f, const struct fetch_target *t, const char *method,
+		const char *body, int64_t timeout_ms, fetch_done_fn *fn, void *data);
+
+/* Requests under way. */
+size_t fetch_pending(const struct fetch *f);
+
+#endif

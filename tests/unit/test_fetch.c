@@ -1,0 +1,379 @@
+/* test_fetch.c - fetch.c: target parsing, and real requests through our
+ * loop to a libmicrohttpd server on 127.0.0.1 and on a Unix socket (in its
+ * own thread), to a socket that never answers (timeout), to a closed port,
+ * and with an oversized body. Bounded by a watchdog timer in the loop. */
+#include "../../helper/fetch.c"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+/* ---- fetch_target_parse ---- */
+
+static int parse(const char *spec, struct fetch_target *t, char *err)
+{
+	err[0] = '\0';
+	return fetch_target_parse(spec, t, err, 256);
+}
+
+static void test_parse_good(void **state)
+{
+	struct fetch_target t;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(parse("http://127.0.0.1:8080/drain", &t, err), 0);
+	assert_string_equal(t.url, "http://127.0.0.1:8080/drain");
+	assert_string_equal(t.unix_path, "");
+	assert_int_equal(parse("https://app.local/x?y=1", &t, err), 0);
+	assert_string_equal(t.url, "https://app.local/x?y=1");
+	assert_int_equal(parse("http://[::1]:9/", &t, err), 0);
+	assert_int_equal(parse("unix:/run/app.sock:/admin/drain", &t, err), 0);
+	assert_string_equal(t.unix_path, "/run/app.sock");
+	assert_string_equal(t.url, "http://localhost/admin/drain");
+	assert_int_equal(parse("unix:/run/app.sock", &t, err), 0);
+	assert_string_equal(t.unix_path, "/run/app.sock");
+	assert_string_equal(t.url, "http://localhost/");
+}
+
+static void test_parse_bad(void **state)
+{
+	static const char *const bad[] = {
+		"", "localhost:8080/drain", "127.0.0.1:8080", "ftp://x/", "file:///etc/passwd",
+		"gopher://x/", "http://", "http://exa mple/", "unix:", "unix:run/app.sock",
+		"unix:relative:/x", "/run/app.sock",
+	};
+	struct fetch_target t;
+	char err[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		assert_int_equal(parse(bad[i], &t, err), -EINVAL);
+		assert_true(strlen(err) > 0);
+		assert_null(strchr(err, '\n'));
+	}
+}
+
+static void test_parse_too_long(void **state)
+{
+	struct fetch_target t;
+	char spec[FETCH_URL_MAX + 64], err[256];
+
+	(void)state;
+	strcpy(spec, "unix:/");
+	memset(spec + 6, 'a', FETCH_UNIX_PATH_MAX);
+	spec[6 + FETCH_UNIX_PATH_MAX] = '\0';
+	assert_int_equal(parse(spec, &t, err), -EINVAL);
+	assert_non_null(strstr(err, "socket path longer"));
+
+	strcpy(spec, "http://x/");
+	memset(spec + 9, 'a', FETCH_URL_MAX);
+	spec[9 + FETCH_URL_MAX] = '\0';
+	assert_int_equal(parse(spec, &t, err), -EINVAL);
+}
+
+/* ---- real requests ---- */
+
+static struct MHD_Daemon *tcp_d, *unix_d;
+static int tcp_port, hang_port, hang_fd = -1;
+static char unix_path[108];
+static int last_method;		/* 1 GET, 2 POST; written by the server thread */
+
+static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
+			       const char *method, const char *version,
+			       const char *upload, size_t *upload_size, void **con_cls)
+{
+	static char big[FETCH_BODY_MAX + 100];
+	static int first;
+	struct MHD_Response *r;
+	enum MHD_Result ret;
+	unsigned status = 200;
+	const char *body = "hello";
+	size_t len;
+
+	(void)cls;
+	(void)version;
+	(void)upload;
+	if (!*con_cls) {
+		*con_cls = &first;
+		return MHD_YES;
+	}
+	if (*upload_size) {
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	__atomic_store_n(&last_method, strcmp(method, "POST") == 0 ? 2 : 1, __ATOMIC_SEQ_CST);
+	if (strcmp(url, "/big") == 0) {
+		memset(big, 'b', sizeof(big));
+		body = big;
+		len = sizeof(big);
+	} else if (strcmp(url, "/unavailable") == 0) {
+		status = 503;
+		body = "no";
+		len = 2;
+	} else {
+		len = strlen(body);
+	}
+	r = MHD_create_response_from_buffer(len, (void *)body, MHD_RESPMEM_PERSISTENT);
+	ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+static int listen_tcp(int *ret_port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t alen = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(fd, 16), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
+	*ret_port = ntohs(a.sin_port);
+	return fd;
+}
+
+static int setup_servers(void **state)
+{
+	struct sockaddr_un u = { .sun_family = AF_UNIX };
+	int fd;
+
+	(void)state;
+	fd = listen_tcp(&tcp_port);
+	tcp_d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, handler, NULL,
+				 MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_END);
+	assert_non_null(tcp_d);
+
+	snprintf(unix_path, sizeof(unix_path), "/tmp/lastcall-test-fetch-%d.sock", (int)getpid());
+	unlink(unix_path);
+	strcpy(u.sun_path, unix_path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&u, sizeof(u)), 0);
+	assert_int_equal(listen(fd, 16), 0);
+	unix_d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, handler, NULL,
+				  MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_END);
+	assert_non_null(unix_d);
+
+	/* Connects (the kernel completes the handshake), never answers. */
+	hang_fd = listen_tcp(&hang_port);
+	return 0;
+}
+
+static int teardown_servers(void **state)
+{
+	(void)state;
+	MHD_stop_daemon(tcp_d);
+	MHD_stop_daemon(unix_d);
+	unlink(unix_path);
+	close(hang_fd);
+	return 0;
+}
+
+static struct loop *lp;
+static struct fetch *fp;
+static struct {
+	int done;
+	int want;
+	long status[FETCH_REQUESTS_MAX + 1];
+	char error[FETCH_REQUESTS_MAX + 1][256];
+	char body[FETCH_REQUESTS_MAX + 1][FETCH_BODY_MAX + 1];
+	int64_t ms[FETCH_REQUESTS_MAX + 1];
+	bool watchdog;
+} got;
+
+static void on_done(void *data, const struct fetch_result *r)
+{
+	int i = (int)(intptr_t)data;
+
+	got.status[i] = r->status;
+	snprintf(got.error[i], sizeof(got.error[i]), "%s", r->error);
+	memcpy(got.body[i], r->body, r->len + 1);
+	got.ms[i] = r->ms;
+	if (++got.done == got.want)
+		loop_stop(lp);
+}
+
+static void on_watchdog(struct loop *l, void *data)
+{
+	(void)data;
+	got.watchdog = true;
+	loop_stop(l);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	memset(&got, 0, sizeof(got));
+	if (loop_new(&lp) < 0)
+		return -1;
+	return fetch_new(lp, &fp);
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	fetch_free(fp);
+	loop_free(lp);
+	return 0;
+}
+
+/* Runs the loop until want requests ended, 5 s at most. */
+static void run(int want)
+{
+	got.want = want;
+	assert_int_equal(loop_timer_add(lp, loop_now_ms() + 5000, on_watchdog, NULL, NULL), 0);
+	assert_int_equal(loop_run(lp), 0);
+	assert_false(got.watchdog);
+}
+
+static void start(const char *spec, const char *method, int64_t timeout_ms, int i)
+{
+	struct fetch_target t;
+	char err[256];
+
+	assert_int_equal(fetch_target_parse(spec, &t, err, sizeof(err)), 0);
+	assert_int_equal(fetch_start(fp, &t, method, NULL, timeout_ms, on_done, (void *)(intptr_t)i), 0);
+}
+
+static void test_get_tcp(void **state)
+{
+	char url[64];
+
+	(void)state;
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/hello", tcp_port);
+	start(url, "GET", 2000, 0);
+	assert_int_equal(got.done, 0);	/* never called back from fetch_start */
+	run(1);
+	assert_int_equal(got.status[0], 200);
+	assert_string_equal(got.body[0], "hello");
+	assert_string_equal(got.error[0], "");
+	assert_int_equal(__atomic_load_n(&last_method, __ATOMIC_SEQ_CST), 1);
+	assert_int_equal(fetch_pending(fp), 0);
+}
+
+static void test_post_unix(void **state)
+{
+	char spec[160];
+
+	(void)state;
+	snprintf(spec, sizeof(spec), "unix:%s:/drain", unix_path);
+	start(spec, "POST", 2000, 0);
+	run(1);
+	assert_int_equal(got.status[0], 200);
+	assert_int_equal(__atomic_load_n(&last_method, __ATOMIC_SEQ_CST), 2);
+}
+
+static void test_status_passed_on(void **state)
+{
+	char url[64];
+
+	(void)state;
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/unavailable", tcp_port);
+	start(url, "GET", 2000, 0);
+	run(1);
+	assert_int_equal(got.status[0], 503);
+	assert_string_equal(got.body[0], "no");
+}
+
+static void test_timeout(void **state)
+{
+	char url[64];
+
+	(void)state;
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/x", hang_port);
+	start(url, "GET", 300, 0);
+	run(1);
+	assert_int_equal(got.status[0], 0);
+	assert_non_null(strstr(got.error[0], "imed out"));
+	assert_true(got.ms[0] >= 290);
+}
+
+static void test_refused(void **state)
+{
+	char url[64];
+	int port, fd = listen_tcp(&port);
+
+	(void)state;
+	close(fd);	/* nothing listens there now */
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/x", port);
+	start(url, "GET", 2000, 0);
+	run(1);
+	assert_int_equal(got.status[0], 0);
+	assert_true(strlen(got.error[0]) > 0);
+}
+
+static void test_body_capped(void **state)
+{
+	char url[64];
+
+	(void)state;
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/big", tcp_port);
+	start(url, "GET", 2000, 0);
+	run(1);
+	assert_int_equal(got.status[0], 0);
+	assert_non_null(strstr(got.error[0], "response body over"));
+}
+
+static void test_several_at_once(void **state)
+{
+	char ok[64], hang[64];
+	struct fetch_target t;
+	char err[256];
+
+	(void)state;
+	snprintf(ok, sizeof(ok), "http://127.0.0.1:%d/hello", tcp_port);
+	snprintf(hang, sizeof(hang), "http://127.0.0.1:%d/x", hang_port);
+	for (int i = 0; i < FETCH_REQUESTS_MAX; i++)
+		start(i % 2 ? hang : ok, "GET", 200, i);
+	assert_int_equal(fetch_pending(fp), FETCH_REQUESTS_MAX);
+	/* Full: refused, nothing started. */
+	assert_int_equal(fetch_target_parse(ok, &t, err, sizeof(err)), 0);
+	assert_int_equal(fetch_start(fp, &t, "GET", NULL, 200, on_done, (void *)(intptr_t)8),
+			 -ENOSPC);
+	run(FETCH_REQUESTS_MAX);
+	for (int i = 0; i < FETCH_REQUESTS_MAX; i++)
+		assert_int_equal(got.status[i], i % 2 ? 0 : 200);
+	assert_int_equal(fetch_pending(fp), 0);
+}
+
+static void test_free_with_requests_under_way(void **state)
+{
+	char hang[64];
+
+	(void)state;
+	snprintf(hang, sizeof(hang), "http://127.0.0.1:%d/x", hang_port);
+	start(hang, "GET", 2000, 0);
+	start(hang, "POST", 2000, 1);
+	/* teardown frees them: no callback, no leak (ASan would say). */
+	assert_int_equal(fetch_pending(fp), 2);
+	assert_int_equal(got.done, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_parse_good),
+		cmocka_unit_test(test_parse_bad),
+		cmocka_unit_test(test_parse_too_long),
+		cmocka_unit_test_setup_teardown(test_get_tcp, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_post_unix, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_status_passed_on, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_timeout, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_body_capped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_several_at_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_free_with_requests_under_way, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, setup_servers, teardown_servers);
+}
