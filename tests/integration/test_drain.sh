@@ -5,7 +5,10 @@
 # instance gets SIGTERM mid-load. Not one request may fail, the instance
 # must exit well before its deadline, and the phases appear in order.
 # First the same setup with the drain off (SIGTERM forwarded at once) shows
-# that this test sees lost requests when there are some.
+# that this test sees lost requests when there are some. Last, endpoint
+# removal as kube-proxy does it: no readiness probing at all, the backend
+# taken out through HAProxy's runtime API some seconds after T0; the drain
+# must notice the traffic stop by itself.
 . "$(dirname "$0")/lib.sh"
 
 for cmd in haproxy wrk node; do
@@ -33,10 +36,20 @@ ready_ok() { curl -fs -o /dev/null "http://127.0.0.1:$1/readyz"; }
 not_ready() { ! ready_ok "$1"; }
 sleep_until() { [ "$(now_ms)" -ge "$1" ]; }
 
-# scenario TAG DRAIN_ON: the whole run; with the drain on, asserts a clean
-# shutdown; always sets LOST (non-2xx answers plus socket errors).
+# remove_backend PORT SERVER: "set server apps/SERVER state maint" on
+# HAProxy's runtime API (TCP, loopback).
+remove_backend() {
+	local out
+	out=$(timeout 3 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1 && printf 'set server apps/$2 state maint\n' >&3 && cat <&3") || return 1
+	[ -z "$(tr -d '[:space:]' <<<"$out")" ]
+}
+
+# scenario TAG DRAIN_ON [LAG_MS]: the whole run; with the drain on, asserts
+# a clean shutdown; always sets LOST (non-2xx answers plus socket errors).
+# With LAG_MS, HAProxy does not probe readiness: the test removes a LAG_MS
+# after SIGTERM, as a lagging kube-proxy would.
 scenario() {
-	local tag=$1 drain_on=$2 fe hap load t0 elapsed status
+	local tag=$1 drain_on=$2 lag=${3:-} fe hap load t0 elapsed status admin check removed
 
 	check "$tag: instance a starts" start_app a "$drain_on"
 	check "$tag: instance b starts" start_app b "$drain_on"
@@ -44,9 +57,13 @@ scenario() {
 	check "$tag: b becomes ready once its port listens" wait_until 5000 ready_ok "$b_PROBE"
 
 	fe=$(free_port)
+	admin=$(free_port)
+	check="check port"
+	[ -n "$lag" ] && check="no-check port"
 	cat >"$WORK/haproxy.cfg" <<-CFG
 	global
 		maxconn 512
+		stats socket ipv4@127.0.0.1:$admin level admin
 	defaults
 		mode http
 		timeout connect 1s
@@ -59,8 +76,8 @@ scenario() {
 		balance roundrobin
 		option httpchk GET /readyz
 		default-server inter 200ms fall 2 rise 1
-		server a 127.0.0.1:$a_PORT check port $a_PROBE
-		server b 127.0.0.1:$b_PORT check port $b_PROBE
+		server a 127.0.0.1:$a_PORT $check $a_PROBE
+		server b 127.0.0.1:$b_PORT $check $b_PROBE
 	CFG
 	start_bg "$WORK/haproxy.out" haproxy -f "$WORK/haproxy.cfg" -db
 	hap=$BG_PID
@@ -73,7 +90,12 @@ scenario() {
 	wait_until 3000 sleep_until $(($(now_ms) + 2000))
 	t0=$(now_ms)
 	kill -TERM "$a_PID"
-	if [ "$drain_on" != none ]; then
+	if [ -n "$lag" ]; then
+		wait_until $((lag + 1000)) sleep_until $((t0 + lag))
+		removed=$(($(now_ms) - t0))
+		check "$tag: a removed from HAProxy ${removed} ms after SIGTERM" remove_backend "$admin" a
+	fi
+	if [ "$drain_on" != none ] && [ -z "$lag" ]; then
 		check "$tag: a's /readyz answers 503 once the drain starts" wait_until 1000 not_ready "$a_PROBE"
 		check "$tag: a's /livez stays 200 while draining" curl -fs -o /dev/null "http://127.0.0.1:$a_PROBE/livez"
 		status=$(curl -fs "http://127.0.0.1:$a_PROBE/status")
@@ -106,6 +128,15 @@ scenario() {
 		check "$tag: the app closed gracefully" has_line '^Closing server' "$WORK/a.log"
 		check "$tag: no forced kill" [ "$(count_lines 'forced_kill|phase=kill' "$WORK/a.log")" = 0 ]
 	fi
+	if [ -n "$lag" ]; then
+		local d
+		d=$(grep -oE 'event=phase phase=drain ms=[0-9]+' "$WORK/a.log" | grep -oE '[0-9]+$')
+		echo "# $tag: removal at ${removed} ms, propagate ended at ${d:-none} ms"
+		check "$tag: propagate waited for the removal (${d:-none} ms >= ${removed} ms)" \
+			[ "${d:-0}" -ge "$removed" ]
+		check "$tag: ...and ended within quiet-period + 0.5 s of it (${d:-none} <= $((removed + 1500)))" \
+			[ "${d:-999999}" -le $((removed + 1500)) ]
+	fi
 	check "$tag: b keeps serving after a left" through
 
 	kill -TERM "$b_PID"
@@ -120,5 +151,6 @@ scenario() {
 scenario control none
 check "control: without the drain, requests are lost ($LOST)" [ "$LOST" -gt 0 ]
 scenario drain TERM,INT
+scenario lag TERM,INT 3500
 
 done_testing
