@@ -3,6 +3,7 @@
 #   make            build build/lastcall
 #   make test       unit tests (ASan+UBSan) and integration tests
 #   make demo       a real graceful shutdown of the bundled sample app
+#   make bench      rollout and connection-counting benchmarks (figures)
 #   make install    PREFIX=/usr/local DESTDIR=
 #
 # Missing Debian packages are installed by `make deps` (as root), which
@@ -47,10 +48,12 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/unit/%,$(UNIT_SRCS))
 PROBE_SRCS := $(wildcard tests/probe/*.c)
 PROBE_BINS := $(patsubst tests/probe/%.c,$(BUILD)/probe/%,$(PROBE_SRCS))
+BENCH_SRCS := $(wildcard tests/bench/*.c)
+BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
 .SECONDARY:
 
-.PHONY: all deps test unit-bins probes demo install clean
+.PHONY: all deps test unit-bins probes bench bench-bins demo install clean
 
 all: $(BUILD)/lastcall
 
@@ -75,7 +78,11 @@ $(BUILD)/unit/test_%: tests/unit/test_%.c $(SAN_OBJS) | $(BUILD)/unit
 $(BUILD)/probe/%: tests/probe/%.c | $(BUILD)/probe
 	$(CC) -std=c11 -D_GNU_SOURCE -O2 -g $(WARN) $< -o $@
 
-$(BUILD)/obj $(BUILD)/san $(BUILD)/unit $(BUILD)/probe:
+# Benchmarks link the product's own (optimized) objects.
+$(BUILD)/bench/%: tests/bench/%.c $(LIB_OBJS) | $(BUILD)/bench
+	$(CC) $(ALL_CFLAGS) -iquote helper $< $(LIB_OBJS) -o $@ $(ALL_LDFLAGS) $(LIBS_LDLIBS)
+
+$(BUILD)/obj $(BUILD)/san $(BUILD)/unit $(BUILD)/probe $(BUILD)/bench:
 	mkdir -p $@
 
 deps:
@@ -86,6 +93,13 @@ test: deps
 	@tests/run.sh $(BUILD)
 
 unit-bins: $(UNIT_BINS)
+bench-bins: $(BENCH_BINS)
+
+# Figures, not pass/fail: see tests/bench/README.md.
+bench: deps
+	@tests/deps.sh bench
+	@$(MAKE) --no-print-directory all bench-bins
+	@tests/bench/run.sh $(BUILD)
 probes: $(PROBE_BINS)
 
 demo: deps

@@ -174,8 +174,39 @@ static int dump_cb(const struct nlmsghdr *nlh, void *data)
 	return MNL_CB_OK;
 }
 
+int conn_bytecode_ports(const uint16_t *ports, size_t n_ports, void *buf, size_t size)
+{
+	/* Per port: GE (8 bytes), LE (8), then JMP (4) to the end, but for
+	 * the last port, whose LE falls through to the end. A test that
+	 * fails jumps to the next port's block, or past the end + 4 (the
+	 * kernel's "reject") after the last. The audit follows the "yes"
+	 * jumps, so every op must lie on that chain: the JMP's yes (4)
+	 * steps to the next block, its no jumps to the end (accept). */
+	struct inet_diag_bc_op *op = buf;
+	size_t len = n_ports * 20 - 4, off = 0;
+
+	if (n_ports == 0 || len > size || len > 0xffff)
+		return -ENOSPC;
+	for (size_t i = 0; i < n_ports; i++) {
+		bool last = i + 1 == n_ports;
+		uint16_t miss = last ? (uint16_t)(len - off + 4) : 20;
+
+		op[0] = (struct inet_diag_bc_op){ INET_DIAG_BC_S_GE, 8, miss };
+		op[1] = (struct inet_diag_bc_op){ 0, 0, ports[i] };
+		miss = last ? (uint16_t)(len - off - 8 + 4) : 12;
+		op[2] = (struct inet_diag_bc_op){ INET_DIAG_BC_S_LE, 8, miss };
+		op[3] = (struct inet_diag_bc_op){ 0, 0, ports[i] };
+		if (last)
+			break;
+		op[4] = (struct inet_diag_bc_op){ INET_DIAG_BC_JMP, 4, (uint16_t)(len - off - 16) };
+		op += 5;
+		off += 20;
+	}
+	return (int)len;
+}
+
 static int dump_family(struct mnl_socket *nl, int family, uint32_t state_mask,
-		       struct dump_ctx *ctx)
+		       const void *bc, size_t bc_len, struct dump_ctx *ctx)
 {
 	static char buf[NETLINK_BUF_SIZE];
 	struct nlmsghdr *nlh;
@@ -193,6 +224,8 @@ static int dump_family(struct mnl_socket *nl, int family, uint32_t state_mask,
 	req->sdiag_protocol = IPPROTO_TCP;
 	req->idiag_states = state_mask;
 	req->idiag_ext = 1 << (INET_DIAG_INFO - 1);
+	if (bc_len)
+		mnl_attr_put(nlh, INET_DIAG_REQ_BYTECODE, bc_len, bc);
 
 	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
 		return -errno;
@@ -210,12 +243,21 @@ static int dump_family(struct mnl_socket *nl, int family, uint32_t state_mask,
 	return -E2BIG;
 }
 
-int conn_dump(uint32_t state_mask, struct conn *out, size_t cap, size_t *ret_n)
+int conn_dump(uint32_t state_mask, const uint16_t *ports, size_t n_ports,
+	      struct conn *out, size_t cap, size_t *ret_n)
 {
 	struct dump_ctx ctx = { out, cap, 0, 0 };
+	struct inet_diag_bc_op bc[PORTS_MAX * 5];
+	size_t bc_len = 0;
 	struct mnl_socket *nl;
 	int r;
 
+	if (n_ports > 0) {
+		r = conn_bytecode_ports(ports, n_ports, bc, sizeof(bc));
+		if (r < 0)
+			return r;
+		bc_len = (size_t)r;
+	}
 	nl = mnl_socket_open2(NETLINK_SOCK_DIAG, SOCK_CLOEXEC);
 	if (!nl)
 		return -errno;
@@ -223,9 +265,9 @@ int conn_dump(uint32_t state_mask, struct conn *out, size_t cap, size_t *ret_n)
 		r = -errno;
 		goto out;
 	}
-	r = dump_family(nl, AF_INET, state_mask, &ctx);
+	r = dump_family(nl, AF_INET, state_mask, bc, bc_len, &ctx);
 	if (r == 0)
-		r = dump_family(nl, AF_INET6, state_mask, &ctx);
+		r = dump_family(nl, AF_INET6, state_mask, bc, bc_len, &ctx);
 	if (r == 0 && ctx.n == 0 && ctx.dropped)
 		r = -ENOBUFS;
 	if (r == 0)
@@ -276,7 +318,7 @@ int conn_listen_ports(const pid_t *pids, size_t n_pids, uint16_t *ports,
 		r = -ENOMEM;
 		goto out;
 	}
-	r = conn_dump(1u << CONN_TCP_LISTEN, ls, CONN_LISTEN_MAX, &n_ls);
+	r = conn_dump(1u << CONN_TCP_LISTEN, NULL, 0, ls, CONN_LISTEN_MAX, &n_ls);
 	if (r < 0)
 		goto out;
 	for (size_t i = 0; i < n_pids; i++)

@@ -77,12 +77,23 @@ void conn_compare(const struct conn *prev, size_t n_prev, struct conn *cur,
 		  struct conn_stats *ret);
 
 /*
- * Dumps the TCP sockets (IPv4 and IPv6) in the states of state_mask
- * (1 << CONN_TCP_ESTABLISHED...) into out. Returns 0 (with *ret_n; more than
- * cap are dropped and counted as -ENOBUFS only if nothing fit) or a
- * negative errno.
+ * Builds inet_diag filter bytecode that keeps sockets whose local port is
+ * one of ports (n_ports >= 1): per port "sport >= P && sport <= P", the
+ * blocks chained so that the kernel's audit (inet_diag_bc_audit) accepts
+ * it on every kernel since 2.6. Returns the length, or -ENOSPC when it
+ * does not fit in size. Pure.
  */
-int conn_dump(uint32_t state_mask, struct conn *out, size_t cap, size_t *ret_n);
+int conn_bytecode_ports(const uint16_t *ports, size_t n_ports, void *buf, size_t size);
+
+/*
+ * Dumps the TCP sockets (IPv4 and IPv6) in the states of state_mask
+ * (1 << CONN_TCP_ESTABLISHED...) into out; with n_ports > 0 only those
+ * whose local port is one of ports, filtered in the kernel. Returns 0
+ * (with *ret_n; more than cap are dropped and counted as -ENOBUFS only if
+ * nothing fit) or a negative errno.
+ */
+int conn_dump(uint32_t state_mask, const uint16_t *ports, size_t n_ports,
+	      struct conn *out, size_t cap, size_t *ret_n);
 
 /*
  * The TCP ports on which the processes pids listen: their socket inodes

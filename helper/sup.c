@@ -476,7 +476,7 @@ static void sample(struct sup *s)
 			drain_apply(s, drain_inflight(&s->d, loop_now_ms(), 0));
 		return;
 	}
-	r = conn_dump(1u << CONN_TCP_ESTABLISHED, s->cur, CONN_MAX, &n);
+	r = conn_dump(1u << CONN_TCP_ESTABLISHED, s->ports, s->n_ports, s->cur, CONN_MAX, &n);
 	if (r < 0) {
 		if (!s->sample_failed_logged)
 			log_warn("sample_failed", "error=%s", strerror(-r));

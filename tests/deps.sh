@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages a make target needs, when run as root.
-# Usage: tests/deps.sh build|test|demo...
+# Usage: tests/deps.sh build|test|demo|bench...
 # Only what is missing is installed; as non-root, missing packages are
 # listed and the script fails with one line saying what to install.
 set -euo pipefail
@@ -29,6 +29,18 @@ for what in "$@"; do
 		need_cmd haproxy haproxy
 		need_cmd wrk wrk
 		need_cmd awk gawk
+		;;
+	bench)
+		need_cmd unshare util-linux
+		need_cmd ss iproute2
+		need_cmd ip iproute2
+		need_cmd curl curl
+		need_cmd node nodejs
+		need_cmd npm npm
+		need_cmd haproxy haproxy
+		need_cmd wrk wrk
+		need_cmd tini tini
+		need_cmd dumb-init dumb-init
 		;;
 	demo)
 		need_cmd unshare util-linux

@@ -689,7 +689,7 @@ static void test_dump_real(void **state)
 	assert_non_null(d2);
 	pair_open(&p);
 
-	assert_int_equal(conn_dump(BOTH, d1, CONN_MAX, &n1), 0);
+	assert_int_equal(conn_dump(BOTH, NULL, 0, d1, CONN_MAX, &n1), 0);
 	assert_true(n1 >= 3);
 	l = find_inode(d1, n1, p.lino);
 	s = find_inode(d1, n1, p.sino);
@@ -723,7 +723,7 @@ static void test_dump_real(void **state)
 	pfd.revents = 0;
 	assert_int_equal(poll(&pfd, 1, 10000), 1);
 
-	assert_int_equal(conn_dump(BOTH, d2, CONN_MAX, &n2), 0);
+	assert_int_equal(conn_dump(BOTH, NULL, 0, d2, CONN_MAX, &n2), 0);
 	s = find_inode(d2, n2, p.sino);
 	l = find_inode(d2, n2, p.lino);
 	assert_non_null(s);
@@ -754,7 +754,7 @@ static void test_dump_real(void **state)
 		struct conn d3[2], d4[2];
 
 		assert_int_equal(read(p.sfd, buf, sizeof(buf)), 5);
-		assert_int_equal(conn_dump(BOTH, d2, CONN_MAX, &n2), 0);
+		assert_int_equal(conn_dump(BOTH, NULL, 0, d2, CONN_MAX, &n2), 0);
 		s = find_inode(d2, n2, p.sino);
 		assert_non_null(s);
 		assert_int_equal(s->rqueue, 0);
@@ -773,7 +773,7 @@ static void test_dump_real(void **state)
 		assert_int_equal(read(p.cfd, buf, sizeof(buf)), 5);
 		/* (wait for the ACK, so the send queue is empty) */
 		for (int i = 0; i < 1000; i++) {
-			assert_int_equal(conn_dump(BOTH, d2, CONN_MAX, &n2), 0);
+			assert_int_equal(conn_dump(BOTH, NULL, 0, d2, CONN_MAX, &n2), 0);
 			s = find_inode(d2, n2, p.sino);
 			assert_non_null(s);
 			if (s->wqueue == 0)
@@ -797,7 +797,7 @@ static void test_dump_real(void **state)
 		int fd6 = listen_on(AF_INET6, 0, &port6);
 
 		if (fd6 >= 0) {
-			assert_int_equal(conn_dump(BOTH, d2, CONN_MAX, &n2), 0);
+			assert_int_equal(conn_dump(BOTH, NULL, 0, d2, CONN_MAX, &n2), 0);
 			l = find_inode(d2, n2, inode_of(fd6));
 			assert_non_null(l);
 			assert_int_equal(l->state, CONN_TCP_LISTEN);
@@ -810,7 +810,7 @@ static void test_dump_real(void **state)
 	}
 
 	/* Only listeners when only LISTEN is asked. */
-	assert_int_equal(conn_dump(1u << CONN_TCP_LISTEN, d2, CONN_MAX, &n2), 0);
+	assert_int_equal(conn_dump(1u << CONN_TCP_LISTEN, NULL, 0, d2, CONN_MAX, &n2), 0);
 	for (size_t i = 0; i < n2; i++)
 		assert_int_equal(d2[i].state, CONN_TCP_LISTEN);
 	assert_non_null(find_inode(d2, n2, p.lino));
@@ -830,18 +830,199 @@ static void test_dump_cap(void **state)
 
 	pair_open(&p);
 	/* Nothing fits: ENOBUFS, and *ret_n untouched. */
-	assert_int_equal(conn_dump(BOTH, one, 0, &n), -ENOBUFS);
+	assert_int_equal(conn_dump(BOTH, NULL, 0, one, 0, &n), -ENOBUFS);
 	assert_int_equal(n, 99);
 	/* One fits: the rest are dropped silently. */
 	memset(one, 0, sizeof(one));
-	assert_int_equal(conn_dump(BOTH, one, 1, &n), 0);
+	assert_int_equal(conn_dump(BOTH, NULL, 0, one, 1, &n), 0);
 	assert_int_equal(n, 1);
 	assert_true(one[0].state == CONN_TCP_ESTABLISHED || one[0].state == CONN_TCP_LISTEN);
 	/* No state asked: nothing, and that is fine. */
 	n = 99;
-	assert_int_equal(conn_dump(0, one, 1, &n), 0);
+	assert_int_equal(conn_dump(0, NULL, 0, one, 1, &n), 0);
 	assert_int_equal(n, 0);
 	pair_close(&p);
+}
+
+/* ---- conn_bytecode_ports ---- */
+
+static bool has_port(const uint16_t *ports, size_t n, uint16_t port);
+
+/* The kernel's bytecode audit (net/ipv4/inet_diag.c, the parts our ops
+ * use): every op on the "yes" chain, every "no" landing on it, at the end
+ * (accept) or at end + 4 (reject). */
+static bool bc_valid_cc(const char *bc, int len, int cc)
+{
+	while (len >= 0) {
+		const struct inet_diag_bc_op *op = (const void *)bc;
+
+		if (cc > len)
+			return false;
+		if (cc == len)
+			return true;
+		if (op->yes < 4 || op->yes & 3)
+			return false;
+		len -= op->yes;
+		bc += op->yes;
+	}
+	return false;
+}
+
+static bool bc_audit(const char *bytecode, int bytecode_len)
+{
+	const char *bc = bytecode;
+	int len = bytecode_len;
+
+	while (len > 0) {
+		const struct inet_diag_bc_op *op = (const void *)bc;
+		int min_len = sizeof(*op);
+
+		switch (op->code) {
+		case INET_DIAG_BC_S_GE:
+		case INET_DIAG_BC_S_LE:
+			min_len += sizeof(*op);
+			if (len < min_len)
+				return false;
+			break;
+		case INET_DIAG_BC_JMP:
+			break;
+		default:
+			return false;
+		}
+		if (op->no < min_len || op->no > len + 4 || op->no & 3)
+			return false;
+		if (op->no < len && !bc_valid_cc(bytecode, bytecode_len, len - op->no))
+			return false;
+		if (op->yes < min_len || op->yes > len + 4 || op->yes & 3)
+			return false;
+		bc += op->yes;
+		len -= op->yes;
+	}
+	return len == 0;
+}
+
+/* The kernel's inet_diag_bc_run for a local port. */
+static bool bc_run(const char *bc, int len, uint16_t sport)
+{
+	while (len > 0) {
+		const struct inet_diag_bc_op *op = (const void *)bc;
+		bool yes = true;
+
+		switch (op->code) {
+		case INET_DIAG_BC_JMP:
+			yes = false;
+			break;
+		case INET_DIAG_BC_S_GE:
+			yes = sport >= op[1].no;
+			break;
+		case INET_DIAG_BC_S_LE:
+			yes = sport <= op[1].no;
+			break;
+		}
+		len -= yes ? op->yes : op->no;
+		bc += yes ? op->yes : op->no;
+	}
+	return len == 0;
+}
+
+static void test_bytecode_one_port(void **state)
+{
+	(void)state;
+	struct inet_diag_bc_op bc[8];
+	const uint16_t port = 8080;
+
+	assert_int_equal(conn_bytecode_ports(&port, 1, bc, sizeof(bc)), 16);
+	assert_int_equal(bc[0].code, INET_DIAG_BC_S_GE);
+	assert_int_equal(bc[0].yes, 8);
+	assert_int_equal(bc[0].no, 20);	/* end + 4: reject */
+	assert_int_equal(bc[1].no, 8080);
+	assert_int_equal(bc[2].code, INET_DIAG_BC_S_LE);
+	assert_int_equal(bc[2].yes, 8);	/* to the end: accept */
+	assert_int_equal(bc[2].no, 12);	/* end + 4: reject */
+	assert_int_equal(bc[3].no, 8080);
+	assert_true(bc_audit((const char *)bc, 16));
+	assert_true(bc_run((const char *)bc, 16, 8080));
+	assert_false(bc_run((const char *)bc, 16, 8079));
+	assert_false(bc_run((const char *)bc, 16, 8081));
+}
+
+static void test_bytecode_many_ports(void **state)
+{
+	(void)state;
+	struct inet_diag_bc_op bc[PORTS_MAX * 5];
+	uint16_t ports[PORTS_MAX];
+	static const uint16_t probe[] = { 0, 1, 79, 80, 81, 442, 443, 444, 8079, 8080,
+					  8081, 9000, 9001, 65534, 65535 };
+
+	for (size_t n = 1; n <= PORTS_MAX; n++) {
+		int len;
+
+		/* 80, 443, 8080, 65535, then 9000.. */
+		for (size_t i = 0; i < n; i++)
+			ports[i] = i == 0 ? 80 : i == 1 ? 443 : i == 2 ? 8080 : i == 3 ? 65535
+										  : (uint16_t)(9000 + i);
+		len = conn_bytecode_ports(ports, n, bc, sizeof(bc));
+		assert_int_equal(len, (int)(n * 20 - 4));
+		assert_true(bc_audit((const char *)bc, len));
+		for (size_t k = 0; k < sizeof(probe) / sizeof(probe[0]); k++) {
+			bool member = false;
+			for (size_t i = 0; i < n; i++)
+				member |= ports[i] == probe[k];
+			assert_int_equal(bc_run((const char *)bc, len, probe[k]), member);
+		}
+		for (size_t i = 0; i < n; i++)
+			assert_true(bc_run((const char *)bc, len, ports[i]));
+	}
+}
+
+static void test_bytecode_limits(void **state)
+{
+	(void)state;
+	struct inet_diag_bc_op bc[10];	/* 40 bytes: room for 2 ports (36) */
+	const uint16_t ports[3] = { 1, 2, 3 };
+
+	assert_int_equal(conn_bytecode_ports(ports, 0, bc, sizeof(bc)), -ENOSPC);
+	assert_int_equal(conn_bytecode_ports(ports, 1, bc, 15), -ENOSPC);
+	assert_int_equal(conn_bytecode_ports(ports, 2, bc, sizeof(bc)), 36);
+	assert_int_equal(conn_bytecode_ports(ports, 3, bc, sizeof(bc)), -ENOSPC);
+}
+
+/* The kernel takes the filter and applies it. */
+static void test_dump_filtered(void **state)
+{
+	(void)state;
+	struct pair p;
+	struct conn *d = calloc(CONN_MAX, sizeof(*d));
+	uint16_t other, ports[3];
+	int ofd;
+	size_t n = 0;
+
+	assert_non_null(d);
+	pair_open(&p);
+	ofd = listen_on(AF_INET, 0, &other);
+	assert_true(ofd >= 0);
+
+	/* Our port among others, in the middle: only those ports come back. */
+	ports[0] = other;
+	ports[1] = p.port;
+	ports[2] = 1;
+	assert_int_equal(conn_dump(BOTH, ports, 3, d, CONN_MAX, &n), 0);
+	for (size_t i = 0; i < n; i++)
+		assert_true(has_port(ports, 3, d[i].lport));
+	assert_non_null(find_inode(d, n, p.lino));
+	assert_non_null(find_inode(d, n, p.sino));
+	assert_non_null(find_inode(d, n, inode_of(ofd)));
+	assert_null(find_inode(d, n, p.cino));	/* the client: an ephemeral port */
+
+	/* Only ours, established only: the accepted side alone. */
+	assert_int_equal(conn_dump(1u << CONN_TCP_ESTABLISHED, &p.port, 1, d, CONN_MAX, &n), 0);
+	assert_int_equal(n, 1);
+	assert_true(d[0].inode == p.sino);
+	assert_true(d[0].has_info);
+
+	close(ofd);
+	pair_close(&p);
+	free(d);
 }
 
 static bool has_port(const uint16_t *ports, size_t n, uint16_t port)
@@ -986,6 +1167,10 @@ int main(void)
 		cmocka_unit_test(test_compare_prev_cases),
 		cmocka_unit_test(test_dump_real),
 		cmocka_unit_test(test_dump_cap),
+		cmocka_unit_test(test_bytecode_one_port),
+		cmocka_unit_test(test_bytecode_many_ports),
+		cmocka_unit_test(test_bytecode_limits),
+		cmocka_unit_test(test_dump_filtered),
 		cmocka_unit_test(test_listen_ports_self),
 		cmocka_unit_test(test_listen_ports_other_pid),
 	};
