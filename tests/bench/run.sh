@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# make bench: the rollout benchmark and the connection-counting one.
+# Figures, not pass/fail; see tests/bench/README.md.
+# Usage: tests/bench/run.sh BUILD_DIR
+set -uo pipefail
+
+build=$(cd "${1:-build}" && pwd)
+here=$(cd "$(dirname "$0")" && pwd)
+export LASTCALL="$build/lastcall"
+status=0
+
+echo "== rollout (tests/bench/rollout.sh) =="
+"$here/rollout.sh" || status=1
+echo
+echo "== counting connections (tests/bench/conncount.c), 50000 sockets =="
+# A network namespace of its own: only the benchmark's sockets are there.
+unshare --net sh -c "ip link set lo up && '$build/bench/conncount' 25000 ${ROUNDS:-15}" || status=1
+exit $status
