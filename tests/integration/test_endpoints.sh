@@ -90,8 +90,8 @@ wait_exit "$NS_PID" 10000
 elapsed=$(($(now_ms) - t0))
 echo "# forced kill: SIGTERM to exit ${elapsed} ms"
 check "an app that ignores the stop signal is killed: exit 137 (got $CODE)" [ "$CODE" = 137 ]
-check "the kill comes at grace - margin (${elapsed} ms in 2500..3400)" \
-	[ "$elapsed" -ge 2500 ] && [ "$elapsed" -lt 3400 ]
+check "the kill comes at grace - margin ± 250 ms (${elapsed} ms in 2250..2750)" \
+	[ "$elapsed" -ge 2250 ] && [ "$elapsed" -le 2750 ]
 check "the forced kill is logged" has_line 'level=warn .*event=forced_kill' "$WORK/c.log"
 check "the kill phase is logged" has_line 'event=phase phase=kill ms=2[0-9]{3} forced=true' "$WORK/c.log"
 check "the app got the stop signal before the kill" has_line '^sig=15$' "$WORK/c.sig"
