@@ -39,6 +39,7 @@ struct server {
 
 struct httpd {
 	struct loop *loop;
+	struct httpd_acl allow;
 	const struct httpd_ops *ops;
 	void *data;
 	struct server tcp, unix_;
@@ -97,6 +98,89 @@ int httpd_parse_addr(const char *s, struct sockaddr_storage *ret, size_t *ret_le
 		return 0;
 	}
 	return -EINVAL;
+}
+
+int httpd_acl_add(struct httpd_acl *acl, const char *spec, char *err, size_t errlen)
+{
+	struct httpd_net net = { 0 };
+	char host[INET6_ADDRSTRLEN + 1];
+	const char *slash = strchr(spec, '/');
+	size_t hlen = slash ? (size_t)(slash - spec) : strlen(spec);
+	long prefix = -1;
+	int max;
+
+	if (hlen == 0 || hlen >= sizeof(host))
+		goto bad;
+	memcpy(host, spec, hlen);
+	host[hlen] = '\0';
+	if (inet_pton(AF_INET, host, net.addr) == 1) {
+		net.family = AF_INET;
+		max = 32;
+	} else if (inet_pton(AF_INET6, host, net.addr) == 1) {
+		net.family = AF_INET6;
+		max = 128;
+	} else {
+		goto bad;
+	}
+	if (slash) {
+		char *end;
+		errno = 0;
+		prefix = strtol(slash + 1, &end, 10);
+		if (errno || end == slash + 1 || *end || prefix < 0 || prefix > max)
+			goto bad;
+	}
+	net.prefix = (uint8_t)(prefix < 0 ? max : prefix);
+	if (acl->n >= HTTPD_ALLOW_MAX) {
+		snprintf(err, errlen, "at most %d addresses", HTTPD_ALLOW_MAX);
+		return -ENOSPC;
+	}
+	acl->v[acl->n++] = net;
+	return 0;
+bad:
+	snprintf(err, errlen, "expected an IP address or ADDRESS/PREFIX (10.0.0.5, 10.0.0.0/8, fd00::/8)");
+	return -EINVAL;
+}
+
+static bool prefix_match(const uint8_t *a, const uint8_t *b, unsigned bits)
+{
+	unsigned bytes = bits / 8, rest = bits % 8;
+
+	if (memcmp(a, b, bytes) != 0)
+		return false;
+	if (!rest)
+		return true;
+	uint8_t mask = (uint8_t)(0xff << (8 - rest));
+	return (a[bytes] & mask) == (b[bytes] & mask);
+}
+
+bool httpd_acl_allows(const struct httpd_acl *acl, const struct sockaddr *sa)
+{
+	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	static const uint8_t lo6[16] = { [15] = 1 };
+	uint8_t a[16];
+	sa_family_t fam = sa->sa_family;
+
+	if (fam == AF_INET) {
+		memcpy(a, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4);
+	} else if (fam == AF_INET6) {
+		memcpy(a, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16);
+		if (memcmp(a, lo6, 16) == 0)
+			return true;
+		/* ::ffff:a.b.c.d (a v4 client on a dual-stack socket) is v4. */
+		if (memcmp(a, mapped, 12) == 0) {
+			memmove(a, a + 12, 4);
+			fam = AF_INET;
+		}
+	} else {
+		return false;
+	}
+	if (fam == AF_INET && a[0] == 127)
+		return true;
+	for (size_t i = 0; acl && i < acl->n; i++) {
+		if (acl->v[i].family == fam && prefix_match(a, acl->v[i].addr, acl->v[i].prefix))
+			return true;
+	}
+	return false;
 }
 
 static enum MHD_Result respond(struct MHD_Connection *c, unsigned status,
@@ -187,30 +271,11 @@ void httpd_notify(struct httpd *h)
 		waiters_resume(h, h->ops->phase(h->data), loop_now_ms());
 }
 
-/* GET /wait?phase=NAME&timeout=DURATION on the control socket. */
-static enum MHD_Result handle_wait(struct httpd *h, struct MHD_Connection *c,
-				   struct req *rq)
+/* Answers with the status once the phase is target (200) or after
+ * timeout_ms (408), holding the request suspended meanwhile. */
+static enum MHD_Result wait_phase(struct httpd *h, struct MHD_Connection *c,
+				  struct req *rq, enum drain_phase target, int64_t timeout_ms)
 {
-	const char *ps = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "phase");
-	const char *ts = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "timeout");
-	enum drain_phase target;
-	int64_t timeout_ms = HTTPD_WAIT_DEFAULT_MS;
-
-	if (rq->w) {
-		/* Resumed: the phase was reached, or the timeout passed. */
-		struct waiter *w = rq->w;
-		bool reached = h->ops->phase(h->data) >= w->target;
-		memset(w, 0, sizeof(*w));
-		rq->w = NULL;
-		return respond_status(h, c, reached ? MHD_HTTP_OK : MHD_HTTP_REQUEST_TIMEOUT);
-	}
-	if (!ps || drain_phase_parse(ps, &target) < 0)
-		return respond_text(c, MHD_HTTP_BAD_REQUEST,
-				    "phase must be one of serving, unready, propagate, "
-				    "drain, drained, stop, kill, done\n");
-	if (ts && cfg_parse_duration(ts, &timeout_ms) < 0)
-		return respond_text(c, MHD_HTTP_BAD_REQUEST,
-				    "timeout must be a duration like 30s\n");
 	if (h->ops->phase(h->data) >= (int)target)
 		return respond_status(h, c, MHD_HTTP_OK);
 	for (size_t i = 0; i < HTTPD_WAITERS_MAX; i++) {
@@ -227,6 +292,57 @@ static enum MHD_Result handle_wait(struct httpd *h, struct MHD_Connection *c,
 		return MHD_YES;
 	}
 	return respond_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "too many waiters\n");
+}
+
+/* A waiter resumed: the phase was reached, or the timeout passed. */
+static enum MHD_Result wait_done(struct httpd *h, struct MHD_Connection *c, struct req *rq)
+{
+	struct waiter *w = rq->w;
+	bool reached = h->ops->phase(h->data) >= w->target;
+
+	memset(w, 0, sizeof(*w));
+	rq->w = NULL;
+	return respond_status(h, c, reached ? MHD_HTTP_OK : MHD_HTTP_REQUEST_TIMEOUT);
+}
+
+/* GET /wait?phase=NAME&timeout=DURATION on the control socket. */
+static enum MHD_Result handle_wait(struct httpd *h, struct MHD_Connection *c,
+				   struct req *rq)
+{
+	const char *ps = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "phase");
+	const char *ts = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "timeout");
+	enum drain_phase target;
+	int64_t timeout_ms = HTTPD_WAIT_DEFAULT_MS;
+
+	if (!ps || drain_phase_parse(ps, &target) < 0)
+		return respond_text(c, MHD_HTTP_BAD_REQUEST,
+				    "phase must be one of serving, unready, propagate, "
+				    "drain, drained, stop, kill, done\n");
+	if (ts && cfg_parse_duration(ts, &timeout_ms) < 0)
+		return respond_text(c, MHD_HTTP_BAD_REQUEST,
+				    "timeout must be a duration like 30s\n");
+	return wait_phase(h, c, rq, target, timeout_ms);
+}
+
+/* GET /prestop: the kubelet's preStop httpGet. Starts the drain and holds
+ * the answer until drained: the kubelet sends the stop signal only when
+ * the hook returns. No timeout of ours: the drain engine reaches "drained"
+ * within its budget, or the app is gone. */
+static enum MHD_Result handle_prestop(struct httpd *h, struct server *s,
+				      struct MHD_Connection *c, struct req *rq)
+{
+	const union MHD_ConnectionInfo *ci;
+
+	if (!s->control) {
+		ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+		if (!ci || !ci->client_addr || !httpd_acl_allows(&h->allow, ci->client_addr))
+			return respond_text(c, MHD_HTTP_FORBIDDEN,
+					    "/prestop only from loopback and --allow-from\n");
+	}
+	h->ops->drain(h->data, s->control ? "prestop:control" : "prestop:http");
+	if (h->ops->phase(h->data) == DRAIN_SERVING)
+		return respond_text(c, MHD_HTTP_CONFLICT, "the drain is off (--drain-on none)\n");
+	return wait_phase(h, c, rq, DRAIN_STOP, DURATION_MAX_MS);
 }
 
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
@@ -273,6 +389,13 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		char buf[HTTPD_BODY_OUT_MAX];
 		size_t n = h->ops->metrics(h->data, buf, sizeof(buf));
 		return respond(c, MHD_HTTP_OK, "text/plain; version=0.0.4", buf, n);
+	}
+	if (rq->w)
+		return wait_done(h, c, rq);
+	if (strcmp(url, "/prestop") == 0) {
+		if (!get && !post)
+			return respond_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET\n");
+		return handle_prestop(h, s, c, rq);
 	}
 	if (strcmp(url, "/drain") == 0 || strcmp(url, "/wait") == 0) {
 		/* State changes only through the 0600 control socket. */
@@ -449,8 +572,8 @@ fail:
 }
 
 int httpd_new(struct loop *l, const char *listen_s, const char *control,
-	      const struct httpd_ops *ops, void *data, struct httpd **ret,
-	      char *err, size_t errlen)
+	      const struct httpd_acl *allow, const struct httpd_ops *ops, void *data,
+	      struct httpd **ret, char *err, size_t errlen)
 {
 	struct httpd *h;
 	int fd, r;
@@ -461,6 +584,8 @@ int httpd_new(struct loop *l, const char *listen_s, const char *control,
 	h->loop = l;
 	h->ops = ops;
 	h->data = data;
+	if (allow)
+		h->allow = *allow;
 	h->tcp.epfd = h->unix_.epfd = -1;
 	if (listen_s) {
 		fd = tcp_socket(listen_s, &h->port, err, errlen);

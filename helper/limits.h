@@ -59,6 +59,8 @@
 #define HTTPD_BACKLOG 64
 #define HTTPD_WAITERS_MAX 32
 #define HTTPD_WAIT_DEFAULT_MS (60 * 1000)
+/* --allow-from entries. */
+#define HTTPD_ALLOW_MAX 16
 
 /* Outgoing HTTP (fetch.c): requests under way at once, URL length (a
  * sockaddr_un path is at most 108 bytes), response bodies kept, and the

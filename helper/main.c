@@ -4,16 +4,25 @@
 #include <string.h>
 
 #include "cli.h"
+#include "prestop.h"
 #include "run.h"
 #include "status.h"
 #include "sup.h"
+#include "tools.h"
 
 #ifndef LASTCALL_VERSION
 #define LASTCALL_VERSION "0.0.0-dev"
 #endif
 
-static const struct cfg_cmd *const commands[] = {
-	&run_cmd,
+static const struct cmd_entry {
+	const struct cfg_cmd *cmd;
+	int (*main)(int argc, char **argv);
+} commands[] = {
+	{ &run_cmd, NULL },	/* needs the original signal mask */
+	{ &prestop_cmd, prestop_main },
+	{ &tools_probe_cmd, tools_probe_main },
+	{ &tools_sleep_cmd, tools_sleep_main },
+	{ &tools_install_cmd, tools_install_main },
 };
 
 static void usage(FILE *out)
@@ -25,7 +34,7 @@ static void usage(FILE *out)
 		"\n"
 		"Commands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		fprintf(out, "  %-10s %s\n", commands[i]->name, commands[i]->summary);
+		fprintf(out, "  %-10s %s\n", commands[i].cmd->name, commands[i].cmd->summary);
 	fprintf(out,
 		"  %-10s %s\n"
 		"\n"
@@ -37,11 +46,11 @@ static void usage(FILE *out)
 		"help", "Show the help of a command");
 }
 
-static const struct cfg_cmd *find_command(const char *name)
+static const struct cmd_entry *find_command(const char *name)
 {
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-		if (strcmp(commands[i]->name, name) == 0)
-			return commands[i];
+		if (strcmp(commands[i].cmd->name, name) == 0)
+			return &commands[i];
 	}
 	return NULL;
 }
@@ -72,17 +81,20 @@ int main(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		}
-		const struct cfg_cmd *c = find_command(argv[2]);
+		const struct cmd_entry *c = find_command(argv[2]);
 		if (!c) {
 			fprintf(stderr, "lastcall: unknown command \"%s\" (see 'lastcall --help')\n",
 				argv[2]);
 			return STATUS_LASTCALL_FAILED;
 		}
-		cfg_usage(stdout, c);
+		cfg_usage(stdout, c->cmd);
 		return 0;
 	}
 	if (strcmp(cmd, "run") == 0)
 		return run_main(argc - 1, argv + 1, &orig_mask);
+	const struct cmd_entry *c = find_command(cmd);
+	if (c && c->main)
+		return c->main(argc - 1, argv + 1);
 	fprintf(stderr, "lastcall: unknown command \"%s\" (see 'lastcall --help')\n", cmd);
 	return STATUS_LASTCALL_FAILED;
 }

@@ -101,6 +101,11 @@ static int parse_optional(void *field, const char *value, char *err, size_t errl
 	return 0;
 }
 
+static int parse_allow(void *field, const char *value, char *err, size_t errlen)
+{
+	return httpd_acl_add(field, value, err, errlen);
+}
+
 /* An app URL: checked now, so a typo fails at start with 125. */
 static int parse_app_url(void *field, const char *value, char *err, size_t errlen)
 {
@@ -156,6 +161,9 @@ static const struct cfg_opt run_opts_table[] = {
 	    "Probe endpoints (/readyz /livez /status /metrics); none: off", parse_optional),
 	OPT("control", CFG_CUSTOM, 0, sup.control, "PATH", "/tmp/lastcall.sock",
 	    "Control socket (probes, POST /drain, GET /wait); none: off", parse_optional),
+	OPT("allow-from", CFG_CUSTOM, CFG_REPEAT, sup.allow, "ADDR[/BITS]", NULL,
+	    "May call GET /prestop on --listen besides loopback (the node: status.hostIP)",
+	    parse_allow),
 	OPT("app-ready-url", CFG_CUSTOM, 0, sup.app.url[APP_READY], "URL", NULL,
 	    "Ready only while GET URL answers 2xx (default: once CMD listens)",
 	    parse_app_url),

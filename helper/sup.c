@@ -719,8 +719,8 @@ static int drain_setup(struct sup *s)
 	if (!s->prev || !s->cur)
 		return -ENOMEM;
 	if (o->listen || o->control) {
-		r = httpd_new(s->loop, o->listen, o->control, &sup_httpd_ops, s, &s->httpd,
-			      err, sizeof(err));
+		r = httpd_new(s->loop, o->listen, o->control, &o->allow, &sup_httpd_ops, s,
+			      &s->httpd, err, sizeof(err));
 		if (r < 0) {
 			log_error("start_failed", "what=endpoints error=%s", err);
 			return r;

@@ -10,6 +10,7 @@
 
 #include "app.h"
 #include "drain.h"
+#include "httpd.h"
 #include "limits.h"
 #include "sig.h"
 #include "status.h"
@@ -37,6 +38,7 @@ struct sup_opts {
 	const char *listen;		/* HOST:PORT of the probes, or NULL */
 	const char *control;		/* control socket path, or NULL */
 	struct app_urls app;		/* the app's own endpoints, each optional */
+	struct httpd_acl allow;		/* may GET /prestop over TCP, with loopback */
 };
 
 /*
