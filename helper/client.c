@@ -14,14 +14,14 @@ struct call {
 	struct loop *l;
 	struct client_reply *reply;
 	char error[256];
-	bool done;
+	int code;
 };
 
 static void on_done(void *data, const struct fetch_result *r)
 {
 	struct call *c = data;
 
-	c->done = true;
+	c->code = r->code;
 	c->reply->status = r->status;
 	c->reply->len = r->len < FETCH_BODY_MAX ? r->len : FETCH_BODY_MAX;
 	memcpy(c->reply->body, r->body, c->reply->len);
@@ -67,20 +67,26 @@ int client_call(const char *sock, const char *method, const char *path, int64_t 
 	}
 	if (ret->status == 0) {
 		snprintf(err, errlen, "%s: %s", sock, c.error);
-		if (strstr(c.error, "imed out"))
-			return -ETIMEDOUT;
-		if (strstr(c.error, "onnect"))
-			return -ECONNREFUSED;
-		return -EIO;
+		return c.code == -ETIMEDOUT || c.code == -ECONNREFUSED ? c.code : -EIO;
 	}
 	return 0;
 }
 
-void client_json_str(const char *json, const char *key, char *out, size_t size)
+int client_status_parse(const char *json, size_t len, char *phase, size_t size,
+			long long *ret_ms)
 {
-	cJSON *root = cJSON_Parse(json);
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, key);
+	cJSON *root = cJSON_ParseWithLength(json, len);
+	const cJSON *p = cJSON_GetObjectItemCaseSensitive(root, "phase");
+	const cJSON *ms = cJSON_GetObjectItemCaseSensitive(root, "ms_since_t0");
+	int r = -EINVAL;
 
-	snprintf(out, size, "%s", cJSON_IsString(v) ? v->valuestring : "");
+	phase[0] = '\0';
+	*ret_ms = -1;
+	if (cJSON_IsString(p) && cJSON_IsNumber(ms)) {
+		snprintf(phase, size, "%s", p->valuestring);
+		*ret_ms = (long long)ms->valuedouble;
+		r = 0;
+	}
 	cJSON_Delete(root);
+	return r;
 }

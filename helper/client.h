@@ -24,7 +24,9 @@ struct client_reply {
 int client_call(const char *sock, const char *method, const char *path, int64_t timeout_ms,
 		struct client_reply *ret, char *err, size_t errlen);
 
-/* The value of "key":"..." in a flat JSON object (our /status), or "". */
-void client_json_str(const char *json, const char *key, char *out, size_t size);
+/* The phase and ms_since_t0 of a /status body. -EINVAL when it is not
+ * one (phase left "", ms -1). Pure. */
+int client_status_parse(const char *json, size_t len, char *phase, size_t size,
+			long long *ret_ms);
 
 #endif

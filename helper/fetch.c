@@ -16,7 +16,6 @@
 
 struct fetch_req {
 	CURL *easy;		/* NULL when the slot is free */
-	struct fetch *f;
 	fetch_done_fn *fn;
 	void *data;
 	int64_t started;
@@ -197,6 +196,21 @@ static void req_release(struct fetch *f, struct fetch_req *q)
 	q->easy = NULL;
 }
 
+/* The errno that says what kind of failure a curl code is. */
+static int fetch_errno(CURLcode c)
+{
+	switch (c) {
+	case CURLE_OPERATION_TIMEDOUT:
+		return -ETIMEDOUT;
+	case CURLE_COULDNT_CONNECT:
+		return -ECONNREFUSED;
+	case CURLE_WRITE_ERROR:
+		return -EMSGSIZE;	/* only on_write refuses */
+	default:
+		return -EIO;
+	}
+}
+
 /* Hands every finished transfer to its caller. */
 static void check_done(struct fetch *f)
 {
@@ -221,10 +235,12 @@ static void check_done(struct fetch *f)
 			snprintf(error, sizeof(error), "response body over %d bytes",
 				 FETCH_BODY_MAX);
 			r.error = error;
+			r.code = -EMSGSIZE;
 		} else {
 			snprintf(error, sizeof(error), "%s",
 				 q->errbuf[0] ? q->errbuf : curl_easy_strerror(msg->data.result));
 			r.error = error;
+			r.code = fetch_errno(msg->data.result);
 		}
 		r.body = q->body;
 		r.len = q->len;
@@ -300,7 +316,6 @@ int fetch_start(struct fetch *f, const struct fetch_target *t, const char *metho
 	e = curl_easy_init();
 	if (!e)
 		return -ENOMEM;
-	q->f = f;
 	q->fn = fn;
 	q->data = data;
 	q->len = 0;

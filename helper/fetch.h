@@ -36,6 +36,8 @@ int fetch_target_parse(const char *spec, struct fetch_target *ret, char *err,
 
 struct fetch_result {
 	long status;		/* HTTP status, 0 when no answer came */
+	int code;		/* 0 with a status; else -ETIMEDOUT, -ECONNREFUSED
+				 * (nothing listens), -EMSGSIZE (body too big), -EIO */
 	const char *error;	/* transport error, "" when status != 0 */
 	const char *body;	/* NUL-terminated, at most FETCH_BODY_MAX */
 	size_t len;

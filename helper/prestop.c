@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <stddef.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -55,15 +54,14 @@ const struct cfg_cmd prestop_cmd = {
 };
 
 /* Prints "prestop: phase=X ms=N" from a /status body when the phase changed. */
-static void progress(const char *body, char *last, size_t size)
+static void progress(const struct client_reply *reply, char *last, size_t size)
 {
-	char phase[32], ms[32];
-	const char *p = strstr(body, "\"ms_since_t0\":");
+	char phase[32];
+	long long ms;
 
-	client_json_str(body, "phase", phase, sizeof(phase));
-	snprintf(ms, sizeof(ms), "%ld", p ? strtol(p + 14, NULL, 10) : -1L);
-	if (phase[0] && strcmp(phase, last) != 0) {
-		printf("prestop: phase=%s ms=%s\n", phase, ms);
+	if (client_status_parse(reply->body, reply->len, phase, sizeof(phase), &ms) == 0 &&
+	    strcmp(phase, last) != 0) {
+		printf("prestop: phase=%s ms=%lld\n", phase, ms);
 		fflush(stdout);
 		snprintf(last, size, "%s", phase);
 	}
@@ -99,7 +97,7 @@ int prestop_main(int argc, char **argv)
 			reply.body);
 		return 1;
 	}
-	progress(reply.body, last, sizeof(last));
+	progress(&reply, last, sizeof(last));
 	snprintf(path, sizeof(path), "/wait?phase=%s&timeout=1s", o.until);
 	for (;;) {
 		int64_t left = end - loop_now_ms();
@@ -119,7 +117,7 @@ int prestop_main(int argc, char **argv)
 			printf("prestop: the instance is gone (%s)\n", err);
 			return 0;
 		}
-		progress(reply.body, last, sizeof(last));
+		progress(&reply, last, sizeof(last));
 		if (reply.status == 200) {
 			printf("prestop: reached %s\n", o.until);
 			return 0;

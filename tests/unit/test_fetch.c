@@ -185,6 +185,7 @@ static struct {
 	int done;
 	int want;
 	long status[FETCH_REQUESTS_MAX + 1];
+	int code[FETCH_REQUESTS_MAX + 1];
 	char error[FETCH_REQUESTS_MAX + 1][256];
 	char body[FETCH_REQUESTS_MAX + 1][FETCH_BODY_MAX + 1];
 	int64_t ms[FETCH_REQUESTS_MAX + 1];
@@ -196,6 +197,7 @@ static void on_done(void *data, const struct fetch_result *r)
 	int i = (int)(intptr_t)data;
 
 	got.status[i] = r->status;
+	got.code[i] = r->code;
 	snprintf(got.error[i], sizeof(got.error[i]), "%s", r->error);
 	memcpy(got.body[i], r->body, r->len + 1);
 	got.ms[i] = r->ms;
@@ -257,6 +259,7 @@ static void test_get_tcp(void **state)
 	assert_int_equal(got.status[0], 200);
 	assert_string_equal(got.body[0], "hello");
 	assert_string_equal(got.error[0], "");
+	assert_int_equal(got.code[0], 0);
 	assert_int_equal(__atomic_load_n(&last_method, __ATOMIC_SEQ_CST), 1);
 	assert_int_equal(fetch_pending(fp), 0);
 }
@@ -295,6 +298,7 @@ static void test_timeout(void **state)
 	run(1);
 	assert_int_equal(got.status[0], 0);
 	assert_non_null(strstr(got.error[0], "imed out"));
+	assert_int_equal(got.code[0], -ETIMEDOUT);
 	assert_true(got.ms[0] >= 290);
 }
 
@@ -310,6 +314,7 @@ static void test_refused(void **state)
 	run(1);
 	assert_int_equal(got.status[0], 0);
 	assert_true(strlen(got.error[0]) > 0);
+	assert_int_equal(got.code[0], -ECONNREFUSED);
 }
 
 static void test_body_capped(void **state)
@@ -322,6 +327,7 @@ static void test_body_capped(void **state)
 	run(1);
 	assert_int_equal(got.status[0], 0);
 	assert_non_null(strstr(got.error[0], "response body over"));
+	assert_int_equal(got.code[0], -EMSGSIZE);
 }
 
 static void test_several_at_once(void **state)
