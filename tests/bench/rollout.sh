@@ -33,9 +33,6 @@ variants=(
 	"lastcall run -- npm start|0|$LASTCALL run --drain-on TERM --grace-period ${GRACE_S}s -- npm start"
 )
 
-remove_backend() {
-	timeout 3 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1 && printf 'set server apps/a state maint\n' >&3 && cat <&3" >/dev/null
-}
 sleep_until() { [ "$(now_ms)" -ge "$1" ]; }
 
 # one_run "PID 1 command" PRESTOP_S: sets FAILED, EXIT_MS, KILLED.
@@ -52,26 +49,9 @@ one_run() {
 	wait_until 10000 has_line '^listening on ' "$WORK/b.log" || { echo "b did not start" >&2; return 1; }
 	a_p1=$(child_of "$a_ns")
 
-	cat >"$WORK/haproxy.cfg" <<-CFG
-	global
-		maxconn 512
-		stats socket ipv4@127.0.0.1:$admin level admin
-	defaults
-		mode http
-		retries 0
-		timeout connect 1s
-		timeout client 30s
-		timeout server 30s
-	frontend fe
-		bind 127.0.0.1:$fe
-		default_backend apps
-	backend apps
-		balance roundrobin
-		server a 127.0.0.1:$port_a
-		server b 127.0.0.1:$port_b
-	CFG
-	start_bg "$WORK/haproxy.out" haproxy -f "$WORK/haproxy.cfg" -db
-	hap=$BG_PID
+	start_haproxy "$fe" "$admin" $'retries 0\ntimeout client 30s\ntimeout server 30s' \
+		"server a 127.0.0.1:$port_a"$'\n'"server b 127.0.0.1:$port_b"
+	hap=$HAP_PID
 	wait_until 5000 curl -fs -o /dev/null "http://127.0.0.1:$fe/" || { echo "haproxy did not route" >&2; return 1; }
 
 	start_bg "$WORK/wrk.out" wrk -t2 -c16 -d${WRK_S}s --timeout 10s "http://127.0.0.1:$fe/"
@@ -79,7 +59,7 @@ one_run() {
 	wait_until 3000 sleep_until $(($(now_ms) + 2000))
 	t0=$(now_ms)
 	# The endpoint goes away LAG_MS after T0, whatever the pod does.
-	( wait_until $((LAG_MS + 1000)) sleep_until $((t0 + LAG_MS)); remove_backend "$admin" ) &
+	( wait_until $((LAG_MS + 1000)) sleep_until $((t0 + LAG_MS)); remove_backend "$admin" a ) &
 	local remover=$!
 	# The kubelet: preStop, then SIGTERM, then SIGKILL at the grace.
 	[ "$prestop" -gt 0 ] && wait_until $((prestop * 1000 + 1000)) sleep_until $((t0 + prestop * 1000))

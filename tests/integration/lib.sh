@@ -113,3 +113,29 @@ free_port() {
 
 # log_port LOG REGEX: the trailing number of the first match of REGEX.
 log_port() { grep -oE "$2" "$1" | head -n1 | grep -oE '[0-9]+$'; }
+
+# start_haproxy FE ADMIN DEFAULTS BACKEND: HAProxy in HTTP mode on
+# 127.0.0.1:FE, its runtime API on 127.0.0.1:ADMIN, one backend "apps";
+# DEFAULTS and BACKEND are more config lines (newline-separated), e.g. the
+# timeouts and the server lines. Sets HAP_PID.
+start_haproxy() {
+	local fe=$1 admin=$2 defaults=$3 backend=$4
+	{
+		printf 'global\n\tmaxconn 512\n\tstats socket ipv4@127.0.0.1:%s level admin\n' "$admin"
+		printf 'defaults\n\tmode http\n\ttimeout connect 1s\n'
+		sed 's/^/\t/' <<<"$defaults"
+		printf 'frontend fe\n\tbind 127.0.0.1:%s\n\tdefault_backend apps\n' "$fe"
+		printf 'backend apps\n\tbalance roundrobin\n'
+		sed 's/^/\t/' <<<"$backend"
+	} >"$WORK/haproxy.cfg"
+	start_bg "$WORK/haproxy.out" haproxy -f "$WORK/haproxy.cfg" -db
+	HAP_PID=$BG_PID
+}
+
+# remove_backend ADMIN SERVER: "set server apps/SERVER state maint" on
+# HAProxy's runtime API, as a lagging endpoint removal.
+remove_backend() {
+	local out
+	out=$(timeout 3 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1 && printf 'set server apps/$2 state maint\n' >&3 && cat <&3") || return 1
+	[ -z "$(tr -d '[:space:]' <<<"$out")" ]
+}

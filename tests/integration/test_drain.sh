@@ -36,20 +36,12 @@ ready_ok() { curl -fs -o /dev/null "http://127.0.0.1:$1/readyz"; }
 not_ready() { ! ready_ok "$1"; }
 sleep_until() { [ "$(now_ms)" -ge "$1" ]; }
 
-# remove_backend PORT SERVER: "set server apps/SERVER state maint" on
-# HAProxy's runtime API (TCP, loopback).
-remove_backend() {
-	local out
-	out=$(timeout 3 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1 && printf 'set server apps/$2 state maint\n' >&3 && cat <&3") || return 1
-	[ -z "$(tr -d '[:space:]' <<<"$out")" ]
-}
-
 # scenario TAG DRAIN_ON [LAG_MS]: the whole run; with the drain on, asserts
 # a clean shutdown; always sets LOST (non-2xx answers plus socket errors).
 # With LAG_MS, HAProxy does not probe readiness: the test removes a LAG_MS
 # after SIGTERM, as a lagging kube-proxy would.
 scenario() {
-	local tag=$1 drain_on=$2 lag=${3:-} fe hap load t0 elapsed status admin check removed
+	local tag=$1 drain_on=$2 lag=${3:-} fe hap load t0 elapsed status admin removed
 
 	check "$tag: instance a starts" start_app a "$drain_on"
 	check "$tag: instance b starts" start_app b "$drain_on"
@@ -58,29 +50,15 @@ scenario() {
 
 	fe=$(free_port)
 	admin=$(free_port)
-	check="check port"
-	[ -n "$lag" ] && check="no-check port"
-	cat >"$WORK/haproxy.cfg" <<-CFG
-	global
-		maxconn 512
-		stats socket ipv4@127.0.0.1:$admin level admin
-	defaults
-		mode http
-		timeout connect 1s
-		timeout client 10s
-		timeout server 10s
-	frontend fe
-		bind 127.0.0.1:$fe
-		default_backend apps
-	backend apps
-		balance roundrobin
-		option httpchk GET /readyz
-		default-server inter 200ms fall 2 rise 1
-		server a 127.0.0.1:$a_PORT $check $a_PROBE
-		server b 127.0.0.1:$b_PORT $check $b_PROBE
-	CFG
-	start_bg "$WORK/haproxy.out" haproxy -f "$WORK/haproxy.cfg" -db
-	hap=$BG_PID
+	# Health checks on /readyz, or none at all (the kube-proxy model).
+	local hc="" ca="" cb=""
+	if [ -z "$lag" ]; then
+		hc=$'option httpchk GET /readyz\ndefault-server inter 200ms fall 2 rise 1\n'
+		ca=" check port $a_PROBE" cb=" check port $b_PROBE"
+	fi
+	start_haproxy "$fe" "$admin" $'timeout client 10s\ntimeout server 10s' \
+		"${hc}server a 127.0.0.1:$a_PORT$ca"$'\n'"server b 127.0.0.1:$b_PORT$cb"
+	hap=$HAP_PID
 	through() { curl -fs -o /dev/null "http://127.0.0.1:$fe/"; }
 	check "$tag: HAProxy routes to the apps" wait_until 5000 through
 
