@@ -19,7 +19,8 @@ check "probe ready: says why on stderr" has_line 'ready: 503' "$WORK/probe.err"
 check "probe live: 0 while it starts" "$LASTCALL" probe --control "$SOCK" live
 check "probe ready: 0 once the app listens" wait_until 5000 "$LASTCALL" probe --control "$SOCK" ready
 "$LASTCALL" probe --control "$WORK/nobody.sock" ready 2>/dev/null
-check "probe without an instance: 1 (got $?)" [ "$?" = 1 ] || true
+c=$?
+check "probe without an instance: 1 (got $c)" [ "$c" = 1 ]
 "$LASTCALL" probe --control "$SOCK" maybe 2>/dev/null
 c=$?
 check "probe with a bad argument: 125 (got $c)" [ "$c" = 125 ]
