@@ -96,13 +96,18 @@ wait_exit() {
 	CODE=$?
 }
 
-# free_port: prints a TCP port on which nothing listens on this machine.
+# free_port: prints a TCP port that no socket on this machine uses, in any
+# state, taken below the kernel's ephemeral range so that no outgoing
+# connection (ours or anyone's on this shared machine) grabs it before the
+# test binds it. A connected socket holding the port would make bind() fail.
 free_port() {
-	local p i
+	local p i low
+	read -r low _ </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null
+	[ "${low:-0}" -gt 21000 ] || low=32768
 	for i in $(seq 1 200); do
-		p=$((20000 + RANDOM % 30000))
+		p=$((20000 + RANDOM % (low - 20000)))
 		if ! awk -v h="$(printf '%04X' "$p")" \
-			'$4 == "0A" && substr($2, index($2, ":") + 1) == h { f = 1 } END { exit !f }' \
+			'FNR > 1 && substr($2, index($2, ":") + 1) == h { f = 1 } END { exit !f }' \
 			/proc/net/tcp /proc/net/tcp6 2>/dev/null; then
 			echo "$p"
 			return 0
@@ -110,6 +115,9 @@ free_port() {
 	done
 	return 1
 }
+
+# show_log LOG: the last lines of LOG as TAP comments, after a failed check.
+show_log() { tail -n "${2:-15}" "$1" 2>/dev/null | sed 's/^/# | /'; }
 
 # log_port LOG REGEX: the trailing number of the first match of REGEX.
 log_port() { grep -oE "$2" "$1" | head -n1 | grep -oE '[0-9]+$'; }

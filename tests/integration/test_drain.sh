@@ -19,16 +19,18 @@ cd "$APP_DIR" || exit 1
 # start_app NAME DRAIN_ON: an app instance under lastcall; sets <NAME>_NS,
 # <NAME>_PID, <NAME>_PORT (the app) and <NAME>_PROBE (lastcall's /readyz).
 start_app() {
-	local name=$1 log="$WORK/$1.log" port
-	port=$(free_port)
-	PORT=$port DELAY_MS=100 start_pid1 "$log" run --drain-on "$2" \
+	local name=$1 log="$WORK/$1.log"
+	PORT=0 DELAY_MS=100 start_pid1 "$log" run --drain-on "$2" \
 		--listen 127.0.0.1:0 --control "$WORK/$name.sock" --grace-period 20s \
 		--min-delay 2s --quiet-period 1s --max-delay 10s -- node server.js
-	wait_until 10000 has_line '^listening on ' "$log" || return 1
-	wait_until 5000 has_line 'event=endpoints ' "$log" || return 1
+	if ! wait_until 10000 has_line '^listening on ' "$log" ||
+		! wait_until 5000 has_line 'event=endpoints ' "$log"; then
+		show_log "$log"
+		return 1
+	fi
 	printf -v "${name}_NS" %s "$NS_PID"
 	printf -v "${name}_PID" %s "$L_PID"
-	printf -v "${name}_PORT" %s "$port"
+	printf -v "${name}_PORT" %s "$(log_port "$log" '^listening on .*:[0-9]+')"
 	printf -v "${name}_PROBE" %s "$(log_port "$log" 'event=endpoints [^ ]+ port=[0-9]+')"
 }
 
@@ -43,8 +45,12 @@ sleep_until() { [ "$(now_ms)" -ge "$1" ]; }
 scenario() {
 	local tag=$1 drain_on=$2 lag=${3:-} fe hap load t0 elapsed status admin removed
 
-	check "$tag: instance a starts" start_app a "$drain_on"
-	check "$tag: instance b starts" start_app b "$drain_on"
+	LOST=0
+	if ! start_app a "$drain_on" || ! start_app b "$drain_on"; then
+		not_ok "$tag: instances a and b start"
+		return 1
+	fi
+	ok "$tag: instances a and b start"
 	check "$tag: a becomes ready once its port listens" wait_until 5000 ready_ok "$a_PROBE"
 	check "$tag: b becomes ready once its port listens" wait_until 5000 ready_ok "$b_PROBE"
 
