@@ -36,6 +36,10 @@
 #define PROC_STAT_MAX 1024
 /* Processes examined per /proc scan; more are handled in further passes. */
 #define PROC_SCAN_MAX 32768
+/* Processes of one name considered when looking for the main one, and the
+ * part of /proc/PID/cmdline read to find argv[0]. */
+#define PROC_FIND_MAX 256
+#define PROC_CMDLINE_MAX 4096
 
 /* sock_diag: connections per dump, listening sockets, socket inodes of
  * the app's processes, and recv rounds per dump. */

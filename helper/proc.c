@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -54,6 +55,21 @@ int proc_parse_stat(const char *buf, size_t len, struct proc_stat *ret)
 	p += 2;
 	if (!parse_pid_field(&p, &st.ppid) || !parse_pid_field(&p, &st.pgrp))
 		return -EINVAL;
+	/* starttime is field 22: 17 more after pgrp (field 5). */
+	st.starttime = 0;
+	for (int field = 6; field <= 22 && *p; field++) {
+		while (*p == ' ')
+			p++;
+		if (field == 22) {
+			char *end;
+			errno = 0;
+			unsigned long long v = strtoull(p, &end, 10);
+			if (!errno && end != p)
+				st.starttime = v;
+			break;
+		}
+		p += strcspn(p, " ");
+	}
 	*ret = st;
 	return 0;
 }
@@ -138,4 +154,142 @@ out_dir:
 out_free:
 	free(all);
 	return r;
+}
+
+bool proc_alive(pid_t pid)
+{
+	char path[32];
+	struct proc_stat st;
+	int dfd;
+
+	snprintf(path, sizeof(path), "/proc/%d", (int)pid);
+	dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return false;
+	bool alive = read_stat(dfd, ".", &st) == 0 && st.state != 'Z' && st.state != 'X';
+	close(dfd);
+	return alive;
+}
+
+/* Whether process dir (a /proc entry) is called name. */
+static bool proc_named(int procfd, const char *dir, const char *name)
+{
+	char path[64], buf[PROC_CMDLINE_MAX];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/comm", dir);
+	fd = openat(procfd, path, O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		n = read(fd, buf, 16);
+		close(fd);
+		if (n > 0) {
+			buf[n] = '\0';
+			buf[strcspn(buf, "\n")] = '\0';
+			if (strcmp(buf, name) == 0)
+				return true;
+		}
+	}
+	/* comm is cut at 15 characters, and interpreters rename it. */
+	snprintf(path, sizeof(path), "%s/cmdline", dir);
+	fd = openat(procfd, path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';	/* argv[0] ends at the first NUL */
+	const char *base = strrchr(buf, '/');
+	return strcmp(base ? base + 1 : buf, name) == 0;
+}
+
+int proc_find(const char *name, pid_t skip, pid_t *ret_pid)
+{
+	struct proc_stat *hits;
+	size_t n = 0, seen = 0;
+	DIR *dir;
+	struct dirent *de;
+	int r = -ESRCH;
+
+	hits = calloc(PROC_FIND_MAX, sizeof(*hits));
+	if (!hits)
+		return -ENOMEM;
+	dir = opendir("/proc");
+	if (!dir) {
+		r = -errno;
+		free(hits);
+		return r;
+	}
+	while ((de = readdir(dir)) && seen++ < PROC_SCAN_MAX && n < PROC_FIND_MAX) {
+		struct proc_stat st;
+
+		if (!isdigit((unsigned char)de->d_name[0]))
+			continue;
+		if (read_stat(dirfd(dir), de->d_name, &st) < 0 || st.pid == skip ||
+		    st.state == 'Z' || st.state == 'X')
+			continue;
+		if (proc_named(dirfd(dir), de->d_name, name))
+			hits[n++] = st;
+	}
+	closedir(dir);
+	const struct proc_stat *best = NULL;
+	for (size_t i = 0; i < n; i++) {
+		bool child_of_hit = false;
+		for (size_t j = 0; j < n && !child_of_hit; j++)
+			child_of_hit = hits[j].pid == hits[i].ppid;
+		if (child_of_hit)
+			continue;
+		if (!best || hits[i].starttime < best->starttime ||
+		    (hits[i].starttime == best->starttime && hits[i].pid < best->pid))
+			best = &hits[i];
+	}
+	if (best) {
+		*ret_pid = best->pid;
+		r = 0;
+	}
+	free(hits);
+	return r;
+}
+
+int proc_parse_pid(const char *buf, size_t len, pid_t *ret_pid)
+{
+	char tmp[32];
+	char *end;
+	long v;
+
+	if (len == 0 || len >= sizeof(tmp))
+		return -EINVAL;
+	memcpy(tmp, buf, len);
+	tmp[len] = '\0';
+	if (!isdigit((unsigned char)tmp[0]))
+		return -EINVAL;
+	errno = 0;
+	v = strtol(tmp, &end, 10);
+	if (errno || v <= 0 || v > INT32_MAX)
+		return -EINVAL;
+	while (*end == ' ' || *end == '\n' || *end == '\t' || *end == '\r')
+		end++;
+	if (*end)
+		return -EINVAL;
+	*ret_pid = (pid_t)v;
+	return 0;
+}
+
+int proc_read_pid_file(const char *path, pid_t *ret_pid)
+{
+	char buf[32];
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	do
+		n = read(fd, buf, sizeof(buf));
+	while (n < 0 && errno == EINTR);
+	int e = errno;
+	close(fd);
+	if (n < 0)
+		return -e;
+	return proc_parse_pid(buf, (size_t)n, ret_pid);
 }

@@ -3,6 +3,7 @@
 #include "../../helper/proc.c"
 
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 
 #include <stdarg.h>
@@ -305,6 +306,120 @@ static void test_descendants_skip_zombies(void **state)
 	assert_int_equal(waitpid(pid, &st, 0), pid);
 }
 
+static void test_parse_starttime(void **state)
+{
+	struct proc_stat st;
+
+	(void)state;
+	assert_int_equal(parse("123 (a b) S 1 123 123 0 -1 4194560 1054 0 0 0 1 0 0 0 "
+			       "20 0 1 0 2386 8495104 1201 18446744073709551615\n", &st), 0);
+	assert_int_equal(st.starttime, 2386);
+	/* Cut before field 22: parsed, the start time unknown. */
+	assert_int_equal(parse("7 (init) R 0 0", &st), 0);
+	assert_int_equal(st.starttime, 0);
+}
+
+static void test_parse_pid(void **state)
+{
+	pid_t pid = 0;
+
+	(void)state;
+	assert_int_equal(proc_parse_pid("42\n", 3, &pid), 0);
+	assert_int_equal(pid, 42);
+	assert_int_equal(proc_parse_pid("4194304", 7, &pid), 0);
+	assert_int_equal(pid, 4194304);
+	assert_int_equal(proc_parse_pid("17 \r\n", 5, &pid), 0);
+	assert_int_equal(pid, 17);
+	pid = 5;
+	const char *bad[] = { "", "0", "-1", " 42", "42x", "4 2", "abc", "99999999999",
+			      "123456789012345678901234567890123" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (proc_parse_pid(bad[i], strlen(bad[i]), &pid) != -EINVAL)
+			fail_msg("accepted \"%s\"", bad[i]);
+	}
+	assert_int_equal(pid, 5);
+	assert_int_equal(proc_read_pid_file("/nonexistent/x.pid", &pid), -ENOENT);
+}
+
+/* A child and its own child, both called lc-find-test; the parent waits
+ * on a pipe. Returns the child's pid; the grandchild's in *ret_g. */
+static pid_t named_pair(int *ret_hold, pid_t *ret_g)
+{
+	int hold[2], ready[2];
+	pid_t pid;
+
+	assert_int_equal(pipe(hold), 0);
+	assert_int_equal(pipe(ready), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char c;
+		close(hold[1]);
+		close(ready[0]);
+		prctl(PR_SET_NAME, "lc-find-test");
+		pid_t g = fork();
+		if (g == 0) {
+			close(ready[1]);
+			while (read(hold[0], &c, 1) < 0 && errno == EINTR)
+				;
+			_exit(0);
+		}
+		if (write(ready[1], &g, sizeof(g)) != sizeof(g))
+			_exit(1);
+		while (read(hold[0], &c, 1) < 0 && errno == EINTR)
+			;
+		waitpid(g, NULL, 0);
+		_exit(0);
+	}
+	close(hold[0]);
+	close(ready[1]);
+	assert_int_equal(read(ready[0], ret_g, sizeof(*ret_g)), sizeof(*ret_g));
+	close(ready[0]);
+	*ret_hold = hold[1];
+	return pid;
+}
+
+static void test_find(void **state)
+{
+	pid_t pid, g, found = 0;
+	int hold, st;
+
+	(void)state;
+	assert_int_equal(proc_find("lc-find-test", 0, &found), -ESRCH);
+	pid = named_pair(&hold, &g);
+	/* Both match: the one whose parent does not is the main process. */
+	assert_int_equal(proc_find("lc-find-test", 0, &found), 0);
+	assert_int_equal(found, pid);
+	/* Skipping it (ourselves, say), its child is the main one. */
+	assert_int_equal(proc_find("lc-find-test", pid, &found), 0);
+	assert_int_equal(found, g);
+	assert_true(proc_alive(pid));
+	close(hold);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_false(proc_alive(pid));
+	assert_int_equal(proc_find("lc-find-test", 0, &found), -ESRCH);
+
+	/* A name longer than comm holds: argv[0]'s base name. */
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		execl("/bin/sleep", "/opt/app/lc-find-a-rather-long-name", "30", (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 500 && proc_find("lc-find-a-rather-long-name", 0, &found) < 0; i++)
+		usleep(10 * 1000);
+	assert_int_equal(found, pid);
+	assert_int_equal(proc_find("lc-find-a-rather", 0, &found), -ESRCH);
+
+	/* A zombie is not alive, and not found. */
+	assert_int_equal(kill(pid, SIGKILL), 0);
+	siginfo_t si;
+	assert_int_equal(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT), 0);
+	assert_false(proc_alive(pid));
+	assert_int_equal(proc_find("lc-find-a-rather-long-name", 0, &found), -ESRCH);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -315,6 +430,9 @@ int main(void)
 		cmocka_unit_test(test_parse_self),
 		cmocka_unit_test(test_descendants),
 		cmocka_unit_test(test_descendants_skip_zombies),
+		cmocka_unit_test(test_parse_starttime),
+		cmocka_unit_test(test_parse_pid),
+		cmocka_unit_test(test_find),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
