@@ -278,7 +278,8 @@ out:
 }
 
 /* Adds the socket inodes open in /proc/PID/fd to inodes. */
-static void socket_inodes(pid_t pid, uint32_t *inodes, size_t cap, size_t *n)
+/* 0, or -EACCES when pid's fds are not ours to read (another user's). */
+static int socket_inodes(pid_t pid, uint32_t *inodes, size_t cap, size_t *n)
 {
 	char path[64], link[64];
 	DIR *dir;
@@ -287,7 +288,7 @@ static void socket_inodes(pid_t pid, uint32_t *inodes, size_t cap, size_t *n)
 	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
 	dir = opendir(path);
 	if (!dir)
-		return;
+		return errno == EACCES || errno == EPERM ? -EACCES : 0;
 	while ((de = readdir(dir)) && *n < cap) {
 		unsigned long ino;
 		ssize_t len;
@@ -302,6 +303,7 @@ static void socket_inodes(pid_t pid, uint32_t *inodes, size_t cap, size_t *n)
 			inodes[(*n)++] = (uint32_t)ino;
 	}
 	closedir(dir);
+	return 0;
 }
 
 int conn_listen_ports(const pid_t *pids, size_t n_pids, uint16_t *ports,
@@ -310,6 +312,7 @@ int conn_listen_ports(const pid_t *pids, size_t n_pids, uint16_t *ports,
 	struct conn *ls = NULL;
 	uint32_t *inodes = NULL;
 	size_t n_ls = 0, n_ino = 0, n = 0;
+	bool denied = false;
 	int r;
 
 	ls = calloc(CONN_LISTEN_MAX, sizeof(*ls));
@@ -322,9 +325,9 @@ int conn_listen_ports(const pid_t *pids, size_t n_pids, uint16_t *ports,
 	if (r < 0)
 		goto out;
 	for (size_t i = 0; i < n_pids; i++)
-		socket_inodes(pids[i], inodes, CONN_INODES_MAX, &n_ino);
+		denied |= socket_inodes(pids[i], inodes, CONN_INODES_MAX, &n_ino) < 0;
 	for (size_t i = 0; i < n_ls; i++) {
-		bool owned = false, dup = false;
+		bool owned = pids == NULL, dup = false;
 
 		for (size_t k = 0; k < n_ino && !owned; k++)
 			owned = inodes[k] == ls[i].inode;
@@ -342,7 +345,8 @@ int conn_listen_ports(const pid_t *pids, size_t n_pids, uint16_t *ports,
 		ports[k] = p;
 	}
 	*ret_n = n;
-	r = 0;
+	/* Not knowing is not "none": a caller would drain at once. */
+	r = denied && n == 0 ? -EACCES : 0;
 out:
 	free(ls);
 	free(inodes);

@@ -97,8 +97,9 @@ int conn_dump(uint32_t state_mask, const uint16_t *ports, size_t n_ports,
 
 /*
  * The TCP ports on which the processes pids listen: their socket inodes
- * (from /proc/PID/fd) matched against the listening sockets. Sorted,
- * unique. Returns 0 or a negative errno.
+ * (from /proc/PID/fd) matched against the listening sockets; with pids
+ * NULL, every listening port of the network namespace. Sorted, unique.
+ * Returns 0 or a negative errno.
  */
 int conn_listen_ports(const pid_t *pids, size_t n_pids, uint16_t *ports,
 		      size_t cap, size_t *ret_n);

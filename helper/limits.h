@@ -75,6 +75,10 @@
 #define FETCH_BODY_MAX 4096
 #define FETCH_CONNECT_TIMEOUT_MAX_MS 1000
 
+/* A standalone hook that stopped the container's PID 1 looks this often
+ * whether PID 1's children are gone (it must return before PID 1 exits). */
+#define PID1_POLL_MS 5
+
 /* Connection sampling before the drain (only to find the serving ports). */
 #define SAMPLE_IDLE_MS 1000
 

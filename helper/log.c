@@ -14,6 +14,7 @@
 static enum log_level log_min = LOG_INFO;
 static enum log_format log_fmt = LOG_FMT_LOGFMT;
 static int log_fd = 2;
+static int log_tee_fd = -1;
 
 static const char *const level_names[] = {
 	[LOG_DEBUG] = "debug",
@@ -28,6 +29,25 @@ void log_setup(enum log_level min, enum log_format format, int fd)
 	log_min = min;
 	log_fmt = format;
 	log_fd = fd;
+}
+
+void log_tee(int fd)
+{
+	log_tee_fd = fd;
+}
+
+static void write_line(int fd, const char *line, size_t len)
+{
+	size_t off = 0;
+
+	while (off < len) {
+		ssize_t w = write(fd, line + off, len - off);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			break;
+		off += (size_t)w;
+	}
 }
 
 int log_level_parse(const char *s, enum log_level *ret_level)
@@ -418,14 +438,8 @@ void log_event(enum log_level level, const char *event, const char *fmt, ...)
 	va_end(ap);
 
 	/* One write per line so lines from several processes never mix. */
-	size_t off = 0;
-	while (off < len) {
-		ssize_t w = write(log_fd, line + off, len - off);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			break;
-		off += (size_t)w;
-	}
+	write_line(log_fd, line, len);
+	if (log_tee_fd >= 0)
+		write_line(log_tee_fd, line, len);
 	errno = saved;
 }

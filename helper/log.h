@@ -23,6 +23,9 @@ enum log_format { LOG_FMT_LOGFMT, LOG_FMT_JSON };
 /* Sets the minimum level, the format and the fd lines go to (2 by default). */
 void log_setup(enum log_level min, enum log_format format, int fd);
 
+/* Also writes every line to fd (-1: no more). */
+void log_tee(int fd);
+
 /* Parses "debug|info|warn|error|off" / "logfmt|json". 0 or -EINVAL. */
 int log_level_parse(const char *s, enum log_level *ret_level);
 int log_format_parse(const char *s, enum log_format *ret_format);

@@ -19,6 +19,7 @@ static const struct cmd_entry {
 	int (*main)(int argc, char **argv);
 } commands[] = {
 	{ &run_cmd, NULL },	/* needs the original signal mask */
+	{ &sidecar_cmd, sidecar_main },
 	{ &prestop_cmd, prestop_main },
 	{ &tools_probe_cmd, tools_probe_main },
 	{ &tools_sleep_cmd, tools_sleep_main },

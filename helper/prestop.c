@@ -6,49 +6,70 @@
  * progress, and returns 0: the kubelet then sends SIGTERM, which finds the
  * drain done. Hooks are delivered at least once: a second prestop attaches
  * to the drain in progress (POST /drain is idempotent).
+ *
+ * Standalone mode: nothing answers there. The hook runs the drain engine
+ * itself (sup_adopt, SUP_MODE_HOOK) on the pod's sockets and returns when
+ * drained, or once the app it was told to signal has exited.
  */
 #include "prestop.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "client.h"
 #include "drain.h"
+#include "log.h"
 #include "loop.h"
-
-struct prestop_opts {
-	struct cli_common common;
-	const char *control;
-	const char *until;
-	int64_t grace_ms;
-};
+#include "opts.h"
+#include "sup.h"
 
 static const struct cfg_opt prestop_opts_table[] = {
-	{ "control", 0, CFG_STRING, 0, offsetof(struct prestop_opts, control), "PATH",
-	  "/tmp/lastcall.sock", "Control socket of the lastcall instance to drain", NULL },
-	{ "until", 0, CFG_STRING, 0, offsetof(struct prestop_opts, until), "PHASE", "drained",
-	  "Return once the drain reaches PHASE (unready, propagate, drain, drained, done)",
-	  NULL },
-	{ "grace-period", 0, CFG_DURATION, 0, offsetof(struct prestop_opts, grace_ms),
-	  "DURATION", "30s", "The pod's terminationGracePeriodSeconds: give up 1s before", NULL },
-	CLI_LOG_OPTS(struct prestop_opts, common),
+	OPT("control", CFG_CUSTOM, 0, sup.control, "PATH", "/tmp/lastcall.sock",
+	    "Control socket of the instance to drain; none: standalone at once",
+	    opts_parse_optional),
+	OPT("until", CFG_STRING, 0, until, "PHASE", "drained",
+	    "Attached: return at PHASE (unready, propagate, drain, drained, done)", NULL),
+	OPTS_BUDGET,
+	OPT("signal", CFG_CUSTOM, 0, sup.stop_signal, "SIGNAL", "none",
+	    "Standalone: once drained, send SIGNAL to the app and wait for its exit",
+	    opts_parse_signal_or_none),
+	OPT("pid-file", CFG_STRING, 0, sup.pid_file, "PATH", NULL,
+	    "Standalone: the app's pid file (nginx: /run/nginx.pid)", NULL),
+	OPT("process", CFG_STRING, 0, sup.target_process, "NAME", NULL,
+	    "Standalone: ...or its process name (comm or argv[0] base name)", NULL),
+	OPTS_WATCH("Standalone: a serving TCP port; default: the app's, or all listening"),
+	OPT_READY_FILE("Standalone: remove PATH at once (an exec readinessProbe checks it)"),
+	OPTS_APP,
+	CLI_LOG_OPTS(struct cmd_opts, common),
 };
 
 const struct cfg_cmd prestop_cmd = {
 	.name = "prestop",
 	.args = NULL,
-	.summary = "preStop hook: drain the instance on --control, return when drained.",
+	.summary = "preStop hook: drain, return when drained.",
 	.description =
 		"  lifecycle: {preStop: {exec: {command: [/lastcall, prestop]}}}\n"
-		"POSTs /drain to the lastcall instance on --control and waits until the\n"
-		"drain reaches --until (default drained: just before the stop signal).\n"
-		"The kubelet sends SIGTERM when the hook returns; the instance then stops\n"
-		"the app at once. Running it twice attaches to the same drain.\n"
-		"Exit codes: 0 reached; 1 no instance answers, or the grace period ran\n"
-		"out; 125 bad usage.\n",
+		"Attached: when a `lastcall run` or `sidecar` instance answers on\n"
+		"--control, POSTs /drain to it and waits until the drain reaches --until\n"
+		"(default drained: just before the stop signal). The kubelet sends\n"
+		"SIGTERM when the hook returns; the instance then stops the app at once.\n"
+		"Running it twice attaches to the same drain.\n"
+		"Standalone: when nothing answers (the app itself is PID 1, nginx say),\n"
+		"the hook drains: readiness off (--app-drain-url, --ready-file), then it\n"
+		"watches the pod's sockets until the load balancers stop sending and no\n"
+		"request is in flight, then returns; with --signal it first stops the\n"
+		"app named by --pid-file or --process and waits for it (if that is PID 1,\n"
+		"it returns once PID 1's children are gone: PID 1's exit kills the hook).\n"
+		"Progress also goes to PID 1's stdout (the container log) unless PID 1\n"
+		"is /pause.\n"
+		"T0 is the hook's start; it returns --kill-margin before --grace-period.\n"
+		"Exit codes: 0 drained; 1 the grace period ran out, the app to signal\n"
+		"was not found, or the instance failed; 125 bad usage.\n",
 	.opts = prestop_opts_table,
 	.n_opts = sizeof(prestop_opts_table) / sizeof(prestop_opts_table[0]),
 };
@@ -67,14 +88,103 @@ static void progress(const struct client_reply *reply, char *last, size_t size)
 	}
 }
 
+/*
+ * Attached mode. Returns 1 with *ret_code set when an instance answered
+ * (whatever came of it), 0 when none is there.
+ */
+static int attached(const struct cmd_opts *o, int *ret_code)
+{
+	struct client_reply reply;
+	char err[512], path[128], last[32] = "";
+	int64_t grace = o->sup.budget.grace_ms, margin = o->sup.budget.kill_margin_ms;
+	int64_t end;
+	int r;
+
+	/* The kubelet kills the hook at the grace period: return before. */
+	end = loop_now_ms() + (grace > 2 * margin ? grace - margin : grace / 2);
+	r = client_call(o->sup.control, "POST", "/drain", 2000, &reply, err, sizeof(err));
+	if (r == -ENOENT || r == -ECONNREFUSED) {
+		printf("prestop: no lastcall instance on %s: draining standalone\n",
+		       o->sup.control);
+		fflush(stdout);
+		return 0;
+	}
+	*ret_code = 1;
+	if (r < 0) {
+		fprintf(stderr, "lastcall prestop: the instance on %s failed: %s\n",
+			o->sup.control, err);
+		return 1;
+	}
+	if (reply.status != 202) {
+		fprintf(stderr, "lastcall prestop: POST /drain answered %ld: %s", reply.status,
+			reply.body);
+		return 1;
+	}
+	progress(&reply, last, sizeof(last));
+	snprintf(path, sizeof(path), "/wait?phase=%s&timeout=1s", o->until);
+	for (;;) {
+		int64_t left = end - loop_now_ms();
+
+		if (left <= 0) {
+			fprintf(stderr, "lastcall prestop: the drain did not reach %s within the grace period\n",
+				o->until);
+			return 1;
+		}
+		/* Short polls: progress on the way, and the deadline kept. */
+		r = client_call(o->sup.control, "GET", path, left < 3000 ? left : 3000, &reply,
+				err, sizeof(err));
+		if (r == -ETIMEDOUT)
+			continue;
+		if (r < 0) {
+			/* The instance went away: its app is gone, nothing to drain. */
+			printf("prestop: the instance is gone (%s)\n", err);
+			*ret_code = 0;
+			return 1;
+		}
+		progress(&reply, last, sizeof(last));
+		if (reply.status == 200) {
+			printf("prestop: reached %s\n", o->until);
+			*ret_code = 0;
+			return 1;
+		}
+		if (reply.status != 408) {
+			fprintf(stderr, "lastcall prestop: GET /wait answered %ld: %s", reply.status,
+				reply.body);
+			return 1;
+		}
+	}
+}
+
+/* Standalone: the hook's output never reaches `kubectl logs`; PID 1's
+ * stdout does, unless PID 1 is the pod's /pause (shareProcessNamespace). */
+static void tee_to_pid1(void)
+{
+	char comm[32] = "";
+	ssize_t n;
+	int fd;
+
+	if (getpid() == 1)
+		return;
+	fd = open("/proc/1/comm", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		n = read(fd, comm, sizeof(comm) - 1);
+		close(fd);
+		comm[n > 0 ? n : 0] = '\0';
+		comm[strcspn(comm, "\n")] = '\0';
+	}
+	if (strcmp(comm, "pause") == 0)
+		return;
+	fd = open("/proc/1/fd/1", O_WRONLY | O_APPEND | O_NOCTTY | O_CLOEXEC);
+	if (fd >= 0)
+		log_tee(fd);
+}
+
 int prestop_main(int argc, char **argv)
 {
-	struct prestop_opts o;
-	struct client_reply reply;
+	struct cmd_opts o;
 	enum drain_phase target;
-	char err[512], path[128], last[32] = "";
-	int64_t end;
-	int argi, code, r;
+	const char *bad;
+	int argi, code;
 
 	memset(&o, 0, sizeof(o));
 	if (cli_parse(&prestop_cmd, &o, &o.common, argc, argv, &argi, &code))
@@ -84,48 +194,12 @@ int prestop_main(int argc, char **argv)
 	if (drain_phase_parse(o.until, &target) < 0 || target == DRAIN_SERVING)
 		return cli_fail(&prestop_cmd,
 				"--until: expected unready, propagate, drain, drained, stop, kill or done");
-	/* The kubelet kills the hook at the grace period: return before. */
-	end = loop_now_ms() + (o.grace_ms > 2000 ? o.grace_ms - 1000 : o.grace_ms / 2);
-
-	r = client_call(o.control, "POST", "/drain", 2000, &reply, err, sizeof(err));
-	if (r < 0) {
-		fprintf(stderr, "lastcall prestop: no lastcall instance answers: %s\n", err);
-		return 1;
-	}
-	if (reply.status != 202) {
-		fprintf(stderr, "lastcall prestop: POST /drain answered %ld: %s", reply.status,
-			reply.body);
-		return 1;
-	}
-	progress(&reply, last, sizeof(last));
-	snprintf(path, sizeof(path), "/wait?phase=%s&timeout=1s", o.until);
-	for (;;) {
-		int64_t left = end - loop_now_ms();
-
-		if (left <= 0) {
-			fprintf(stderr, "lastcall prestop: the drain did not reach %s within the grace period\n",
-				o.until);
-			return 1;
-		}
-		/* Short polls: progress on the way, and the deadline kept. */
-		r = client_call(o.control, "GET", path, left < 3000 ? left : 3000, &reply, err,
-				sizeof(err));
-		if (r == -ETIMEDOUT)
-			continue;
-		if (r < 0) {
-			/* The instance went away: its app is gone, nothing to drain. */
-			printf("prestop: the instance is gone (%s)\n", err);
-			return 0;
-		}
-		progress(&reply, last, sizeof(last));
-		if (reply.status == 200) {
-			printf("prestop: reached %s\n", o.until);
-			return 0;
-		}
-		if (reply.status != 408) {
-			fprintf(stderr, "lastcall prestop: GET /wait answered %ld: %s", reply.status,
-				reply.body);
-			return 1;
-		}
-	}
+	if ((bad = opts_check(&o)))
+		return cli_fail(&prestop_cmd, bad);
+	if (o.sup.stop_signal && !o.sup.pid_file && !o.sup.target_process)
+		return cli_fail(&prestop_cmd, "--signal needs --pid-file or --process");
+	if (o.sup.control && attached(&o, &code))
+		return code;
+	tee_to_pid1();
+	return sup_adopt(&o.sup, SUP_MODE_HOOK);
 }

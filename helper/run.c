@@ -1,4 +1,4 @@
-/* run.c - `lastcall run [OPTIONS] -- CMD [ARGS...]`. */
+/* run.c - `lastcall run [OPTIONS] -- CMD [ARGS...]` and `lastcall sidecar`. */
 #include "run.h"
 
 #include <errno.h>
@@ -8,175 +8,33 @@
 #include <string.h>
 
 #include "cli.h"
-#include "fetch.h"
+#include "opts.h"
 #include "sup.h"
-
-struct run_opts {
-	struct cli_common common;
-	struct sup_opts sup;
-};
-
-static int parse_target(void *field, const char *value, char *err, size_t errlen)
-{
-	enum sup_target *t = field;
-
-	if (strcmp(value, "group") == 0)
-		*t = SUP_TARGET_GROUP;
-	else if (strcmp(value, "child") == 0)
-		*t = SUP_TARGET_CHILD;
-	else {
-		snprintf(err, errlen, "expected child or group");
-		return -EINVAL;
-	}
-	return 0;
-}
-
-static int parse_rewrite(void *field, const char *value, char *err, size_t errlen)
-{
-	return sig_rewrite_add(field, value, err, errlen);
-}
-
-static int parse_exit_map(void *field, const char *value, char *err, size_t errlen)
-{
-	return status_map_add(field, value, err, errlen);
-}
-
-/* "TERM,INT", or "none" for no drain at all. */
-static int parse_drain_on(void *field, const char *value, char *err, size_t errlen)
-{
-	bool *on = field;
-	char item[32];
-
-	memset(on, 0, sizeof(bool) * (SIG_MAX + 1));
-	if (strcmp(value, "none") == 0)
-		return 0;
-	for (const char *p = value; *p;) {
-		size_t n = strcspn(p, ",");
-		int sig;
-
-		if (n == 0 || n >= sizeof(item)) {
-			snprintf(err, errlen, "expected signals like TERM,INT, or none");
-			return -EINVAL;
-		}
-		memcpy(item, p, n);
-		item[n] = '\0';
-		if (sig_parse(item, 0, &sig) < 0 || sig_policy(sig) != SIG_POLICY_FORWARD) {
-			snprintf(err, errlen, "\"%s\" is not a signal that can start a drain", item);
-			return -EINVAL;
-		}
-		on[sig] = true;
-		p += n;
-		if (*p == ',')
-			p++;
-	}
-	return 0;
-}
-
-static int parse_port(void *field, const char *value, char *err, size_t errlen)
-{
-	struct sup_ports *ports = field;
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(value, &end, 10);
-	if (errno || end == value || *end || v < 1 || v > 65535) {
-		snprintf(err, errlen, "expected a TCP port 1..65535");
-		return -EINVAL;
-	}
-	if (ports->n >= PORTS_MAX) {
-		snprintf(err, errlen, "at most %d ports", PORTS_MAX);
-		return -EINVAL;
-	}
-	ports->v[ports->n++] = (uint16_t)v;
-	return 0;
-}
-
-/* A string where "none" (or empty) turns the feature off. */
-static int parse_optional(void *field, const char *value, char *err, size_t errlen)
-{
-	(void)err;
-	(void)errlen;
-	*(const char **)field = (*value == '\0' || strcmp(value, "none") == 0) ? NULL : value;
-	return 0;
-}
-
-static int parse_allow(void *field, const char *value, char *err, size_t errlen)
-{
-	return httpd_acl_add(field, value, err, errlen);
-}
-
-/* An app URL: checked now, so a typo fails at start with 125. */
-static int parse_app_url(void *field, const char *value, char *err, size_t errlen)
-{
-	struct fetch_target t;
-
-	if (*value == '\0' || strcmp(value, "none") == 0) {
-		*(const char **)field = NULL;
-		return 0;
-	}
-	if (fetch_target_parse(value, &t, err, errlen) < 0)
-		return -EINVAL;
-	*(const char **)field = value;
-	return 0;
-}
-
-#define OPT(name, type, flags, member, metavar, def, help, parse)               \
-	{ name, 0, type, flags, offsetof(struct run_opts, member), metavar, def, \
-	  help, parse }
 
 static const struct cfg_opt run_opts_table[] = {
 	OPT("signal-target", CFG_CUSTOM, 0, sup.target, "child|group", "group",
-	    "Forward signals to CMD's whole process group, or to CMD alone", parse_target),
+	    "Forward signals to CMD's whole process group, or to CMD alone",
+	    opts_parse_target),
 	OPT("rewrite", CFG_CUSTOM, CFG_REPEAT, sup.rewrite, "FROM:TO", NULL,
 	    "Send signal TO when FROM arrives (TERM:QUIT, 15:3); TO 0 drops FROM",
-	    parse_rewrite),
+	    opts_parse_rewrite),
 	OPT("exit-code-map", CFG_CUSTOM, CFG_REPEAT, sup.exit_map, "FROM:TO", NULL,
 	    "Exit with TO when CMD's status is FROM (143:0 for SIGTERM deaths)",
-	    parse_exit_map),
+	    opts_parse_exit_map),
 	OPT("orphan-grace", CFG_DURATION, 0, sup.orphan_grace_ms, "DURATION", "2s",
 	    "Time processes left after CMD exits get between SIGTERM and SIGKILL", NULL),
 	OPT("drain-on", CFG_CUSTOM, 0, sup.drain_on, "SIGNALS", "TERM,INT",
 	    "Signals that start the drain instead of being forwarded; none: no drain",
-	    parse_drain_on),
-	OPT("grace-period", CFG_DURATION, 0, sup.budget.grace_ms, "DURATION", "30s",
-	    "The pod's terminationGracePeriodSeconds: the whole shutdown fits in it", NULL),
-	OPT("kill-margin", CFG_DURATION, 0, sup.budget.kill_margin_ms, "DURATION", "1s",
-	    "SIGKILL everything this long before the grace period ends", NULL),
-	OPT("stop-timeout", CFG_DURATION, 0, sup.budget.stop_timeout_ms, "DURATION", "5s",
-	    "Time kept for the app's own shutdown after the stop signal", NULL),
-	OPT("min-delay", CFG_DURATION, 0, sup.budget.min_delay_ms, "DURATION", "2s",
-	    "Least time readiness is off before the drain (endpoint propagation)", NULL),
-	OPT("quiet-period", CFG_DURATION, 0, sup.budget.quiet_ms, "DURATION", "1s",
-	    "Propagation ends after this long without a new connection or request", NULL),
-	OPT("max-delay", CFG_DURATION, 0, sup.budget.max_delay_ms, "DURATION", "15s",
-	    "Most time spent waiting for traffic to stop", NULL),
+	    opts_parse_drain_on),
+	OPTS_BUDGET,
 	OPT("stop-signal", CFG_SIGNAL, 0, sup.stop_signal, "SIGNAL", "TERM",
 	    "Signal that tells the app to stop once drained (QUIT for nginx)", NULL),
-	OPT("port", CFG_CUSTOM, CFG_REPEAT, sup.ports, "PORT", NULL,
-	    "A serving TCP port to watch; default: the ports CMD listens on", parse_port),
-	OPT("sample-interval", CFG_DURATION, 0, sup.sample_ms, "DURATION", "100ms",
-	    "How often connections are sampled while draining", NULL),
-	OPT("listen", CFG_CUSTOM, 0, sup.listen, "HOST:PORT", "0.0.0.0:9797",
-	    "Probe endpoints (/readyz /livez /status /metrics); none: off", parse_optional),
-	OPT("control", CFG_CUSTOM, 0, sup.control, "PATH", "/tmp/lastcall.sock",
-	    "Control socket (probes, POST /drain, GET /wait); none: off", parse_optional),
-	OPT("allow-from", CFG_CUSTOM, CFG_REPEAT, sup.allow, "ADDR[/BITS]", NULL,
-	    "May call GET /prestop on --listen besides loopback (the node: status.hostIP)",
-	    parse_allow),
-	OPT("app-ready-url", CFG_CUSTOM, 0, sup.app.url[APP_READY], "URL", NULL,
-	    "Ready only while GET URL answers 2xx (default: once CMD listens)",
-	    parse_app_url),
-	OPT("app-drain-url", CFG_CUSTOM, 0, sup.app.url[APP_DRAIN], "URL", NULL,
-	    "POST to URL when the drain starts, for apps with their own readiness",
-	    parse_app_url),
-	OPT("app-inflight-url", CFG_CUSTOM, 0, sup.app.url[APP_INFLIGHT], "URL", NULL,
-	    "Take requests in flight from GET URL ({\"inflight\": N}), not the kernel",
-	    parse_app_url),
-	OPT("app-timeout", CFG_DURATION, 0, sup.app.timeout_ms, "DURATION", "1s",
-	    "Timeout of each call to the app URLs (http://HOST:PORT/PATH, unix:/S.sock:/PATH)",
-	    NULL),
-	CLI_LOG_OPTS(struct run_opts, common),
+	OPTS_WATCH("A serving TCP port to watch; default: the ports CMD listens on"),
+	OPTS_ENDPOINTS,
+	OPT_READY_FILE("Create PATH while ready, remove it at the drain (exec readinessProbe)"),
+	OPT_APP_READY,
+	OPTS_APP,
+	CLI_LOG_OPTS(struct cmd_opts, common),
 };
 
 const struct cfg_cmd run_cmd = {
@@ -209,7 +67,8 @@ const struct cfg_cmd run_cmd = {
 
 int run_main(int argc, char **argv, const sigset_t *orig_mask)
 {
-	struct run_opts o;
+	struct cmd_opts o;
+	const char *bad;
 	int argi, code;
 
 	memset(&o, 0, sizeof(o));
@@ -219,11 +78,70 @@ int run_main(int argc, char **argv, const sigset_t *orig_mask)
 		return code;
 	if (argi >= argc)
 		return cli_fail(&run_cmd, "missing CMD to run");
-	if (o.sup.sample_ms < 10)
-		return cli_fail(&run_cmd, "--sample-interval: at least 10ms");
-	if (o.sup.app.timeout_ms < 10)
-		return cli_fail(&run_cmd, "--app-timeout: at least 10ms");
-	if (o.sup.budget.grace_ms < 1000)
-		return cli_fail(&run_cmd, "--grace-period: at least 1s (as Kubernetes)");
+	if ((bad = opts_check(&o)))
+		return cli_fail(&run_cmd, bad);
 	return sup_run(&o.sup, argv + argi, orig_mask);
+}
+
+static const struct cfg_opt sidecar_opts_table[] = {
+	OPT("target-process", CFG_STRING, 0, sup.target_process, "NAME", NULL,
+	    "The app's main process: comm or argv[0] base name (oldest, not a child of one)",
+	    NULL),
+	OPT("pid-file", CFG_STRING, 0, sup.pid_file, "PATH", NULL,
+	    "...or the file holding its pid (wins over --target-process)", NULL),
+	OPT("drain-on", CFG_CUSTOM, 0, sup.drain_on, "SIGNALS", "TERM,INT",
+	    "Signals that start the drain (once the app is gone: exit 0)",
+	    opts_parse_drain_on),
+	OPTS_BUDGET,
+	OPT("stop-signal", CFG_SIGNAL, 0, sup.stop_signal, "SIGNAL", "TERM",
+	    "Signal sent to the app once drained (QUIT for nginx)", NULL),
+	OPTS_WATCH("A serving TCP port to watch; default: the ports the app listens on"),
+	OPTS_ENDPOINTS,
+	OPT_READY_FILE("Create PATH while ready, remove it at the drain (exec readinessProbe)"),
+	OPT_APP_READY,
+	OPTS_APP,
+	CLI_LOG_OPTS(struct cmd_opts, common),
+};
+
+const struct cfg_cmd sidecar_cmd = {
+	.name = "sidecar",
+	.args = NULL,
+	.summary = "Drain the app next to it, from its own container.",
+	.description =
+		"Needs shareProcessNamespace: true. Finds the app's main process by\n"
+		"--pid-file or --target-process (and again after a restart), serves the\n"
+		"probes for it, and drains it like `run` does: on a --drain-on signal,\n"
+		"POST /drain on the control socket (`lastcall prestop`), or GET /prestop\n"
+		"(a preStop httpGet, in the app's container or its own), then sends\n"
+		"--stop-signal to the app and waits until it exits, SIGKILLing it and its\n"
+		"children at the deadline.\n"
+		"As a native sidecar (an init container with restartPolicy: Always) its\n"
+		"SIGTERM comes after the app exited: the drain must start from a\n"
+		"preStop hook. It keeps serving probes through the drain and exits once\n"
+		"the app is gone.\n"
+		"Ports are found through /proc/PID/fd, which needs the app's user (or\n"
+		"CAP_SYS_PTRACE); otherwise give --port.\n"
+		"\n"
+		"Exit codes: 0 the app is gone; 137 it had to be SIGKILLed; 125 bad\n"
+		"usage or lastcall could not start.\n",
+	.opts = sidecar_opts_table,
+	.n_opts = sizeof(sidecar_opts_table) / sizeof(sidecar_opts_table[0]),
+};
+
+int sidecar_main(int argc, char **argv)
+{
+	struct cmd_opts o;
+	const char *bad;
+	int argi, code;
+
+	memset(&o, 0, sizeof(o));
+	if (cli_parse(&sidecar_cmd, &o, &o.common, argc, argv, &argi, &code))
+		return code;
+	if (argi != argc)
+		return cli_fail(&sidecar_cmd, "takes no arguments");
+	if (!o.sup.target_process && !o.sup.pid_file)
+		return cli_fail(&sidecar_cmd, "give --target-process NAME or --pid-file PATH");
+	if ((bad = opts_check(&o)))
+		return cli_fail(&sidecar_cmd, bad);
+	return sup_adopt(&o.sup, SUP_MODE_SIDECAR);
 }

@@ -7,6 +7,10 @@
  * exit, and carries out its actions: readiness off, the stop signal, the
  * final SIGKILL.
  *
+ * sidecar and hook modes (sup_adopt) run the same engine next to an app
+ * that is not our child: found by name or pid file, watched through a
+ * pidfd (readable when it exits), signalled through it.
+ *
  * When the main child is gone, leftovers get SIGTERM, then SIGKILL after
  * orphan_grace (or at the drain's kill deadline if that comes first), and
  * we return as soon as waitpid says no child remains (no fixed sleep:
@@ -16,6 +20,7 @@
 #include "sup.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,18 +50,24 @@
 #endif
 
 enum sup_state {
-	SUP_RUNNING,		/* the main child runs */
+	SUP_RUNNING,		/* the main child runs (adopted: is there) */
 	SUP_LEFTOVER_TERM,	/* it exited; others got SIGTERM */
 	SUP_LEFTOVER_KILL,	/* SIGKILL until none */
 	SUP_DONE,
+	SUP_SEEKING,		/* adopted: no app process found (yet, or again) */
 };
 
 struct sup {
 	const struct sup_opts *o;
+	enum sup_mode mode;
 	struct loop *loop;
 	int sfd;
-	pid_t child;		/* also its process group id */
+	pid_t child;		/* also its process group id (adopted: the app) */
 	int pidfd;		/* race-free signalling of the child, or -1 */
+	int exit_code;		/* adopted modes: what sup_adopt returns */
+	bool seek_failed_logged;
+	bool ports_denied_logged;
+	bool ready_file_on;	/* --ready-file exists (as far as we made it) */
 	enum sup_state state;
 	int child_code;		/* 0..255, valid once the child is reaped */
 	int kill_timer;
@@ -137,9 +148,18 @@ static size_t signal_leftovers(struct sup *s, int sig)
 	size_t n = 0, sent = 0;
 	int r;
 
-	/* Look before signalling, so what dies at once is still counted. */
-	r = proc_descendants(getpid(), s->child, pids, sizeof(pids) / sizeof(pids[0]), &n);
-	kill(-s->child, sig);
+	if (s->mode != SUP_MODE_RUN) {
+		/* Not our children: the app and what it started, while it is there. */
+		if (s->state != SUP_RUNNING)
+			return 0;
+		r = proc_descendants(s->child, 0, pids, sizeof(pids) / sizeof(pids[0]), &n);
+		sent += kill(s->child, sig) == 0;
+	} else {
+		/* Look before signalling, so what dies at once is still counted. */
+		r = proc_descendants(getpid(), s->child, pids,
+				     sizeof(pids) / sizeof(pids[0]), &n);
+		kill(-s->child, sig);
+	}
 	if (r < 0) {
 		log_warn("proc_scan_failed", "error=%s", strerror(-r));
 		return 0;
@@ -252,7 +272,15 @@ static int send_target(struct sup *s, int sig, const char **ret_target)
 {
 	int r;
 
-	if (s->state != SUP_RUNNING || s->o->target == SUP_TARGET_GROUP) {
+	if (s->mode != SUP_MODE_RUN) {
+		*ret_target = "process";
+		if (s->state != SUP_RUNNING)
+			return -ESRCH;
+		r = s->pidfd >= 0 ? (int)syscall(SYS_pidfd_send_signal, s->pidfd, sig, NULL, 0)
+				  : kill(s->child, sig);
+		if (r < 0 && errno == ENOSYS)
+			r = kill(s->child, sig);
+	} else if (s->state != SUP_RUNNING || s->o->target == SUP_TARGET_GROUP) {
 		/* The child gone, what is left is its group. */
 		*ret_target = "group";
 		r = kill(-s->child, sig);
@@ -296,6 +324,143 @@ static void forward(struct sup *s, int sig)
 static void sample(struct sup *s);
 static void discover_ports(struct sup *s);
 static int inflight_now(const struct sup *s);
+static bool api_ready(void *data);
+
+/* --ready-file: exists while /readyz would answer 200 (an exec probe's
+ * `test -f`), removed at T0. */
+static void ready_file_set(struct sup *s, bool on)
+{
+	const char *path = s->o->ready_file;
+	int fd;
+
+	if (!path || on == s->ready_file_on)
+		return;
+	if (on) {
+		fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0 || write(fd, "ready\n", 6) != 6) {
+			log_warn("ready_file_failed", "path=%s error=%s", path, strerror(errno));
+			if (fd >= 0)
+				close(fd);
+			return;
+		}
+		close(fd);
+	} else if (unlink(path) < 0 && errno != ENOENT) {
+		log_warn("ready_file_failed", "path=%s error=%s", path, strerror(errno));
+		return;
+	}
+	s->ready_file_on = on;
+	log_info("ready_file", "path=%s ready=%s", path, on ? "true" : "false");
+}
+
+static void finish_with(struct sup *s, int code)
+{
+	s->exit_code = code;
+	finish(s);
+}
+
+/* Adopted: the app's process is gone (exited, or its pidfd said so). */
+static void target_gone(struct sup *s)
+{
+	int64_t now = loop_now_ms();
+
+	if (s->state != SUP_RUNNING)
+		return;
+	log_info("target_exited", "pid=%d ms=%lld", s->child, since_t0(s, now));
+	if (s->pidfd >= 0) {
+		loop_del(s->loop, s->pidfd);
+		close(s->pidfd);
+		s->pidfd = -1;
+	}
+	s->state = SUP_SEEKING;
+	if (s->d.phase == DRAIN_SERVING) {
+		/* Crashed or restarted by the kubelet: wait for the next one. */
+		if (s->o->ports.n == 0)
+			s->n_ports = 0;
+		s->have_prev = false;
+		s->app_ready = false;
+		s->seek_ms = s->o->sample_ms;
+		ready_file_set(s, false);
+		return;
+	}
+	drain_apply(s, drain_child_exited(&s->d, now));
+	drain_apply(s, drain_all_gone(&s->d, now));
+	finish_with(s, s->exit_code);
+}
+
+static void on_target_fd(struct loop *l, int fd, uint32_t events, void *data)
+{
+	(void)l;
+	(void)fd;
+	(void)events;
+	target_gone(data);
+}
+
+/* Adopted: looks for the app by --pid-file or --target-process. */
+static void seek_target(struct sup *s)
+{
+	const struct sup_opts *o = s->o;
+	pid_t pid = 0;
+	int r;
+
+	if (s->mode == SUP_MODE_RUN || s->state != SUP_SEEKING ||
+	    (!o->pid_file && !o->target_process))
+		return;
+	r = o->pid_file ? proc_read_pid_file(o->pid_file, &pid)
+			: proc_find(o->target_process, getpid(), &pid);
+	if (r == 0 && (pid == getpid() || !proc_alive(pid)))
+		r = -ESRCH;
+	if (r < 0) {
+		if (!s->seek_failed_logged)
+			log_info("target_missing", "target=%s error=%s",
+				 o->pid_file ? o->pid_file : o->target_process,
+				 r == -ESRCH ? "no such process" : strerror(-r));
+		s->seek_failed_logged = true;
+		return;
+	}
+	s->seek_failed_logged = false;
+	s->child = pid;
+	s->state = SUP_RUNNING;
+	s->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (s->pidfd >= 0 && loop_add(s->loop, s->pidfd, EPOLLIN, on_target_fd, s) < 0) {
+		close(s->pidfd);
+		s->pidfd = -1;
+	}
+	/* Without a pidfd (before Linux 5.3) the sample timer polls /proc. */
+	log_info("target_found", "pid=%d target=%s watch=%s", pid,
+		 o->pid_file ? o->pid_file : o->target_process, s->pidfd >= 0 ? "pidfd" : "proc");
+	if (s->d.phase == DRAIN_SERVING && o->ports.n == 0)
+		discover_ports(s);
+}
+
+/* Adopted, each sample: notice an exit without a pidfd; find the app. */
+static void watch_target(struct sup *s)
+{
+	if (s->mode == SUP_MODE_RUN)
+		return;
+	if (s->state == SUP_RUNNING && s->pidfd < 0 && !proc_alive(s->child))
+		target_gone(s);
+	if (s->state == SUP_SEEKING)
+		seek_target(s);
+}
+
+/*
+ * Hook, after --signal went to the container's PID 1: when PID 1 exits the
+ * kernel kills this hook with everything else in the namespace. Return
+ * once its children are gone (nginx's workers: the master follows), so the
+ * kubelet may see the hook succeed; when PID 1 is faster, the hook is
+ * killed, which changes nothing but the kubelet's FailedPreStopHook event.
+ */
+static bool pid1_stopping(void)
+{
+	pid_t pids[64];
+	size_t n = 0, others = 0;
+
+	if (proc_descendants(1, 0, pids, sizeof(pids) / sizeof(pids[0]), &n) < 0)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		others += pids[i] != getpid();
+	return others == 0;
+}
 
 static void on_drain_timer(struct loop *l, void *data)
 {
@@ -313,10 +478,26 @@ static void on_sample_timer(struct loop *l, void *data)
 
 	(void)l;
 	s->sample_timer = 0;
-	sample(s);
+	watch_target(s);
 	if (s->state == SUP_DONE)
 		return;
-	if (s->d.phase >= DRAIN_STOP)
+	if (s->d.phase >= DRAIN_STOP) {
+		if (s->mode == SUP_MODE_RUN)
+			return;
+		/* Adopted: keep watching the app until it is gone. */
+		bool pid1 = s->mode == SUP_MODE_HOOK && s->child == 1 && s->state == SUP_RUNNING;
+		if (pid1 && pid1_stopping()) {
+			log_info("returning", "reason=pid1_stopping ms=%lld",
+				 since_t0(s, loop_now_ms()));
+			finish_with(s, 0);
+			return;
+		}
+		loop_timer_add(s->loop, loop_now_ms() + (pid1 ? PID1_POLL_MS : s->o->sample_ms),
+			       on_sample_timer, s, &s->sample_timer);
+		return;
+	}
+	sample(s);
+	if (s->state == SUP_DONE)
 		return;
 	/* Fast while draining. Before, slow once the app listens (only to
 	 * notice new ports); until then fast, since readiness waits on it,
@@ -376,21 +557,48 @@ static void drain_apply(struct sup *s, unsigned act)
 		s->logged = s->d.phase;
 		httpd_notify(s->httpd);
 	}
-	if (act & DRAIN_ACT_UNREADY)
+	if (act & DRAIN_ACT_UNREADY) {
+		ready_file_set(s, false);
 		app_call(s->app, APP_DRAIN);
+	}
+	if ((act & DRAIN_ACT_STOP) && s->mode == SUP_MODE_HOOK &&
+	    (s->o->stop_signal == 0 || s->state != SUP_RUNNING)) {
+		/* The kubelet sends the stop signal once the hook returns. */
+		if (s->o->stop_signal == 0) {
+			log_info("drained", "ms=%lld", since_t0(s, now));
+			finish_with(s, 0);
+		} else {
+			log_error("stop_signal_failed", "error=no_target ms=%lld", since_t0(s, now));
+			finish_with(s, 1);
+		}
+		return;
+	}
 	if ((act & DRAIN_ACT_STOP) && s->state == SUP_RUNNING) {
 		char name[SIG_NAME_MAX];
 		const char *target;
 		int r = send_target(s, s->o->stop_signal, &target);
-		log_info("stop_signal_sent", "signal=%s target=%s ms=%lld delivered=%s",
-			 sig_name(s->o->stop_signal, name), target, since_t0(s, now),
+		log_info("stop_signal_sent", "signal=%s target=%s pid=%d ms=%lld delivered=%s",
+			 sig_name(s->o->stop_signal, name), target, s->child, since_t0(s, now),
 			 r < 0 ? "false" : "true");
+		/* Adopted: watch the exit from now on (at once for a hook's PID 1). */
+		if (s->mode != SUP_MODE_RUN) {
+			loop_timer_cancel(s->loop, s->sample_timer);
+			loop_timer_add(s->loop, now, on_sample_timer, s, &s->sample_timer);
+		}
+	}
+	if ((act & DRAIN_ACT_KILL) && s->mode == SUP_MODE_HOOK) {
+		/* Not ours to SIGKILL: the kubelet does, after the stop signal. */
+		log_warn("budget_exhausted", "ms=%lld", since_t0(s, now));
+		finish_with(s, 1);
+		return;
 	}
 	if (act & DRAIN_ACT_KILL) {
 		size_t n = signal_leftovers(s, SIGKILL);
 		log_warn("forced_kill", "count=%zu ms=%lld", n, since_t0(s, now));
 		if (s->state == SUP_LEFTOVER_TERM)
 			s->state = SUP_LEFTOVER_KILL;
+		if (s->mode == SUP_MODE_SIDECAR)
+			s->exit_code = 128 + SIGKILL;
 	}
 	loop_timer_cancel(s->loop, s->drain_timer);
 	s->drain_timer = 0;
@@ -424,18 +632,44 @@ static void trigger(struct sup *s, const char *origin)
 	loop_timer_add(s->loop, now + s->o->sample_ms, on_sample_timer, s, &s->sample_timer);
 }
 
-/* Finds the serving ports, when not given, from the child's process tree. */
+/*
+ * Finds the serving ports, when not given: those the child's process tree
+ * (adopted: the app's) listens on; a hook with no app named takes every
+ * listening port of the pod's network namespace.
+ */
 static void discover_ports(struct sup *s)
 {
 	pid_t pids[1024];
 	size_t n = 0, np = 0;
 	uint16_t ports[PORTS_MAX];
+	int r;
 
-	if (s->state != SUP_RUNNING)
+	if (s->mode == SUP_MODE_HOOK && !s->o->pid_file && !s->o->target_process) {
+		r = conn_listen_ports(NULL, 0, ports, PORTS_MAX, &np);
+	} else {
+		if (s->state != SUP_RUNNING)
+			return;
+		if (s->mode == SUP_MODE_RUN) {
+			r = proc_descendants(getpid(), 0, pids, sizeof(pids) / sizeof(pids[0]), &n);
+		} else {
+			pids[0] = s->child;
+			r = proc_descendants(s->child, 0, pids + 1,
+					     sizeof(pids) / sizeof(pids[0]) - 1, &n);
+			n++;
+		}
+		if (r < 0)
+			return;
+		r = conn_listen_ports(pids, n, ports, PORTS_MAX, &np);
+	}
+	if (r == -EACCES) {
+		if (!s->ports_denied_logged)
+			log_warn("ports_unknown", "pid=%d error=%s hint=%s", s->child,
+				 "cannot read /proc/PID/fd (another user)",
+				 "give --port, or run as the app's user");
+		s->ports_denied_logged = true;
 		return;
-	if (proc_descendants(getpid(), 0, pids, sizeof(pids) / sizeof(pids[0]), &n) < 0)
-		return;
-	if (conn_listen_ports(pids, n, ports, PORTS_MAX, &np) < 0)
+	}
+	if (r < 0)
 		return;
 	if (np != s->n_ports || memcmp(ports, s->ports, np * sizeof(ports[0])) != 0) {
 		char list[PORTS_MAX * 6 + 1] = "";
@@ -465,6 +699,7 @@ static void sample(struct sup *s)
 	} else {
 		s->app_ready = s->n_ports > 0;
 	}
+	ready_file_set(s, api_ready(s));
 	/* The app counts its own requests: ask it (the answer feeds the
 	 * engine); the kernel's view still drives propagation. */
 	if (app_counts && s->d.phase == DRAIN_DRAIN)
@@ -627,6 +862,36 @@ static const struct httpd_ops sup_httpd_ops = {
 	.phase = api_phase,
 };
 
+/* A signal to a sidecar or a hook: never forwarded (the app is not our
+ * child); a --drain-on signal starts the drain, or ends a sidecar whose
+ * app is already gone (a native sidecar's SIGTERM comes after the app's
+ * exit); TERM, INT or HUP interrupt a hook. */
+static void adopted_signal(struct sup *s, int sig)
+{
+	char name[SIG_NAME_MAX], origin[SIG_NAME_MAX + 8];
+
+	sig_name(sig, name);
+	if (s->mode == SUP_MODE_HOOK) {
+		if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP) {
+			log_warn("interrupted", "signal=%s ms=%lld", name,
+				 since_t0(s, loop_now_ms()));
+			finish_with(s, 1);
+		}
+		return;
+	}
+	if (!s->o->drain_on[sig]) {
+		log_debug("signal_ignored", "signal=%s", name);
+		return;
+	}
+	if (s->state != SUP_RUNNING && s->d.phase == DRAIN_SERVING) {
+		log_info("app_gone", "signal=%s", name);
+		finish_with(s, 0);
+		return;
+	}
+	snprintf(origin, sizeof(origin), "signal:%s", name);
+	trigger(s, origin);
+}
+
 static void on_signalfd(struct loop *l, int fd, uint32_t events, void *data)
 {
 	struct sup *s = data;
@@ -649,7 +914,9 @@ static void on_signalfd(struct loop *l, int fd, uint32_t events, void *data)
 				reap_pending = true;
 				break;
 			case SIG_POLICY_FORWARD:
-				if (s->draining_enabled && s->o->drain_on[sig] &&
+				if (s->mode != SUP_MODE_RUN) {
+					adopted_signal(s, sig);
+				} else if (s->draining_enabled && s->o->drain_on[sig] &&
 				    s->state == SUP_RUNNING) {
 					char name[SIG_NAME_MAX], origin[SIG_NAME_MAX + 8];
 					snprintf(origin, sizeof(origin), "signal:%s",
@@ -664,7 +931,11 @@ static void on_signalfd(struct loop *l, int fd, uint32_t events, void *data)
 			}
 		}
 	}
-	if (reap_pending) {
+	if (reap_pending && s->mode != SUP_MODE_RUN) {
+		/* Nothing of ours runs; reap whatever a helper left. */
+		while (waitpid(-1, NULL, WNOHANG) > 0)
+			;
+	} else if (reap_pending) {
 		bool was_running = s->state == SUP_RUNNING;
 		bool left = reap(s);
 		after_reap(s, left, was_running && s->state != SUP_RUNNING);
@@ -693,6 +964,8 @@ static int drain_setup(struct sup *s)
 
 	for (int sig = 1; sig <= SIG_MAX; sig++)
 		s->draining_enabled |= o->drain_on[sig];
+	/* A hook exists to drain. */
+	s->draining_enabled |= s->mode == SUP_MODE_HOOK;
 	if (drain_budget_fit(&o->budget, &fitted, why, sizeof(why)))
 		log_warn("budget_compressed", "detail=%s", why);
 	drain_init(&s->d, &fitted);
@@ -700,6 +973,13 @@ static int drain_setup(struct sup *s)
 	s->n_ports = o->ports.n;
 	s->seek_ms = o->sample_ms;
 	s->app_inflight = -1;
+	if (o->ready_file) {
+		/* A hook finds the app ready: it removes the file at T0. Others
+		 * start not ready: a file left by the last run must go. */
+		s->ready_file_on = true;
+		if (s->mode != SUP_MODE_HOOK)
+			ready_file_set(s, false);
+	}
 	if (o->app.url[APP_READY] || o->app.url[APP_DRAIN] || o->app.url[APP_INFLIGHT]) {
 		r = fetch_new(s->loop, &s->fetch);
 		if (r == 0)
@@ -732,12 +1012,53 @@ static int drain_setup(struct sup *s)
 	return 0;
 }
 
+/* The signalfd, the loop and the drain engine: everything before the app. */
+static int sup_open(struct sup *s)
+{
+	sigset_t mask;
+	int r;
+
+	sigemptyset(&mask);
+	for (int sig = 1; sig < NSIG; sig++) {
+		enum sig_policy p = sig_policy(sig);
+		if (p == SIG_POLICY_FORWARD || p == SIG_POLICY_REAP)
+			sigaddset(&mask, sig);
+	}
+	s->sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (s->sfd < 0) {
+		log_error("start_failed", "what=signalfd error=%s", strerror(errno));
+		return -errno;
+	}
+	r = loop_new(&s->loop);
+	if (r == 0)
+		r = loop_add(s->loop, s->sfd, EPOLLIN, on_signalfd, s);
+	if (r < 0) {
+		log_error("start_failed", "what=event_loop error=%s", strerror(-r));
+		return r;
+	}
+	return drain_setup(s);
+}
+
+static void sup_close(struct sup *s)
+{
+	httpd_free(s->httpd);
+	fetch_free(s->fetch);
+	app_free(s->app);
+	free(s->prev);
+	free(s->cur);
+	if (s->pidfd >= 0)
+		close(s->pidfd);
+	loop_free(s->loop);
+	if (s->sfd >= 0)
+		close(s->sfd);
+}
+
 int sup_run(const struct sup_opts *o, char *const argv[],
 	    const sigset_t *orig_mask)
 {
-	struct sup s = { .o = o, .sfd = -1, .pidfd = -1, .state = SUP_RUNNING };
+	struct sup s = { .o = o, .mode = SUP_MODE_RUN, .sfd = -1, .pidfd = -1,
+			 .state = SUP_RUNNING };
 	char cmd[256];
-	sigset_t mask;
 	int r, code;
 
 	join_argv(argv, cmd, sizeof(cmd));
@@ -746,26 +1067,7 @@ int sup_run(const struct sup_opts *o, char *const argv[],
 	if (!pid1 && prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
 		log_warn("subreaper_failed", "error=%s", strerror(errno));
 
-	sigemptyset(&mask);
-	for (int sig = 1; sig < NSIG; sig++) {
-		enum sig_policy p = sig_policy(sig);
-		if (p == SIG_POLICY_FORWARD || p == SIG_POLICY_REAP)
-			sigaddset(&mask, sig);
-	}
-	s.sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (s.sfd < 0) {
-		log_error("start_failed", "what=signalfd error=%s", strerror(errno));
-		return STATUS_LASTCALL_FAILED;
-	}
-	r = loop_new(&s.loop);
-	if (r == 0)
-		r = loop_add(s.loop, s.sfd, EPOLLIN, on_signalfd, &s);
-	if (r < 0) {
-		log_error("start_failed", "what=event_loop error=%s", strerror(-r));
-		code = STATUS_LASTCALL_FAILED;
-		goto out;
-	}
-	if (drain_setup(&s) < 0) {
+	if (sup_open(&s) < 0) {
 		code = STATUS_LASTCALL_FAILED;
 		goto out;
 	}
@@ -800,14 +1102,37 @@ int sup_run(const struct sup_opts *o, char *const argv[],
 	log_info("exiting", "code=%d child_code=%d ms=%lld", code, s.child_code,
 		 since_t0(&s, loop_now_ms()));
 out:
-	httpd_free(s.httpd);
-	fetch_free(s.fetch);
-	app_free(s.app);
-	free(s.prev);
-	free(s.cur);
-	if (s.pidfd >= 0)
-		close(s.pidfd);
-	loop_free(s.loop);
-	close(s.sfd);
+	sup_close(&s);
 	return code;
+}
+
+int sup_adopt(const struct sup_opts *o, enum sup_mode mode)
+{
+	struct sup s = { .o = o, .mode = mode, .sfd = -1, .pidfd = -1,
+			 .state = SUP_SEEKING };
+	char sig[SIG_NAME_MAX];
+	int r;
+
+	if (sup_open(&s) < 0) {
+		sup_close(&s);
+		return STATUS_LASTCALL_FAILED;
+	}
+	seek_target(&s);
+	log_info("started", "mode=%s target=%s stop_signal=%s drain=%s grace_ms=%lld",
+		 mode == SUP_MODE_HOOK ? "hook" : "sidecar",
+		 o->pid_file ? o->pid_file : o->target_process ? o->target_process : "none",
+		 o->stop_signal ? sig_name(o->stop_signal, sig) : "none",
+		 s.draining_enabled ? "on" : "off", (long long)s.d.b.grace_ms);
+	loop_timer_add(s.loop, loop_now_ms(), on_sample_timer, &s, &s.sample_timer);
+	if (mode == SUP_MODE_HOOK)
+		trigger(&s, "prestop:standalone");
+
+	r = loop_run(s.loop);
+	if (r < 0) {
+		log_error("loop_failed", "error=%s", strerror(-r));
+		s.exit_code = STATUS_LASTCALL_FAILED;
+	}
+	log_info("exiting", "code=%d ms=%lld", s.exit_code, since_t0(&s, loop_now_ms()));
+	sup_close(&s);
+	return s.exit_code;
 }

@@ -20,6 +20,13 @@ enum sup_target {
 	SUP_TARGET_CHILD,	/* the child alone */
 };
 
+/* Who the supervisor is: the parent of the app, or next to it. */
+enum sup_mode {
+	SUP_MODE_RUN,		/* `run`: spawns the app, forwards, reaps */
+	SUP_MODE_SIDECAR,	/* `sidecar`: finds the app in a shared PID namespace */
+	SUP_MODE_HOOK,		/* `prestop` standalone: drains at once, returns */
+};
+
 struct sup_opts {
 	enum sup_target target;
 	struct sig_rewrite rewrite;
@@ -39,6 +46,11 @@ struct sup_opts {
 	const char *control;		/* control socket path, or NULL */
 	struct app_urls app;		/* the app's own endpoints, each optional */
 	struct httpd_acl allow;		/* may GET /prestop over TCP, with loopback */
+	const char *ready_file;		/* exists while ready, or NULL */
+
+	/* sidecar and hook: the app's main process, by name or pid file. */
+	const char *target_process;
+	const char *pid_file;
 };
 
 /*
@@ -55,5 +67,14 @@ void sup_signals_init(sigset_t *ret_orig_mask);
  */
 int sup_run(const struct sup_opts *o, char *const argv[],
 	    const sigset_t *orig_mask);
+
+/*
+ * Runs the drain engine next to an app that is not our child (sidecar), or
+ * once, at once, as a standalone preStop hook (hook; stop_signal 0: none,
+ * return when drained). Exit codes: 0 the app left (or, hook, drained);
+ * 137 (sidecar) it had to be SIGKILLed; 1 (hook) the budget ran out or
+ * the hook was interrupted; 125 lastcall could not start.
+ */
+int sup_adopt(const struct sup_opts *o, enum sup_mode mode);
 
 #endif

@@ -1086,8 +1086,19 @@ static void test_listen_ports_self(void **state)
 
 	/* No pids, no ports. */
 	n = 99;
-	assert_int_equal(conn_listen_ports(NULL, 0, ports, PORTS_MAX, &n), 0);
+	assert_int_equal(conn_listen_ports(&self, 0, ports, PORTS_MAX, &n), 0);
 	assert_int_equal(n, 0);
+
+	/* pids NULL: every listening port here, ours among them. */
+	{
+		static uint16_t all[CONN_LISTEN_MAX];
+		size_t n_all = 0;
+
+		assert_int_equal(conn_listen_ports(NULL, 0, all, CONN_LISTEN_MAX, &n_all), 0);
+		assert_true(has_port(all, n_all, p.port));
+		assert_true(has_port(all, n_all, port2));
+		assert_strictly_sorted(all, n_all);
+	}
 
 	if (fd6 >= 0)
 		close(fd6);

@@ -1,0 +1,96 @@
+/* opts.h - the options run, sidecar and prestop share: one struct, the
+ * parsers of its fields, and groups of option-table rows, so a flag means
+ * the same thing (and has the same LASTCALL_* variable) everywhere. */
+#ifndef LASTCALL_OPTS_H
+#define LASTCALL_OPTS_H
+
+#include <stddef.h>
+
+#include "cli.h"
+#include "sup.h"
+
+struct cmd_opts {
+	struct cli_common common;
+	struct sup_opts sup;
+	const char *until;	/* prestop: return at this phase */
+};
+
+int opts_parse_target(void *field, const char *value, char *err, size_t errlen);
+int opts_parse_rewrite(void *field, const char *value, char *err, size_t errlen);
+int opts_parse_exit_map(void *field, const char *value, char *err, size_t errlen);
+/* "TERM,INT", or "none" for no drain at all. */
+int opts_parse_drain_on(void *field, const char *value, char *err, size_t errlen);
+int opts_parse_port(void *field, const char *value, char *err, size_t errlen);
+/* A string where "none" (or empty) turns the feature off. */
+int opts_parse_optional(void *field, const char *value, char *err, size_t errlen);
+/* A signal name or number, or "none" (0). */
+int opts_parse_signal_or_none(void *field, const char *value, char *err, size_t errlen);
+int opts_parse_allow(void *field, const char *value, char *err, size_t errlen);
+/* An app URL: checked now, so a typo fails at start with 125. */
+int opts_parse_app_url(void *field, const char *value, char *err, size_t errlen);
+
+/* Range checks every command needs after parsing: a message, or NULL. */
+const char *opts_check(const struct cmd_opts *o);
+
+#define OPT(name, type, flags, member, metavar, def, help, parse)               \
+	{ name, 0, type, flags, offsetof(struct cmd_opts, member), metavar, def, \
+	  help, parse }
+
+/* The budget of the drain. */
+#define OPTS_BUDGET                                                             \
+	OPT("grace-period", CFG_DURATION, 0, sup.budget.grace_ms, "DURATION", "30s", \
+	    "The pod's terminationGracePeriodSeconds: the whole shutdown fits in it", \
+	    NULL),                                                              \
+	OPT("kill-margin", CFG_DURATION, 0, sup.budget.kill_margin_ms, "DURATION", "1s", \
+	    "SIGKILL everything this long before the grace period ends", NULL), \
+	OPT("stop-timeout", CFG_DURATION, 0, sup.budget.stop_timeout_ms, "DURATION", \
+	    "5s", "Time kept for the app's own shutdown after the stop signal", NULL), \
+	OPT("min-delay", CFG_DURATION, 0, sup.budget.min_delay_ms, "DURATION", "2s", \
+	    "Least time readiness is off before the drain (endpoint propagation)", \
+	    NULL),                                                              \
+	OPT("quiet-period", CFG_DURATION, 0, sup.budget.quiet_ms, "DURATION", "1s", \
+	    "Propagation ends after this long without a new connection or request", \
+	    NULL),                                                              \
+	OPT("max-delay", CFG_DURATION, 0, sup.budget.max_delay_ms, "DURATION", "15s", \
+	    "Most time spent waiting for traffic to stop", NULL)
+
+/* What is watched: the serving ports and how often. */
+#define OPTS_WATCH(port_help)                                                   \
+	OPT("port", CFG_CUSTOM, CFG_REPEAT, sup.ports, "PORT", NULL, port_help,  \
+	    opts_parse_port),                                                   \
+	OPT("sample-interval", CFG_DURATION, 0, sup.sample_ms, "DURATION", "100ms", \
+	    "How often connections are sampled while draining", NULL)
+
+/* The probe and control endpoints. */
+#define OPTS_ENDPOINTS                                                          \
+	OPT("listen", CFG_CUSTOM, 0, sup.listen, "HOST:PORT", "0.0.0.0:9797",     \
+	    "Probe endpoints (/readyz /livez /status /metrics); none: off",     \
+	    opts_parse_optional),                                               \
+	OPT("control", CFG_CUSTOM, 0, sup.control, "PATH", "/tmp/lastcall.sock",  \
+	    "Control socket (probes, POST /drain, GET /wait); none: off",       \
+	    opts_parse_optional),                                               \
+	OPT("allow-from", CFG_CUSTOM, CFG_REPEAT, sup.allow, "ADDR[/BITS]", NULL, \
+	    "May call GET /prestop on --listen besides loopback (the node: status.hostIP)", \
+	    opts_parse_allow)
+
+#define OPT_READY_FILE(help)                                                    \
+	OPT("ready-file", CFG_CUSTOM, 0, sup.ready_file, "PATH", NULL, help,     \
+	    opts_parse_optional)
+
+#define OPT_APP_READY                                                           \
+	OPT("app-ready-url", CFG_CUSTOM, 0, sup.app.url[APP_READY], "URL", NULL,  \
+	    "Ready only while GET URL answers 2xx (default: once the app listens)", \
+	    opts_parse_app_url)
+
+#define OPTS_APP                                                                \
+	OPT("app-drain-url", CFG_CUSTOM, 0, sup.app.url[APP_DRAIN], "URL", NULL,  \
+	    "POST to URL when the drain starts, for apps with their own readiness", \
+	    opts_parse_app_url),                                                \
+	OPT("app-inflight-url", CFG_CUSTOM, 0, sup.app.url[APP_INFLIGHT], "URL",  \
+	    NULL, "Take requests in flight from GET URL ({\"inflight\": N}), not the kernel", \
+	    opts_parse_app_url),                                                \
+	OPT("app-timeout", CFG_DURATION, 0, sup.app.timeout_ms, "DURATION", "1s", \
+	    "Timeout of each call to the app URLs (http://HOST:PORT/PATH, unix:/S.sock:/PATH)", \
+	    NULL)
+
+#endif
