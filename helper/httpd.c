@@ -406,6 +406,9 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 			if (!post)
 				return respond_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST\n");
 			h->ops->drain(h->data, "control");
+			if (h->ops->phase(h->data) == DRAIN_SERVING)
+				return respond_text(c, MHD_HTTP_CONFLICT,
+						    "the drain is off (--drain-on none)\n");
 			return respond_status(h, c, MHD_HTTP_ACCEPTED);
 		}
 		if (!get)

@@ -29,6 +29,8 @@ for what in "$@"; do
 		need_cmd haproxy haproxy
 		need_cmd wrk wrk
 		need_cmd awk gawk
+		need_cmd nsenter util-linux
+		[ -x /usr/sbin/nginx ] || pkgs+=(nginx)
 		;;
 	bench)
 		need_cmd unshare util-linux
@@ -60,5 +62,13 @@ if [ "$(id -u)" != 0 ]; then
 fi
 echo "lastcall: installing ${pkgs[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
+# Servers (nginx, haproxy) must not start as system services on install:
+# the tests start their own on loopback. policy-rc.d says no (exit 101).
+policy=/usr/sbin/policy-rc.d
+made_policy=
+if [ ! -e "$policy" ]; then
+	printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 0755 "$policy" && made_policy=1
+fi
+trap '[ -z "$made_policy" ] || rm -f "$policy"' EXIT
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null

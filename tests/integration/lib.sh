@@ -40,7 +40,7 @@ cleanup() {
 	for pid in "${started_pids[@]}"; do
 		wait "$pid" 2>/dev/null
 	done
-	rm -rf "$WORK"
+	[ -n "${KEEP_WORK:-}" ] || rm -rf "$WORK"
 }
 trap cleanup EXIT
 
@@ -147,3 +147,69 @@ remove_backend() {
 	out=$(timeout 3 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1 && printf 'set server apps/$2 state maint\n' >&3 && cat <&3") || return 1
 	[ -z "$(tr -d '[:space:]' <<<"$out")" ]
 }
+
+# wrk_result FILE TAG: wrk's report as TAP comments; sets REQS and LOST
+# (non-2xx answers plus socket errors of every kind).
+wrk_result() {
+	local non2xx sockerr
+	sed "s/^/# $2: wrk: /" "$1"
+	REQS=$(grep -oE '^ +[0-9]+ requests in' "$1" | grep -oE '[0-9]+')
+	REQS=${REQS:-0}
+	non2xx=$(grep -oE 'Non-2xx or 3xx responses: [0-9]+' "$1" | grep -oE '[0-9]+$')
+	sockerr=$(grep -oE 'Socket errors: .*' "$1" | grep -oE '[0-9]+' | paste -sd+)
+	LOST=$(( ${non2xx:-0} + ${sockerr:-0} ))
+}
+
+# The kubelet deleting a pod, played faithfully (the termination facts in
+# the README): at T0 each container's preStop hook runs to completion,
+# bounded only by the grace period; when it returns, the container's PID 1
+# gets the stop signal; SIGKILL comes at T0 + grace, never less than 2 s
+# after the stop signal. Containers go through this side by side, so each
+# call runs in the background and writes what happened to
+# $WORK/kubelet.NAME (hook_rc, hook_ms, stop_ms, exit_ms, killed: ms since
+# T0); kv reads it.
+
+# kubelet_hook NAME T0 GRACE_MS CMD...: the preStop hook alone (CMD may
+# be a shell function), its output in $WORK/hook.NAME.log (the kubelet only
+# keeps it for errors), SIGKILLed if it outlives the grace period.
+kubelet_hook() {
+	local name=$1 t0=$2 grace=$3 rc hook
+	shift 3
+	"$@" >"$WORK/hook.$name.log" 2>&1 &
+	hook=$!
+	if ! wait_until $((t0 + grace - $(now_ms))) gone "$hook"; then
+		kill -KILL "$hook" 2>/dev/null
+	fi
+	wait "$hook" 2>/dev/null
+	rc=$?
+	printf 'hook_rc=%s\nhook_ms=%s\n' "$rc" $(($(now_ms) - t0)) >>"$WORK/kubelet.$name"
+}
+
+# kubelet_stop NAME PID SIGNAL T0 GRACE_MS: the stop signal to PID (the
+# container's PID 1, host view), then SIGKILL at the deadline.
+kubelet_stop() {
+	local name=$1 pid=$2 sig=$3 t0=$4 grace=$5 stop kill_at killed=false
+	stop=$(now_ms)
+	kill -"$sig" "$pid" 2>/dev/null
+	kill_at=$((t0 + grace))
+	[ "$kill_at" -ge $((stop + 2000)) ] || kill_at=$((stop + 2000))
+	if ! wait_until $((kill_at - stop)) gone "$pid"; then
+		kill -KILL "$pid" 2>/dev/null
+		killed=true
+		wait_until 5000 gone "$pid"
+	fi
+	printf 'stop_ms=%s\nexit_ms=%s\nkilled=%s\n' $((stop - t0)) $(($(now_ms) - t0)) \
+		"$killed" >>"$WORK/kubelet.$name"
+}
+
+# kubelet_container NAME PID SIGNAL T0 GRACE_MS [CMD...]: hook, then stop.
+kubelet_container() {
+	local name=$1 pid=$2 sig=$3 t0=$4 grace=$5
+	shift 5
+	: >"$WORK/kubelet.$name"
+	[ $# -eq 0 ] || kubelet_hook "$name" "$t0" "$grace" "$@"
+	kubelet_stop "$name" "$pid" "$sig" "$t0" "$grace"
+}
+
+# kv NAME KEY: a value kubelet_* wrote for container NAME.
+kv() { grep -oE "^$2=.*" "$WORK/kubelet.$1" 2>/dev/null | tail -n1 | cut -d= -f2; }

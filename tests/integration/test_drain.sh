@@ -90,14 +90,11 @@ scenario() {
 	echo "# $tag: a: SIGTERM to exit ${elapsed} ms, status $CODE"
 	check "$tag: a exits 0, the app's own status (got $CODE)" [ "$CODE" = 0 ]
 	wait_exit "$load" 20000
-	sed "s/^/# $tag: wrk: /" "$WORK/wrk.out"
-	local reqs non2xx sockerr
-	reqs=$(grep -oE '^ +[0-9]+ requests in' "$WORK/wrk.out" | grep -oE '[0-9]+')
+	wrk_result "$WORK/wrk.out" "$tag"
+	local non2xx sockerr
 	non2xx=$(grep -oE 'Non-2xx or 3xx responses: [0-9]+' "$WORK/wrk.out" | grep -oE '[0-9]+$')
-	sockerr=$(grep -oE 'Socket errors: .*' "$WORK/wrk.out" | grep -oE '[0-9]+' | paste -sd+)
-	sockerr=$(( ${sockerr:-0} ))
-	LOST=$(( ${non2xx:-0} + sockerr ))
-	check "$tag: wrk sent requests (${reqs:-0})" [ "${reqs:-0}" -gt 100 ]
+	sockerr=$(( LOST - ${non2xx:-0} ))
+	check "$tag: wrk sent requests ($REQS)" [ "$REQS" -gt 100 ]
 
 	if [ "$drain_on" != none ]; then
 		check "$tag: no non-2xx answer (${non2xx:-0})" [ "${non2xx:-0}" = 0 ]
