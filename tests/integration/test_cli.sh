@@ -53,6 +53,13 @@ bad_input "bad log level" '--log-level: invalid value "loud"' run --log-level lo
 bad_input "bad log format" '--log-format: invalid value "xml"' run --log-format=xml -- true
 bad_input "flag given twice" 'option --orphan-grace given twice' run --orphan-grace 1s --orphan-grace 2s -- true
 bad_input "missing CMD" 'missing CMD to run' run --orphan-grace 1s --
+bad_input "sidecar without a target" 'give --target-process NAME or --pid-file PATH' sidecar
+bad_input "sidecar with arguments" 'lastcall sidecar: unexpected argument "x"' sidecar --target-process node x
+bad_input "sidecar with a bad port" '--port: invalid value "0"' sidecar --target-process node --port 0
+bad_input "prestop --signal without a target" '--signal needs --pid-file or --process' prestop --signal QUIT
+bad_input "prestop with a bad signal" '--signal: invalid value "QUITE"' prestop --signal QUITE --process nginx
+bad_input "prestop with a bad phase" '--until: expected unready' prestop --until later
+bad_input "prestop with a short grace" '--grace-period: at least 1s' prestop --grace-period 500ms
 LASTCALL_ORPHAN_GRACE=forever run run -- true
 check "bad env value exits 125 (got $CODE)" [ "$CODE" = 125 ]
 check "bad env value names the variable" has_line 'LASTCALL_ORPHAN_GRACE: invalid value "forever"' "$out"
