@@ -138,6 +138,8 @@ static long long since_t0(const struct sup *s, int64_t now)
 	return s->d.t0 < 0 ? -1 : (long long)(now - s->d.t0);
 }
 
+static int send_target(struct sup *s, int sig, const char **ret_target);
+
 /*
  * Sends sig to every leftover: the child's group and all our descendants.
  * Returns how many descendants it reached.
@@ -153,7 +155,8 @@ static size_t signal_leftovers(struct sup *s, int sig)
 		if (s->state != SUP_RUNNING)
 			return 0;
 		r = proc_descendants(s->child, 0, pids, sizeof(pids) / sizeof(pids[0]), &n);
-		sent += kill(s->child, sig) == 0;
+		const char *target;
+		sent += send_target(s, sig, &target) == 0;
 	} else {
 		/* Look before signalling, so what dies at once is still counted. */
 		r = proc_descendants(getpid(), s->child, pids,
@@ -880,7 +883,13 @@ static void adopted_signal(struct sup *s, int sig)
 		return;
 	}
 	if (!s->o->drain_on[sig]) {
-		log_debug("signal_ignored", "signal=%s", name);
+		/* --drain-on none: a sidecar that only serves probes stops. */
+		if (sig == SIGTERM || sig == SIGINT) {
+			log_info("stopping", "signal=%s drain=off", name);
+			finish_with(s, 0);
+		} else {
+			log_debug("signal_ignored", "signal=%s", name);
+		}
 		return;
 	}
 	if (s->state != SUP_RUNNING && s->d.phase == DRAIN_SERVING) {
@@ -991,8 +1000,9 @@ static int drain_setup(struct sup *s)
 			return r;
 		}
 	}
-	/* Nothing samples connections without a drain or endpoints. */
-	if (!s->draining_enabled && !o->listen && !o->control)
+	/* Nothing samples connections without a drain or endpoints (next to
+	 * an app, the sample timer always runs: it watches the app). */
+	if (s->mode == SUP_MODE_RUN && !s->draining_enabled && !o->listen && !o->control)
 		return 0;
 	s->prev = calloc(CONN_MAX, sizeof(*s->prev));
 	s->cur = calloc(CONN_MAX, sizeof(*s->cur));

@@ -80,6 +80,20 @@ check "native, app gone: SIGTERM ends the sidecar with 0 (got $CODE)" [ "$CODE" 
 check "native, app gone: at once ($(($(now_ms) - t0)) ms < 1000)" [ $(($(now_ms) - t0)) -lt 1000 ]
 check "native, app gone: says so" has_line 'event=app_gone signal=SIGTERM' "$WORK/side2.log"
 
+# --- --drain-on none, no endpoints: it only watches; SIGTERM ends it ------
+start_app app3
+start_bg "$WORK/side4.log" in_pod "$LASTCALL" sidecar --target-process node --drain-on none \
+	--listen none --control none --sample-interval 20ms
+SIDE4=$BG_PID
+check "drain off: finds the app" wait_until 5000 has_line 'event=target_found' "$WORK/side4.log"
+check "drain off: learns its ports (samples run)" wait_until 5000 has_line 'event=ports ports=[0-9]' "$WORK/side4.log"
+kill -TERM "$(leaf_of "$SIDE4")"
+wait_exit "$SIDE4" 3000
+check "drain off: SIGTERM ends it with 0 (got $CODE)" [ "$CODE" = 0 ]
+check "drain off: the app untouched" alive "$APP_PID"
+kill -TERM "$APP_PID"
+wait_exit "$APP_BG" 5000
+
 # --- sidecar forced kill: an app that ignores SIGTERM ------------------------
 start_bg "$WORK/stubborn.log" in_pod "$SIG" "$WORK/stubborn.sig"
 STUB_BG=$BG_PID
