@@ -79,6 +79,13 @@
  * whether PID 1's children are gone (it must return before PID 1 exits). */
 #define PID1_POLL_MS 5
 
+/* Kubernetes API: object names and uids, condition types, the service
+ * account token, the time every call gets. */
+#define KAPI_NAME_MAX 254
+#define KAPI_UID_MAX 64
+#define KAPI_TYPE_MAX 317
+#define KAPI_TOKEN_MAX 16384
+
 /* Connection sampling before the drain (only to find the serving ports). */
 #define SAMPLE_IDLE_MS 1000
 

@@ -1,0 +1,439 @@
+/* kapi.c - see kapi.h. */
+#include "kapi.h"
+
+#include <cJSON.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fetch.h"
+#include "log.h"
+
+static const char *const kubelet_types[] = {
+	"Ready", "ContainersReady", "Initialized", "PodScheduled",
+	"PodReadyToStartContainers", "DisruptionTarget",
+};
+
+bool kapi_gate_type_ok(const char *type)
+{
+	if (!type || !*type || strlen(type) >= KAPI_TYPE_MAX)
+		return false;
+	for (size_t i = 0; i < sizeof(kubelet_types) / sizeof(kubelet_types[0]); i++) {
+		if (strcmp(type, kubelet_types[i]) == 0)
+			return false;
+	}
+	/* A qualified name: [prefix/]name of [A-Za-z0-9._-]. */
+	for (const char *p = type; *p; p++) {
+		if (!(*p >= 'a' && *p <= 'z') && !(*p >= 'A' && *p <= 'Z') &&
+		    !(*p >= '0' && *p <= '9') && !strchr("._-/", *p))
+			return false;
+	}
+	return true;
+}
+
+/* Prints j unformatted into buf; frees j. Length or -ENOSPC/-ENOMEM. */
+static int print_into(cJSON *j, char *buf, size_t size)
+{
+	int r;
+
+	if (!j)
+		return -ENOMEM;
+	if (size > INT32_MAX)
+		size = INT32_MAX;
+	r = cJSON_PrintPreallocated(j, buf, (int)size, false) ? (int)strlen(buf) : -ENOSPC;
+	cJSON_Delete(j);
+	return r;
+}
+
+int kapi_gate_patch(char *buf, size_t size, const char *uid, const char *type,
+		    bool status, const char *reason, const char *message,
+		    const char *now_rfc3339)
+{
+	cJSON *root = cJSON_CreateObject();
+	cJSON *meta, *st, *conds, *c;
+
+	if (!root)
+		return -ENOMEM;
+	if (uid && *uid) {
+		meta = cJSON_AddObjectToObject(root, "metadata");
+		if (!meta || !cJSON_AddStringToObject(meta, "uid", uid))
+			goto fail;
+	}
+	st = cJSON_AddObjectToObject(root, "status");
+	conds = st ? cJSON_AddArrayToObject(st, "conditions") : NULL;
+	c = cJSON_CreateObject();
+	if (!conds || !c)
+		goto fail_c;
+	cJSON_AddItemToArray(conds, c);
+	if (!cJSON_AddStringToObject(c, "type", type) ||
+	    !cJSON_AddStringToObject(c, "status", status ? "True" : "False") ||
+	    !cJSON_AddStringToObject(c, "reason", reason) ||
+	    !cJSON_AddStringToObject(c, "message", message) ||
+	    !cJSON_AddStringToObject(c, "lastTransitionTime", now_rfc3339))
+		goto fail;
+	return print_into(root, buf, size);
+fail_c:
+	cJSON_Delete(c);
+fail:
+	cJSON_Delete(root);
+	return -ENOMEM;
+}
+
+int kapi_parse_pod(const char *json, size_t len, struct kapi_pod *ret, char *err,
+		   size_t errlen)
+{
+	cJSON *root = cJSON_ParseWithLength(json, len);
+	const cJSON *kind, *meta, *uid, *ts, *grace;
+	struct kapi_pod pod = { .deletion_grace_s = -1 };
+	int r = -EINVAL;
+
+	if (!root) {
+		snprintf(err, errlen, "not JSON");
+		return -EINVAL;
+	}
+	kind = cJSON_GetObjectItemCaseSensitive(root, "kind");
+	meta = cJSON_GetObjectItemCaseSensitive(root, "metadata");
+	if (!cJSON_IsObject(root) || !cJSON_IsString(kind) || strcmp(kind->valuestring, "Pod") != 0) {
+		snprintf(err, errlen, "not a Pod");
+		goto out;
+	}
+	if (!cJSON_IsObject(meta)) {
+		snprintf(err, errlen, "a Pod without metadata");
+		goto out;
+	}
+	uid = cJSON_GetObjectItemCaseSensitive(meta, "uid");
+	if (!cJSON_IsString(uid) || strlen(uid->valuestring) >= sizeof(pod.uid)) {
+		snprintf(err, errlen, "metadata.uid is missing or not a string");
+		goto out;
+	}
+	snprintf(pod.uid, sizeof(pod.uid), "%s", uid->valuestring);
+	ts = cJSON_GetObjectItemCaseSensitive(meta, "deletionTimestamp");
+	if (ts && !cJSON_IsNull(ts) && !cJSON_IsString(ts)) {
+		snprintf(err, errlen, "metadata.deletionTimestamp is not a string");
+		goto out;
+	}
+	pod.deleting = cJSON_IsString(ts);
+	grace = cJSON_GetObjectItemCaseSensitive(meta, "deletionGracePeriodSeconds");
+	if (grace && !cJSON_IsNull(grace)) {
+		if (!cJSON_IsNumber(grace) || grace->valuedouble < 0 ||
+		    grace->valuedouble > 1e9 || grace->valuedouble != (double)(int64_t)grace->valuedouble) {
+			snprintf(err, errlen, "metadata.deletionGracePeriodSeconds is not a count of seconds");
+			goto out;
+		}
+		pod.deletion_grace_s = (int64_t)grace->valuedouble;
+	}
+	*ret = pod;
+	r = 0;
+out:
+	cJSON_Delete(root);
+	return r;
+}
+
+int kapi_event_body(char *buf, size_t size, const char *ns, const char *pod,
+		    const char *uid, const char *reason, const char *type,
+		    const char *message, const char *now_rfc3339)
+{
+	cJSON *root = cJSON_CreateObject();
+	cJSON *meta, *obj, *src;
+	char name[KAPI_NAME_MAX + 32];
+	struct timespec t;
+
+	if (!root)
+		return -ENOMEM;
+	/* Unique per event: the pod's name, then a nanosecond stamp in hex. */
+	clock_gettime(CLOCK_REALTIME, &t);
+	snprintf(name, sizeof(name), "%s.%llx", pod,
+		 (unsigned long long)t.tv_sec * 1000000000ULL + (unsigned long long)t.tv_nsec);
+	meta = cJSON_AddObjectToObject(root, "metadata");
+	obj = cJSON_AddObjectToObject(root, "involvedObject");
+	src = cJSON_AddObjectToObject(root, "source");
+	if (!meta || !obj || !src || !cJSON_AddStringToObject(root, "apiVersion", "v1") ||
+	    !cJSON_AddStringToObject(root, "kind", "Event") ||
+	    !cJSON_AddStringToObject(meta, "name", name) ||
+	    !cJSON_AddStringToObject(meta, "namespace", ns) ||
+	    !cJSON_AddStringToObject(obj, "apiVersion", "v1") ||
+	    !cJSON_AddStringToObject(obj, "kind", "Pod") ||
+	    !cJSON_AddStringToObject(obj, "name", pod) ||
+	    !cJSON_AddStringToObject(obj, "namespace", ns) ||
+	    (uid && *uid && !cJSON_AddStringToObject(obj, "uid", uid)) ||
+	    !cJSON_AddStringToObject(root, "reason", reason) ||
+	    !cJSON_AddStringToObject(root, "message", message) ||
+	    !cJSON_AddStringToObject(root, "type", type) ||
+	    !cJSON_AddStringToObject(root, "firstTimestamp", now_rfc3339) ||
+	    !cJSON_AddStringToObject(root, "lastTimestamp", now_rfc3339) ||
+	    !cJSON_AddNumberToObject(root, "count", 1) ||
+	    !cJSON_AddStringToObject(src, "component", "lastcall")) {
+		cJSON_Delete(root);
+		return -ENOMEM;
+	}
+	return print_into(root, buf, size);
+}
+
+void kapi_now(char *buf, size_t size, bool micro)
+{
+	struct timeval tv;
+	struct tm tm;
+	char base[32];
+
+	gettimeofday(&tv, NULL);
+	gmtime_r(&tv.tv_sec, &tm);
+	strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+	if (micro)
+		snprintf(buf, size, "%s.%06ldZ", base, (long)tv.tv_usec);
+	else
+		snprintf(buf, size, "%sZ", base);
+}
+
+/* ---- the client ---- */
+
+enum kapi_call { KAPI_GATE, KAPI_POD, KAPI_EVENT, KAPI_CALLS };
+
+struct kapi_req {
+	struct kapi *k;
+	enum kapi_call call;
+	bool busy;
+	kapi_pod_fn *pod_fn;
+	void *pod_data;
+};
+
+struct kapi {
+	struct fetch *f;
+	struct kapi_config c;
+	char ns[KAPI_NAME_MAX];
+	char base[128];		/* https://HOST:PORT */
+	char ca[512];
+	int gate_sent;		/* -1 unknown, 0 False, 1 True (last success) */
+	int gate_want;		/* what the call under way sets */
+	bool gate_busy;
+	bool failing[KAPI_CALLS];
+	struct kapi_req req[FETCH_REQUESTS_MAX];
+};
+
+static const char *const call_names[] = { "gate", "get_pod", "event" };
+
+/* Reads a small file into buf, trimmed. 0 or a negative errno. */
+static int read_small(const char *dir, const char *name, char *buf, size_t size)
+{
+	char path[512];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, size - 1);
+	int e = errno;
+	close(fd);
+	if (n < 0)
+		return -e;
+	if ((size_t)n == size - 1)
+		return -EFBIG;
+	buf[n] = '\0';
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' ' || buf[n - 1] == '\r'))
+		buf[--n] = '\0';
+	return n > 0 ? 0 : -ENODATA;
+}
+
+int kapi_new(struct fetch *f, const struct kapi_config *c, struct kapi **ret,
+	     char *err, size_t errlen)
+{
+	const char *host = getenv("KUBERNETES_SERVICE_HOST");
+	const char *port = getenv("KUBERNETES_SERVICE_PORT");
+	struct kapi *k;
+	int r;
+
+	if (!c->pod_name || !*c->pod_name) {
+		snprintf(err, errlen, "the pod's name is needed (--pod-name, from the downward API metadata.name)");
+		return -EINVAL;
+	}
+	if (c->gate && !kapi_gate_type_ok(c->gate)) {
+		snprintf(err, errlen, "--readiness-gate \"%s\": not a condition type lastcall may set", c->gate);
+		return -EINVAL;
+	}
+	if (!host || !*host || !port || !*port) {
+		snprintf(err, errlen, "KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set (not in a pod?)");
+		return -EINVAL;
+	}
+	k = calloc(1, sizeof(*k));
+	if (!k)
+		return -ENOMEM;
+	k->f = f;
+	k->c = *c;
+	k->gate_sent = -1;
+	k->gate_want = -1;
+	r = read_small(c->dir, "namespace", k->ns, sizeof(k->ns));
+	if (r < 0) {
+		snprintf(err, errlen, "%s/namespace: %s", c->dir, strerror(-r));
+		free(k);
+		return -EINVAL;
+	}
+	snprintf(k->ca, sizeof(k->ca), "%s/ca.crt", c->dir);
+	if (access(k->ca, R_OK) < 0) {
+		snprintf(err, errlen, "%s: %s", k->ca, strerror(errno));
+		free(k);
+		return -EINVAL;
+	}
+	/* An IPv6 service address needs brackets in a URL. */
+	snprintf(k->base, sizeof(k->base), strchr(host, ':') ? "https://[%s]:%s" : "https://%s:%s",
+		 host, port);
+	*ret = k;
+	return 0;
+}
+
+void kapi_free(struct kapi *k)
+{
+	free(k);
+}
+
+size_t kapi_pending(const struct kapi *k)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; k && i < FETCH_REQUESTS_MAX; i++)
+		n += k->req[i].busy;
+	return n;
+}
+
+static void failed(struct kapi *k, enum kapi_call call, const struct fetch_result *r)
+{
+	if (k->failing[call])
+		return;
+	k->failing[call] = true;
+	if (r->status)
+		log_warn("kube_api_failed", "call=%s status=%ld body=%.200s", call_names[call],
+			 r->status, r->body);
+	else
+		log_warn("kube_api_failed", "call=%s error=%s", call_names[call], r->error);
+}
+
+static void succeeded(struct kapi *k, enum kapi_call call)
+{
+	if (k->failing[call])
+		log_info("kube_api_recovered", "call=%s", call_names[call]);
+	k->failing[call] = false;
+}
+
+static void on_done(void *data, const struct fetch_result *r)
+{
+	struct kapi_req *q = data;
+	struct kapi *k = q->k;
+	bool ok = r->status >= 200 && r->status < 300;
+
+	q->busy = false;
+	if (q->call == KAPI_GATE) {
+		k->gate_busy = false;
+		k->gate_sent = ok ? k->gate_want : -1;
+	}
+	if (ok)
+		succeeded(k, q->call);
+	else
+		failed(k, q->call, r);
+	if (q->call == KAPI_POD) {
+		struct kapi_pod pod;
+		char err[256];
+
+		if (ok && kapi_parse_pod(r->body, r->len, &pod, err, sizeof(err)) < 0) {
+			log_warn("kube_api_bad_answer", "call=get_pod error=%s", err);
+			ok = false;
+		}
+		q->pod_fn(q->pod_data, ok ? &pod : NULL);
+	}
+}
+
+/* Starts one call; the token is read now (it rotates). */
+static int start(struct kapi *k, enum kapi_call call, const char *method, const char *path,
+		 const char *body, const char *content_type, struct kapi_req **ret_q)
+{
+	struct fetch_target t;
+	struct fetch_extra x = { .cainfo = k->ca, .content_type = content_type };
+	struct kapi_req *q = NULL;
+	char token[KAPI_TOKEN_MAX];
+	int r;
+
+	for (size_t i = 0; i < FETCH_REQUESTS_MAX && !q; i++) {
+		if (!k->req[i].busy)
+			q = &k->req[i];
+	}
+	if (!q)
+		return -ENOSPC;
+	r = read_small(k->c.dir, "token", token, sizeof(token));
+	if (r < 0) {
+		if (!k->failing[call])
+			log_warn("kube_api_failed", "call=%s error=\"token: %s\"", call_names[call],
+				 strerror(-r));
+		k->failing[call] = true;
+		return r;
+	}
+	x.bearer = token;
+	snprintf(t.url, sizeof(t.url), "%s%s", k->base, path);
+	t.unix_path[0] = '\0';
+	q->k = k;
+	q->call = call;
+	r = fetch_start_ex(k->f, &t, method, body, k->c.timeout_ms, &x, on_done, q);
+	explicit_bzero(token, sizeof(token));
+	if (r < 0)
+		return r;
+	q->busy = true;
+	*ret_q = q;
+	return 0;
+}
+
+void kapi_gate(struct kapi *k, bool ready, const char *reason)
+{
+	char path[KAPI_NAME_MAX * 2 + 64], body[1024], now[40], msg[128];
+	struct kapi_req *q;
+
+	/* One call at a time; a failed one is sent again at the next call. */
+	if (!k || !k->c.gate || k->gate_busy || k->gate_sent == (int)ready)
+		return;
+	k->gate_want = ready;
+	kapi_now(now, sizeof(now), false);
+	snprintf(msg, sizeof(msg), "lastcall: %s", ready ? "the app is ready" : "draining");
+	if (kapi_gate_patch(body, sizeof(body), k->c.pod_uid, k->c.gate, ready, reason, msg,
+			    now) < 0)
+		return;
+	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods/%s/status", k->ns, k->c.pod_name);
+	if (start(k, KAPI_GATE, "PATCH", path, body, "application/strategic-merge-patch+json",
+		  &q) == 0)
+		k->gate_busy = true;
+}
+
+void kapi_get_pod(struct kapi *k, kapi_pod_fn *fn, void *data)
+{
+	char path[KAPI_NAME_MAX * 2 + 64];
+	struct kapi_req *q;
+
+	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods/%s", k->ns, k->c.pod_name);
+	if (start(k, KAPI_POD, "GET", path, NULL, NULL, &q) < 0) {
+		fn(data, NULL);
+		return;
+	}
+	q->pod_fn = fn;
+	q->pod_data = data;
+}
+
+void kapi_event(struct kapi *k, const char *reason, bool warning, const char *fmt, ...)
+{
+	char path[KAPI_NAME_MAX + 64], body[2048], now[40], msg[256];
+	struct kapi_req *q;
+	va_list ap;
+
+	if (!k || !k->c.events)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	kapi_now(now, sizeof(now), false);
+	if (kapi_event_body(body, sizeof(body), k->ns, k->c.pod_name, k->c.pod_uid, reason,
+			    warning ? "Warning" : "Normal", msg, now) < 0)
+		return;
+	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/events", k->ns);
+	start(k, KAPI_EVENT, "POST", path, body, "application/json", &q);
+}

@@ -1,0 +1,94 @@
+/* kapi.h - the Kubernetes API, best effort: the pod's readiness-gate
+ * condition, its real deletion grace period, Events.
+ *
+ * In-cluster config: the service account's token, ca.crt and namespace
+ * files in one directory, the API server at KUBERNETES_SERVICE_HOST and
+ * _PORT, the pod's name and uid from the downward API. The token is read
+ * again for every call (it rotates) and never logged; TLS is verified
+ * against ca.crt. Every call has a short timeout and goes through fetch.c
+ * on the supervisor's loop: an API server that is down, slow or refusing
+ * never delays the drain. A failure is logged once, then its recovery.
+ */
+#ifndef LASTCALL_KAPI_H
+#define LASTCALL_KAPI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "limits.h"
+
+struct fetch;
+struct kapi;
+
+struct kapi_config {
+	const char *dir;	/* token, ca.crt, namespace */
+	const char *pod_name;
+	const char *pod_uid;	/* precondition of every patch; may be NULL */
+	const char *gate;	/* readiness-gate condition type, or NULL */
+	bool events;		/* post core/v1 Events */
+	int64_t timeout_ms;
+};
+
+/* What lastcall reads of its own pod. */
+struct kapi_pod {
+	char uid[KAPI_UID_MAX];
+	bool deleting;			/* metadata.deletionTimestamp is set */
+	int64_t deletion_grace_s;	/* metadata.deletionGracePeriodSeconds, -1 */
+};
+
+/* ---- pure: JSON in and out (cJSON) ---- */
+
+/* Condition types the kubelet owns: never written by lastcall. */
+bool kapi_gate_type_ok(const char *type);
+
+/*
+ * The strategic-merge patch of pods/NAME/status that sets condition type
+ * to True or False: {"metadata":{"uid":UID},"status":{"conditions":[{...}]}}
+ * (conditions merge by type; the uid makes it a precondition). uid may be
+ * NULL or "". Returns the length, or -ENOSPC.
+ */
+int kapi_gate_patch(char *buf, size_t size, const char *uid, const char *type,
+		    bool status, const char *reason, const char *message,
+		    const char *now_rfc3339);
+
+/* Parses a Pod object. -EINVAL with a one-line reason in err when it is
+ * not JSON, not a Pod, or its fields have the wrong types. */
+int kapi_parse_pod(const char *json, size_t len, struct kapi_pod *ret, char *err,
+		   size_t errlen);
+
+/* A core/v1 Event on the pod. type is "Normal" or "Warning". Returns the
+ * length, or -ENOSPC. */
+int kapi_event_body(char *buf, size_t size, const char *ns, const char *pod,
+		    const char *uid, const char *reason, const char *type,
+		    const char *message, const char *now_rfc3339);
+
+/* "2026-11-21T07:00:18Z" (seconds) or with microseconds (MicroTime). */
+void kapi_now(char *buf, size_t size, bool micro);
+
+/* ---- the client ---- */
+
+typedef void kapi_pod_fn(void *data, const struct kapi_pod *pod);
+
+/*
+ * Reads the namespace and checks the CA file and the API server's address
+ * now: a pod spec that asks for the API without what it needs fails at
+ * start (-EINVAL, a reason in err).
+ */
+int kapi_new(struct fetch *f, const struct kapi_config *c, struct kapi **ret,
+	     char *err, size_t errlen);
+void kapi_free(struct kapi *k);
+
+/* Sets the readiness-gate condition (when --readiness-gate is set). Sends
+ * only what the API server does not have yet, one call at a time; after a
+ * failure the next call sends it again (call it on every state check). */
+void kapi_gate(struct kapi *k, bool ready, const char *reason);
+/* GETs the pod; fn gets it (NULL when the call failed). */
+void kapi_get_pod(struct kapi *k, kapi_pod_fn *fn, void *data);
+/* Posts an Event (when events are on). */
+void kapi_event(struct kapi *k, const char *reason, bool warning, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* Calls under way. */
+size_t kapi_pending(const struct kapi *k);
+
+#endif

@@ -1,0 +1,190 @@
+/* test_kapi.c - kapi.c's JSON: the readiness-gate patch and the Event are
+ * read back with cJSON field by field; Pod objects, good and malformed. */
+#include "../../helper/kapi.c"
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+static const char *str_at(const cJSON *j, const char *a, const char *b)
+{
+	const cJSON *x = cJSON_GetObjectItemCaseSensitive(j, a);
+
+	if (b)
+		x = cJSON_GetObjectItemCaseSensitive(x, b);
+	return cJSON_IsString(x) ? x->valuestring : NULL;
+}
+
+static void test_gate_types(void **state)
+{
+	(void)state;
+	assert_true(kapi_gate_type_ok("example.com/drained"));
+	assert_true(kapi_gate_type_ok("lastcall.io/ready"));
+	assert_true(kapi_gate_type_ok("Custom_1.x-y"));
+	/* The kubelet's own, and junk. */
+	assert_false(kapi_gate_type_ok("Ready"));
+	assert_false(kapi_gate_type_ok("ContainersReady"));
+	assert_false(kapi_gate_type_ok("PodScheduled"));
+	assert_false(kapi_gate_type_ok("Initialized"));
+	assert_false(kapi_gate_type_ok(""));
+	assert_false(kapi_gate_type_ok(NULL));
+	assert_false(kapi_gate_type_ok("a b"));
+	assert_false(kapi_gate_type_ok("x\"y"));
+}
+
+static void test_gate_patch(void **state)
+{
+	char buf[1024];
+	int n;
+	cJSON *j, *conds, *c;
+
+	(void)state;
+	n = kapi_gate_patch(buf, sizeof(buf), "u-1", "example.com/ready", false, "Draining",
+			    "say \"bye\"", "2026-11-21T07:00:00Z");
+	assert_true(n > 0);
+	assert_int_equal((size_t)n, strlen(buf));
+	j = cJSON_Parse(buf);
+	assert_non_null(j);
+	assert_string_equal(str_at(j, "metadata", "uid"), "u-1");
+	conds = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(j, "status"),
+						 "conditions");
+	assert_true(cJSON_IsArray(conds));
+	assert_int_equal(cJSON_GetArraySize(conds), 1);
+	c = cJSON_GetArrayItem(conds, 0);
+	assert_string_equal(str_at(c, "type", NULL), "example.com/ready");
+	assert_string_equal(str_at(c, "status", NULL), "False");
+	assert_string_equal(str_at(c, "reason", NULL), "Draining");
+	assert_string_equal(str_at(c, "message", NULL), "say \"bye\"");
+	assert_string_equal(str_at(c, "lastTransitionTime", NULL), "2026-11-21T07:00:00Z");
+	cJSON_Delete(j);
+
+	/* No uid: no metadata at all. True. */
+	n = kapi_gate_patch(buf, sizeof(buf), NULL, "t", true, "Ready", "m", "x");
+	assert_true(n > 0);
+	j = cJSON_Parse(buf);
+	assert_null(cJSON_GetObjectItemCaseSensitive(j, "metadata"));
+	c = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(
+				       cJSON_GetObjectItemCaseSensitive(j, "status"), "conditions"), 0);
+	assert_string_equal(str_at(c, "status", NULL), "True");
+	cJSON_Delete(j);
+
+	/* Too small a buffer. */
+	assert_int_equal(kapi_gate_patch(buf, 20, "u", "t", true, "r", "m", "x"), -ENOSPC);
+}
+
+static void test_event_body(void **state)
+{
+	char buf[2048];
+	cJSON *j;
+
+	(void)state;
+	assert_true(kapi_event_body(buf, sizeof(buf), "ns1", "pod-a", "uid-9", "DrainStarted",
+				    "Normal", "T0", "2026-11-21T07:00:00Z") > 0);
+	j = cJSON_Parse(buf);
+	assert_non_null(j);
+	assert_string_equal(str_at(j, "kind", NULL), "Event");
+	assert_string_equal(str_at(j, "metadata", "namespace"), "ns1");
+	assert_memory_equal(str_at(j, "metadata", "name"), "pod-a.", 6);
+	assert_string_equal(str_at(j, "involvedObject", "kind"), "Pod");
+	assert_string_equal(str_at(j, "involvedObject", "name"), "pod-a");
+	assert_string_equal(str_at(j, "involvedObject", "uid"), "uid-9");
+	assert_string_equal(str_at(j, "reason", NULL), "DrainStarted");
+	assert_string_equal(str_at(j, "type", NULL), "Normal");
+	assert_string_equal(str_at(j, "source", "component"), "lastcall");
+	assert_int_equal(cJSON_GetObjectItemCaseSensitive(j, "count")->valueint, 1);
+	cJSON_Delete(j);
+	assert_int_equal(kapi_event_body(buf, 64, "ns1", "pod-a", "u", "R", "Normal", "m", "x"),
+			 -ENOSPC);
+}
+
+static int pod(const char *json, struct kapi_pod *p, char *err)
+{
+	memset(p, 0x5a, sizeof(*p));
+	return kapi_parse_pod(json, strlen(json), p, err, 256);
+}
+
+static void test_parse_pod(void **state)
+{
+	struct kapi_pod p;
+	char err[256];
+
+	(void)state;
+	assert_int_equal(pod("{\"kind\":\"Pod\",\"metadata\":{\"uid\":\"abc\",\"name\":\"x\"}}", &p, err), 0);
+	assert_string_equal(p.uid, "abc");
+	assert_false(p.deleting);
+	assert_int_equal(p.deletion_grace_s, -1);
+
+	assert_int_equal(pod("{\"kind\":\"Pod\",\"metadata\":{\"uid\":\"abc\","
+			     "\"deletionTimestamp\":\"2026-11-21T07:00:00Z\","
+			     "\"deletionGracePeriodSeconds\":5}}", &p, err), 0);
+	assert_true(p.deleting);
+	assert_int_equal(p.deletion_grace_s, 5);
+
+	/* null is the same as absent */
+	assert_int_equal(pod("{\"kind\":\"Pod\",\"metadata\":{\"uid\":\"a\","
+			     "\"deletionGracePeriodSeconds\":null}}", &p, err), 0);
+	assert_int_equal(p.deletion_grace_s, -1);
+
+	const struct { const char *json, *why; } bad[] = {
+		{ "", "not JSON" },
+		{ "{\"kind\":\"Pod\",", "not JSON" },
+		{ "[1,2]", "not a Pod" },
+		{ "{\"kind\":\"Status\",\"code\":404}", "not a Pod" },
+		{ "{\"kind\":7,\"metadata\":{}}", "not a Pod" },
+		{ "{\"kind\":\"Pod\"}", "without metadata" },
+		{ "{\"kind\":\"Pod\",\"metadata\":[]}", "without metadata" },
+		{ "{\"kind\":\"Pod\",\"metadata\":{}}", "metadata.uid" },
+		{ "{\"kind\":\"Pod\",\"metadata\":{\"uid\":5}}", "metadata.uid" },
+		{ "{\"kind\":\"Pod\",\"metadata\":{\"uid\":\"a\",\"deletionTimestamp\":3}}",
+		  "deletionTimestamp" },
+		{ "{\"kind\":\"Pod\",\"metadata\":{\"uid\":\"a\",\"deletionGracePeriodSeconds\":\"5\"}}",
+		  "deletionGracePeriodSeconds" },
+		{ "{\"kind\":\"Pod\",\"metadata\":{\"uid\":\"a\",\"deletionGracePeriodSeconds\":-1}}",
+		  "deletionGracePeriodSeconds" },
+		{ "{\"kind\":\"Pod\",\"metadata\":{\"uid\":\"a\",\"deletionGracePeriodSeconds\":2.5}}",
+		  "deletionGracePeriodSeconds" },
+		{ "{\"kind\":\"Pod\",\"metadata\":{\"uid\":\"a\",\"deletionGracePeriodSeconds\":1e300}}",
+		  "deletionGracePeriodSeconds" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		if (pod(bad[i].json, &p, err) != -EINVAL)
+			fail_msg("accepted %s", bad[i].json);
+		if (!strstr(err, bad[i].why))
+			fail_msg("%s: error \"%s\" does not say \"%s\"", bad[i].json, err, bad[i].why);
+	}
+	/* A uid longer than any real one. */
+	char big[200];
+	snprintf(big, sizeof(big), "{\"kind\":\"Pod\",\"metadata\":{\"uid\":\"%0100d\"}}", 0);
+	assert_int_equal(pod(big, &p, err), -EINVAL);
+}
+
+static void test_now(void **state)
+{
+	char a[40], b[40];
+
+	(void)state;
+	kapi_now(a, sizeof(a), false);
+	kapi_now(b, sizeof(b), true);
+	assert_int_equal(strlen(a), 20);
+	assert_int_equal(strlen(b), 27);
+	assert_int_equal(a[10], 'T');
+	assert_int_equal(a[19], 'Z');
+	assert_int_equal(b[19], '.');
+	assert_int_equal(b[26], 'Z');
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_gate_types),
+		cmocka_unit_test(test_gate_patch),
+		cmocka_unit_test(test_event_body),
+		cmocka_unit_test(test_parse_pod),
+		cmocka_unit_test(test_now),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
