@@ -85,6 +85,9 @@
 #define KAPI_UID_MAX 64
 #define KAPI_TYPE_MAX 317
 #define KAPI_TOKEN_MAX 16384
+/* Phases in a termination message; Kubernetes keeps its first 4096 bytes. */
+#define KAPI_PHASES_MAX 8
+#define TERMINATION_MSG_MAX 4096
 
 /* Connection sampling before the drain (only to find the serving ports). */
 #define SAMPLE_IDLE_MS 1000

@@ -77,6 +77,12 @@ const char *opts_check(const struct cmd_opts *o);
 	OPT("ready-file", CFG_CUSTOM, 0, sup.ready_file, "PATH", NULL, help,     \
 	    opts_parse_optional)
 
+#define OPT_TERMINATION_LOG                                                     \
+	OPT("termination-log", CFG_CUSTOM, 0, sup.termination_log, "PATH",       \
+	    SUP_TERMINATION_LOG,                                                \
+	    "One JSON line on how it ended, for kubectl describe pod; none: off", \
+	    opts_parse_optional)
+
 #define OPT_APP_READY                                                           \
 	OPT("app-ready-url", CFG_CUSTOM, 0, sup.app.url[APP_READY], "URL", NULL,  \
 	    "Ready only while GET URL answers 2xx (default: once the app listens)", \

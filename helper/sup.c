@@ -36,6 +36,7 @@
 #include "conn.h"
 #include "fetch.h"
 #include "httpd.h"
+#include "kapi.h"
 #include "limits.h"
 #include "log.h"
 #include "loop.h"
@@ -68,6 +69,7 @@ struct sup {
 	bool seek_failed_logged;
 	bool ports_denied_logged;
 	bool ready_file_on;	/* --ready-file exists (as far as we made it) */
+	bool forced_kill;
 	enum sup_state state;
 	int child_code;		/* 0..255, valid once the child is reaped */
 	int kill_timer;
@@ -598,6 +600,7 @@ static void drain_apply(struct sup *s, unsigned act)
 	if (act & DRAIN_ACT_KILL) {
 		size_t n = signal_leftovers(s, SIGKILL);
 		log_warn("forced_kill", "count=%zu ms=%lld", n, since_t0(s, now));
+		s->forced_kill = true;
 		if (s->state == SUP_LEFTOVER_TERM)
 			s->state = SUP_LEFTOVER_KILL;
 		if (s->mode == SUP_MODE_SIDECAR)
@@ -1022,6 +1025,47 @@ static int drain_setup(struct sup *s)
 	return 0;
 }
 
+/*
+ * The termination message: one JSON line that `kubectl describe pod`
+ * shows. The default path is only written when it exists (Kubernetes
+ * mounts it); a path given on purpose is created.
+ */
+static void write_termination_log(struct sup *s, int code, int app_code)
+{
+	const char *path = s->o->termination_log;
+	struct kapi_summary sum = {
+		.drained = s->d.t0 >= 0,
+		.forced_kill = s->forced_kill,
+		.inflight_left = s->d.t0 >= 0 ? inflight_now(s) : -1,
+		.app_code = app_code,
+		.exit_code = code,
+	};
+	char buf[TERMINATION_MSG_MAX];
+	int flags = O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOCTTY, fd, n;
+
+	if (!path)
+		return;
+	for (int p = DRAIN_UNREADY; p < DRAIN_PHASES && sum.n_phases < KAPI_PHASES_MAX; p++) {
+		sum.phase_names[sum.n_phases] = drain_phase_name(p);
+		sum.phase_ms[sum.n_phases++] = s->d.at[p] >= 0 ? s->d.at[p] - s->d.t0 : -1;
+	}
+	n = kapi_summary_json(buf, sizeof(buf) - 1, &sum);
+	if (n < 0)
+		return;
+	buf[n++] = '\n';
+	if (strcmp(path, SUP_TERMINATION_LOG) != 0)
+		flags |= O_CREAT;
+	fd = open(path, flags, 0644);
+	if (fd < 0) {
+		if (errno != ENOENT || (flags & O_CREAT))
+			log_warn("termination_log_failed", "path=%s error=%s", path, strerror(errno));
+		return;
+	}
+	if (write(fd, buf, (size_t)n) != n)
+		log_warn("termination_log_failed", "path=%s error=%s", path, strerror(errno));
+	close(fd);
+}
+
 /* The signalfd, the loop and the drain engine: everything before the app. */
 static int sup_open(struct sup *s)
 {
@@ -1111,6 +1155,7 @@ int sup_run(const struct sup_opts *o, char *const argv[],
 	code = status_map_apply(&o->exit_map, s.child_code);
 	log_info("exiting", "code=%d child_code=%d ms=%lld", code, s.child_code,
 		 since_t0(&s, loop_now_ms()));
+	write_termination_log(&s, code, s.child_code);
 out:
 	sup_close(&s);
 	return code;
@@ -1143,6 +1188,8 @@ int sup_adopt(const struct sup_opts *o, enum sup_mode mode)
 		s.exit_code = STATUS_LASTCALL_FAILED;
 	}
 	log_info("exiting", "code=%d ms=%lld", s.exit_code, since_t0(&s, loop_now_ms()));
+	if (mode == SUP_MODE_SIDECAR)
+		write_termination_log(&s, s.exit_code, -1);
 	sup_close(&s);
 	return s.exit_code;
 }

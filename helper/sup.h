@@ -15,6 +15,9 @@
 #include "sig.h"
 #include "status.h"
 
+/* Kubernetes mounts it in every container; elsewhere nothing is created. */
+#define SUP_TERMINATION_LOG "/dev/termination-log"
+
 enum sup_target {
 	SUP_TARGET_GROUP,	/* the child's process group (the default) */
 	SUP_TARGET_CHILD,	/* the child alone */
@@ -47,6 +50,7 @@ struct sup_opts {
 	struct app_urls app;		/* the app's own endpoints, each optional */
 	struct httpd_acl allow;		/* may GET /prestop over TCP, with loopback */
 	const char *ready_file;		/* exists while ready, or NULL */
+	const char *termination_log;	/* the summary at exit, or NULL */
 
 	/* sidecar and hook: the app's main process, by name or pid file. */
 	const char *target_process;

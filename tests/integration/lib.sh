@@ -57,6 +57,8 @@ wait_until() {
 	done
 }
 
+# between V LO HI: LO <= V <= HI (one command, for check).
+between() { [ "$1" -ge "$2" ] && [ "$1" -le "$3" ]; }
 has_line() { [ -f "$2" ] && grep -qE -- "$1" "$2"; }
 count_lines() { local n; n=$(grep -cE -- "$1" "$2" 2>/dev/null); echo "${n:-0}"; }
 alive() { kill -0 "$1" 2>/dev/null; }

@@ -79,7 +79,7 @@ wait_exit "$NS_PID" 5000
 # --- the budget: compressed with a warning, and the forced kill ---
 # sigprobe records signals and never dies of them: an app that hangs.
 start_pid1 "$WORK/c.log" run --drain-on TERM --listen none --control none \
-	--grace-period 3s --kill-margin 500ms --stop-timeout 5s --min-delay 2s \
+	--termination-log "$WORK/c.term" --grace-period 3s --kill-margin 500ms --stop-timeout 5s --min-delay 2s \
 	-- "$PROBES/sigprobe" "$WORK/c.sig"
 wait_until 5000 has_line '^ready$' "$WORK/c.sig"
 check "delays that overrun the grace are compressed, with the numbers" \
@@ -91,10 +91,18 @@ elapsed=$(($(now_ms) - t0))
 echo "# forced kill: SIGTERM to exit ${elapsed} ms"
 check "an app that ignores the stop signal is killed: exit 137 (got $CODE)" [ "$CODE" = 137 ]
 check "the kill comes at grace - margin ± 250 ms (${elapsed} ms in 2250..2750)" \
-	[ "$elapsed" -ge 2250 ] && [ "$elapsed" -le 2750 ]
+	between "$elapsed" 2250 2750
 check "the forced kill is logged" has_line 'level=warn .*event=forced_kill' "$WORK/c.log"
 check "the kill phase is logged" has_line 'event=phase phase=kill ms=2[0-9]{3} forced=true' "$WORK/c.log"
 check "the app got the stop signal before the kill" has_line '^sig=15$' "$WORK/c.sig"
+# The termination message: one JSON line saying how it ended.
+term() { node -e 'const t = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+	process.exit(eval(process.argv[2]) ? 0 : 1)' "$WORK/c.term" "$1"; }
+check "termination message: one line" [ "$(wc -l <"$WORK/c.term")" = 1 ]
+check "termination message: exit 137, forced kill, drained" \
+	term 't.exit_code === 137 && t.app_code === 137 && t.forced_kill === true && t.drained === true'
+check "termination message: the phases in ms after T0" \
+	term 't.phases.unready === 0 && t.phases.kill >= 2250 && t.phases.kill <= 2750 && t.phases.done >= t.phases.kill'
 phases=$(grep -oE 'event=phase phase=[a-z]+' "$WORK/c.log" | sed 's/.*=//' | tr '\n' ' ')
 check "every phase logged once, in order (got: $phases)" \
 	[ "$phases" = "unready propagate drain stop kill done " ]

@@ -10,6 +10,7 @@ cd "$APP_DIR" || exit 1
 # --- probe, then prestop delivered twice, then the kubelet's SIGTERM ---
 SOCK="$WORK/a.sock"
 START_DELAY_MS=600 PORT=0 start_pid1 "$WORK/a.log" run --drain-on TERM --control "$SOCK" \
+	--termination-log "$WORK/a.term" \
 	--min-delay 500ms --quiet-period 200ms -- node server.js
 wait_until 5000 has_line 'event=endpoints ' "$WORK/a.log"
 "$LASTCALL" probe --control "$SOCK" ready 2>"$WORK/probe.err"
@@ -54,6 +55,12 @@ check "...within 1.5 s of the kubelet's SIGTERM ($(($(now_ms) - t1)) ms)" \
 	[ $(($(now_ms) - t1)) -lt 1500 ]
 check "the app got the stop signal once drained" has_line 'event=stop_signal_sent signal=SIGTERM' "$WORK/a.log"
 check "the timeline starts at the hook" has_line 'event=phase phase=unready ms=0 ' "$WORK/a.log"
+term() { node -e 'const t = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+	process.exit(eval(process.argv[2]) ? 0 : 1)' "$WORK/a.term" "$1"; }
+check "termination message: exit 0, drained, no forced kill, nothing in flight" \
+	term 't.exit_code === 0 && t.app_code === 0 && t.drained && !t.forced_kill && t.inflight_left === 0'
+check "termination message: unready at 0, then stop and done, no kill" \
+	term 't.phases.unready === 0 && t.phases.stop >= 500 && t.phases.done >= t.phases.stop && !("kill" in t.phases)'
 # Nothing answers any more: the hook drains by itself (standalone), here
 # with nothing listening, so it only waits out the minimum delay.
 t0=$(now_ms)
