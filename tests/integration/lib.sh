@@ -3,6 +3,7 @@
 # Tests print TAP: "ok N - name" / "not ok N - name", then "1..N" at the
 # end. They wait on events (a line in a file, a process gone) with a
 # deadline, never on a bare sleep, and end only the processes they started.
+# KEEP_WORK=1 keeps the suite's work directory (logs) for a look after.
 
 set -uo pipefail
 
