@@ -26,6 +26,7 @@
 #include "log.h"
 #include "loop.h"
 #include "opts.h"
+#include "proc.h"
 #include "sup.h"
 
 static const struct cfg_opt prestop_opts_table[] = {
@@ -159,20 +160,9 @@ static int attached(const struct cmd_opts *o, int *ret_code)
  * stdout does, unless PID 1 is the pod's /pause (shareProcessNamespace). */
 static void tee_to_pid1(void)
 {
-	char comm[32] = "";
-	ssize_t n;
 	int fd;
 
-	if (getpid() == 1)
-		return;
-	fd = open("/proc/1/comm", O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		n = read(fd, comm, sizeof(comm) - 1);
-		close(fd);
-		comm[n > 0 ? n : 0] = '\0';
-		comm[strcspn(comm, "\n")] = '\0';
-	}
-	if (strcmp(comm, "pause") == 0)
+	if (getpid() == 1 || proc_is_named(1, "pause"))
 		return;
 	fd = open("/proc/1/fd/1", O_WRONLY | O_APPEND | O_NOCTTY | O_CLOEXEC);
 	if (fd >= 0)
@@ -189,8 +179,6 @@ int prestop_main(int argc, char **argv)
 	memset(&o, 0, sizeof(o));
 	if (cli_parse(&prestop_cmd, &o, &o.common, argc, argv, &argi, &code))
 		return code;
-	if (argi != argc)
-		return cli_fail(&prestop_cmd, "takes no arguments");
 	if (drain_phase_parse(o.until, &target) < 0 || target == DRAIN_SERVING)
 		return cli_fail(&prestop_cmd,
 				"--until: expected unready, propagate, drain, drained, stop, kill or done");

@@ -74,22 +74,37 @@ int proc_parse_stat(const char *buf, size_t len, struct proc_stat *ret)
 	return 0;
 }
 
-static int read_stat(int dirfd, const char *name, struct proc_stat *ret)
+/* Reads DIR/FILE (relative to dirfd) into buf, NUL-terminated: at most
+ * size - 1 bytes, one read (enough for /proc's one-shot files). Returns
+ * the length, or a negative errno. */
+static ssize_t read_at(int dirfd, const char *dir, const char *file, char *buf, size_t size)
 {
-	char path[64], buf[PROC_STAT_MAX];
-	int fd;
+	char path[64];
 	ssize_t n;
+	int fd, e;
 
-	snprintf(path, sizeof(path), "%s/stat", name);
+	snprintf(path, sizeof(path), "%s/%s", dir, file);
 	fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
 	do
-		n = read(fd, buf, sizeof(buf) - 1);
+		n = read(fd, buf, size - 1);
 	while (n < 0 && errno == EINTR);
+	e = errno;
 	close(fd);
+	if (n < 0)
+		return -e;
+	buf[n] = '\0';
+	return n;
+}
+
+static int read_stat(int dirfd, const char *name, struct proc_stat *ret)
+{
+	char buf[PROC_STAT_MAX];
+	ssize_t n = read_at(dirfd, name, "stat", buf, sizeof(buf));
+
 	if (n <= 0)
-		return n < 0 ? -errno : -EINVAL;
+		return n < 0 ? (int)n : -EINVAL;
 	return proc_parse_stat(buf, (size_t)n, ret);
 }
 
@@ -174,34 +189,32 @@ bool proc_alive(pid_t pid)
 /* Whether process dir (a /proc entry) is called name. */
 static bool proc_named(int procfd, const char *dir, const char *name)
 {
-	char path[64], buf[PROC_CMDLINE_MAX];
-	ssize_t n;
-	int fd;
+	char buf[PROC_CMDLINE_MAX];
 
-	snprintf(path, sizeof(path), "%s/comm", dir);
-	fd = openat(procfd, path, O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		n = read(fd, buf, 16);
-		close(fd);
-		if (n > 0) {
-			buf[n] = '\0';
-			buf[strcspn(buf, "\n")] = '\0';
-			if (strcmp(buf, name) == 0)
-				return true;
-		}
+	if (read_at(procfd, dir, "comm", buf, 17) > 0) {
+		buf[strcspn(buf, "\n")] = '\0';
+		if (strcmp(buf, name) == 0)
+			return true;
 	}
-	/* comm is cut at 15 characters, and interpreters rename it. */
-	snprintf(path, sizeof(path), "%s/cmdline", dir);
-	fd = openat(procfd, path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
+	/* comm is cut at 15 characters, and interpreters rename it.
+	 * argv[0] ends at the first NUL. */
+	if (read_at(procfd, dir, "cmdline", buf, sizeof(buf)) <= 0)
 		return false;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	buf[n] = '\0';	/* argv[0] ends at the first NUL */
 	const char *base = strrchr(buf, '/');
 	return strcmp(base ? base + 1 : buf, name) == 0;
+}
+
+bool proc_is_named(pid_t pid, const char *name)
+{
+	char dir[16];
+
+	snprintf(dir, sizeof(dir), "%d", (int)pid);
+	int procfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (procfd < 0)
+		return false;
+	bool r = proc_named(procfd, dir, name);
+	close(procfd);
+	return r;
 }
 
 int proc_find(const char *name, pid_t skip, pid_t *ret_pid)

@@ -45,6 +45,9 @@ bool proc_alive(pid_t pid);
  */
 int proc_find(const char *name, pid_t skip, pid_t *ret_pid);
 
+/* Whether pid is called name, by the rule proc_find uses. */
+bool proc_is_named(pid_t pid, const char *name);
+
 /* Parses a pid file's text: a decimal pid > 0, optionally followed by
  * whitespace. Pure. 0 or -EINVAL. */
 int proc_parse_pid(const char *buf, size_t len, pid_t *ret_pid);

@@ -11,6 +11,15 @@
 #include "opts.h"
 #include "sup.h"
 
+/* What run and sidecar both serve and report, after their own rows. */
+#define OPTS_SERVING                                                            \
+	OPTS_ENDPOINTS,                                                         \
+	OPT_READY_FILE("Create PATH while ready, remove it at the drain (exec readinessProbe)"), \
+	OPT_TERMINATION_LOG,                                                    \
+	OPT_APP_READY,                                                          \
+	OPTS_APP,                                                               \
+	CLI_LOG_OPTS(struct cmd_opts, common)
+
 static const struct cfg_opt run_opts_table[] = {
 	OPT("signal-target", CFG_CUSTOM, 0, sup.target, "child|group", "group",
 	    "Forward signals to CMD's whole process group, or to CMD alone",
@@ -30,12 +39,7 @@ static const struct cfg_opt run_opts_table[] = {
 	OPT("stop-signal", CFG_SIGNAL, 0, sup.stop_signal, "SIGNAL", "TERM",
 	    "Signal that tells the app to stop once drained (QUIT for nginx)", NULL),
 	OPTS_WATCH("A serving TCP port to watch; default: the ports CMD listens on"),
-	OPTS_ENDPOINTS,
-	OPT_READY_FILE("Create PATH while ready, remove it at the drain (exec readinessProbe)"),
-	OPT_TERMINATION_LOG,
-	OPT_APP_READY,
-	OPTS_APP,
-	CLI_LOG_OPTS(struct cmd_opts, common),
+	OPTS_SERVING,
 };
 
 const struct cfg_cmd run_cmd = {
@@ -97,12 +101,7 @@ static const struct cfg_opt sidecar_opts_table[] = {
 	OPT("stop-signal", CFG_SIGNAL, 0, sup.stop_signal, "SIGNAL", "TERM",
 	    "Signal sent to the app once drained (QUIT for nginx)", NULL),
 	OPTS_WATCH("A serving TCP port to watch; default: the ports the app listens on"),
-	OPTS_ENDPOINTS,
-	OPT_READY_FILE("Create PATH while ready, remove it at the drain (exec readinessProbe)"),
-	OPT_TERMINATION_LOG,
-	OPT_APP_READY,
-	OPTS_APP,
-	CLI_LOG_OPTS(struct cmd_opts, common),
+	OPTS_SERVING,
 };
 
 const struct cfg_cmd sidecar_cmd = {
@@ -139,8 +138,6 @@ int sidecar_main(int argc, char **argv)
 	memset(&o, 0, sizeof(o));
 	if (cli_parse(&sidecar_cmd, &o, &o.common, argc, argv, &argi, &code))
 		return code;
-	if (argi != argc)
-		return cli_fail(&sidecar_cmd, "takes no arguments");
 	if (!o.sup.target_process && !o.sup.pid_file)
 		return cli_fail(&sidecar_cmd, "give --target-process NAME or --pid-file PATH");
 	if ((bad = opts_check(&o)))

@@ -394,6 +394,9 @@ static void test_find(void **state)
 	assert_int_equal(proc_find("lc-find-test", pid, &found), 0);
 	assert_int_equal(found, g);
 	assert_true(proc_alive(pid));
+	assert_true(proc_is_named(pid, "lc-find-test"));
+	assert_false(proc_is_named(pid, "lc-find"));
+	assert_false(proc_is_named(getpid(), "lc-find-test"));
 	close(hold);
 	assert_int_equal(waitpid(pid, &st, 0), pid);
 	assert_false(proc_alive(pid));
@@ -409,6 +412,7 @@ static void test_find(void **state)
 	for (int i = 0; i < 500 && proc_find("lc-find-a-rather-long-name", 0, &found) < 0; i++)
 		usleep(10 * 1000);
 	assert_int_equal(found, pid);
+	assert_true(proc_is_named(pid, "lc-find-a-rather-long-name"));
 	assert_int_equal(proc_find("lc-find-a-rather", 0, &found), -ESRCH);
 
 	/* A zombie is not alive, and not found. */
