@@ -21,7 +21,6 @@ struct fetch_req {
 	int64_t started;
 	size_t len;
 	bool too_big;
-	struct curl_slist *headers;	/* owned; freed with the slot */
 	char body[FETCH_BODY_MAX + 1];
 	char errbuf[CURL_ERROR_SIZE];
 };
@@ -195,8 +194,6 @@ static void req_release(struct fetch *f, struct fetch_req *q)
 	curl_multi_remove_handle(f->multi, q->easy);
 	curl_easy_cleanup(q->easy);
 	q->easy = NULL;
-	curl_slist_free_all(q->headers);
-	q->headers = NULL;
 }
 
 /* The errno that says what kind of failure a curl code is. */
@@ -305,13 +302,6 @@ size_t fetch_pending(const struct fetch *f)
 int fetch_start(struct fetch *f, const struct fetch_target *t, const char *method,
 		const char *body, int64_t timeout_ms, fetch_done_fn *fn, void *data)
 {
-	return fetch_start_ex(f, t, method, body, timeout_ms, NULL, fn, data);
-}
-
-int fetch_start_ex(struct fetch *f, const struct fetch_target *t, const char *method,
-		   const char *body, int64_t timeout_ms, const struct fetch_extra *x,
-		   fetch_done_fn *fn, void *data)
-{
 	struct fetch_req *q = NULL;
 	CURL *e;
 	long connect_ms = timeout_ms < FETCH_CONNECT_TIMEOUT_MAX_MS
@@ -355,31 +345,8 @@ int fetch_start_ex(struct fetch *f, const struct fetch_target *t, const char *me
 		curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, body ? body : "");
 	if (strcmp(method, "POST") != 0 && strcmp(method, "GET") != 0)
 		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
-	if (x && x->cainfo) {
-		/* Verify the peer against this CA only (the cluster's). */
-		curl_easy_setopt(e, CURLOPT_CAINFO, x->cainfo);
-		curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
-	}
-	if (x && x->bearer) {
-		curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BEARER);
-		curl_easy_setopt(e, CURLOPT_XOAUTH2_BEARER, x->bearer);
-	}
-	q->headers = NULL;
-	if (x && x->content_type) {
-		char h[128];
-		snprintf(h, sizeof(h), "Content-Type: %s", x->content_type);
-		q->headers = curl_slist_append(NULL, h);
-		if (!q->headers) {
-			curl_easy_cleanup(e);
-			return -ENOMEM;
-		}
-		q->headers = curl_slist_append(q->headers, "Accept: application/json");
-		curl_easy_setopt(e, CURLOPT_HTTPHEADER, q->headers);
-	}
 	if (curl_multi_add_handle(f->multi, e) != CURLM_OK) {
 		curl_easy_cleanup(e);
-		curl_slist_free_all(q->headers);
-		q->headers = NULL;
 		return -EIO;
 	}
 	q->easy = e;

@@ -51,25 +51,14 @@ int fetch_new(struct loop *l, struct fetch **ret);
 void fetch_free(struct fetch *f);
 
 /*
- * Starts method (GET, POST) on t with a total timeout; fn runs once when it
- * ends, from the loop (never from inside this call). body may be NULL.
+ * Starts method (GET, POST, PATCH...) on t with a total timeout; fn runs
+ * once when it ends, from the loop (never from inside this call). body may
+ * be NULL; curl keeps its own copy.
  * Returns 0, or -ENOSPC when FETCH_REQUESTS_MAX are under way, -ENOMEM,
  * -EIO when curl refuses.
  */
 int fetch_start(struct fetch *f, const struct fetch_target *t, const char *method,
 		const char *body, int64_t timeout_ms, fetch_done_fn *fn, void *data);
-
-/* What the Kubernetes API needs on top: each field optional. */
-struct fetch_extra {
-	const char *cainfo;		/* verify TLS against this CA file only */
-	const char *bearer;		/* Authorization: Bearer (copied by curl) */
-	const char *content_type;	/* Content-Type header of body */
-};
-
-/* fetch_start with x (may be NULL). body is copied. */
-int fetch_start_ex(struct fetch *f, const struct fetch_target *t, const char *method,
-		   const char *body, int64_t timeout_ms, const struct fetch_extra *x,
-		   fetch_done_fn *fn, void *data);
 
 /* Requests under way. */
 size_t fetch_pending(const struct fetch *f);

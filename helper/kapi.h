@@ -1,13 +1,7 @@
-/* kapi.h - the Kubernetes API, best effort: the pod's readiness-gate
- * condition, its real deletion grace period, Events.
- *
- * In-cluster config: the service account's token, ca.crt and namespace
- * files in one directory, the API server at KUBERNETES_SERVICE_HOST and
- * _PORT, the pod's name and uid from the downward API. The token is read
- * again for every call (it rotates) and never logged; TLS is verified
- * against ca.crt. Every call has a short timeout and goes through fetch.c
- * on the supervisor's loop: an API server that is down, slow or refusing
- * never delays the drain. A failure is logged once, then its recovery.
+/* kapi.h - what lastcall says to Kubernetes, as JSON (cJSON), pure: the
+ * readiness-gate condition patch, Events, the Pod it reads back, and the
+ * termination message. The calls themselves (through fetch.c, with the
+ * service account's token and CA) are not wired in yet.
  */
 #ifndef LASTCALL_KAPI_H
 #define LASTCALL_KAPI_H
@@ -18,26 +12,12 @@
 
 #include "limits.h"
 
-struct fetch;
-struct kapi;
-
-struct kapi_config {
-	const char *dir;	/* token, ca.crt, namespace */
-	const char *pod_name;
-	const char *pod_uid;	/* precondition of every patch; may be NULL */
-	const char *gate;	/* readiness-gate condition type, or NULL */
-	bool events;		/* post core/v1 Events */
-	int64_t timeout_ms;
-};
-
 /* What lastcall reads of its own pod. */
 struct kapi_pod {
 	char uid[KAPI_UID_MAX];
 	bool deleting;			/* metadata.deletionTimestamp is set */
 	int64_t deletion_grace_s;	/* metadata.deletionGracePeriodSeconds, -1 */
 };
-
-/* ---- pure: JSON in and out (cJSON) ---- */
 
 /* Condition types the kubelet owns: never written by lastcall. */
 bool kapi_gate_type_ok(const char *type);
@@ -82,30 +62,5 @@ int kapi_summary_json(char *buf, size_t size, const struct kapi_summary *s);
 
 /* "2026-11-21T07:00:18Z" (seconds) or with microseconds (MicroTime). */
 void kapi_now(char *buf, size_t size, bool micro);
-
-/* ---- the client ---- */
-
-typedef void kapi_pod_fn(void *data, const struct kapi_pod *pod);
-
-/*
- * Reads the namespace and checks the CA file and the API server's address
- * now: a pod spec that asks for the API without what it needs fails at
- * start (-EINVAL, a reason in err).
- */
-int kapi_new(struct fetch *f, const struct kapi_config *c, struct kapi **ret,
-	     char *err, size_t errlen);
-void kapi_free(struct kapi *k);
-
-/* Sets the readiness-gate condition (when --readiness-gate is set). Sends
- * only what the API server does not have yet, one call at a time; after a
- * failure the next call sends it again (call it on every state check). */
-void kapi_gate(struct kapi *k, bool ready, const char *reason);
-/* GETs the pod; fn gets it (NULL when the call failed). */
-void kapi_get_pod(struct kapi *k, kapi_pod_fn *fn, void *data);
-/* Posts an Event (when events are on). */
-void kapi_event(struct kapi *k, const char *reason, bool warning, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-/* Calls under way. */
-size_t kapi_pending(const struct kapi *k);
 
 #endif

@@ -79,12 +79,10 @@
  * whether PID 1's children are gone (it must return before PID 1 exits). */
 #define PID1_POLL_MS 5
 
-/* Kubernetes API: object names and uids, condition types, the service
- * account token, the time every call gets. */
+/* Kubernetes API: object names and uids, condition types. */
 #define KAPI_NAME_MAX 254
 #define KAPI_UID_MAX 64
 #define KAPI_TYPE_MAX 317
-#define KAPI_TOKEN_MAX 16384
 /* Phases in a termination message; Kubernetes keeps its first 4096 bytes. */
 #define KAPI_PHASES_MAX 8
 #define TERMINATION_MSG_MAX 4096
