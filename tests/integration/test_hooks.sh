@@ -10,7 +10,7 @@ cd "$APP_DIR" || exit 1
 # --- probe, then prestop delivered twice, then the kubelet's SIGTERM ---
 SOCK="$WORK/a.sock"
 START_DELAY_MS=600 PORT=0 start_pid1 "$WORK/a.log" run --drain-on TERM --control "$SOCK" \
-	--termination-log "$WORK/a.term" \
+	--termination-log "$WORK/a.term" --ready-file "$WORK/a.ready" \
 	--min-delay 500ms --quiet-period 200ms -- node server.js
 wait_until 5000 has_line 'event=endpoints ' "$WORK/a.log"
 "$LASTCALL" probe --control "$SOCK" ready 2>"$WORK/probe.err"
@@ -19,6 +19,7 @@ check "probe ready: 1 before the app listens (got $c)" [ "$c" = 1 ]
 check "probe ready: says why on stderr" has_line 'ready: 503' "$WORK/probe.err"
 check "probe live: 0 while it starts" "$LASTCALL" probe --control "$SOCK" live
 check "probe ready: 0 once the app listens" wait_until 5000 "$LASTCALL" probe --control "$SOCK" ready
+check "--ready-file exists once ready" wait_until 2000 test -e "$WORK/a.ready"
 "$LASTCALL" probe --control "$WORK/nobody.sock" ready 2>/dev/null
 c=$?
 check "probe without an instance: 1 (got $c)" [ "$c" = 1 ]
@@ -32,6 +33,7 @@ hook1=$!
 wait_until 2000 has_line 'event=drain_started origin=control' "$WORK/a.log"
 "$LASTCALL" prestop --control "$SOCK" >"$WORK/hook2.out" 2>&1 &
 hook2=$!
+check "--ready-file removed once the hook started the drain" wait_until 1000 eval "[ ! -e '$WORK/a.ready' ]"
 check "probe ready: 1 once the hook started the drain" \
 	wait_until 2000 eval "! '$LASTCALL' probe --control '$SOCK' ready 2>/dev/null"
 wait "$hook1"
