@@ -204,6 +204,14 @@ unsigned drain_all_gone(struct drain *d, int64_t now)
 	return enter(d, DRAIN_DONE, now);
 }
 
+unsigned drain_refit(struct drain *d, int64_t now, const struct drain_budget *fitted)
+{
+	if (fitted->grace_ms >= d->b.grace_ms)
+		return 0;
+	d->b = *fitted;
+	return d->phase == DRAIN_SERVING ? 0 : advance(d, now);
+}
+
 unsigned drain_tick(struct drain *d, int64_t now)
 {
 	return d->phase == DRAIN_SERVING ? 0 : advance(d, now);

@@ -81,6 +81,12 @@ unsigned drain_inflight(struct drain *d, int64_t now, int inflight);
 unsigned drain_child_exited(struct drain *d, int64_t now);
 /* Every process is gone. */
 unsigned drain_all_gone(struct drain *d, int64_t now);
+/* A shorter grace period learnt after T0 (the pod's deletion grace):
+ * takes the newly fitted budget when its grace is shorter, keeping T0 and
+ * the phases passed, and moves on at once if a deadline already passed.
+ * A longer one changes nothing (the grace only shrinks once deletion
+ * started). */
+unsigned drain_refit(struct drain *d, int64_t now, const struct drain_budget *fitted);
 /* Time passed: re-evaluate deadlines. */
 unsigned drain_tick(struct drain *d, int64_t now);
 

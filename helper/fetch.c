@@ -21,6 +21,7 @@ struct fetch_req {
 	int64_t started;
 	size_t len;
 	bool too_big;
+	struct curl_slist *headers;	/* owned; freed with the slot */
 	char body[FETCH_BODY_MAX + 1];
 	char errbuf[CURL_ERROR_SIZE];
 };
@@ -194,6 +195,8 @@ static void req_release(struct fetch *f, struct fetch_req *q)
 	curl_multi_remove_handle(f->multi, q->easy);
 	curl_easy_cleanup(q->easy);
 	q->easy = NULL;
+	curl_slist_free_all(q->headers);
+	q->headers = NULL;
 }
 
 /* The errno that says what kind of failure a curl code is. */
@@ -299,8 +302,31 @@ size_t fetch_pending(const struct fetch *f)
 	return n;
 }
 
+/* Appends "name: value" to *l when value is set. */
+static int add_header(struct curl_slist **l, const char *name, const char *value)
+{
+	char h[256];
+	struct curl_slist *n;
+
+	if (!value)
+		return 0;
+	snprintf(h, sizeof(h), "%s: %s", name, value);
+	n = curl_slist_append(*l, h);
+	if (!n)
+		return -ENOMEM;
+	*l = n;
+	return 0;
+}
+
 int fetch_start(struct fetch *f, const struct fetch_target *t, const char *method,
 		const char *body, int64_t timeout_ms, fetch_done_fn *fn, void *data)
+{
+	return fetch_start_ex(f, t, method, body, timeout_ms, NULL, fn, data);
+}
+
+int fetch_start_ex(struct fetch *f, const struct fetch_target *t, const char *method,
+		   const char *body, int64_t timeout_ms, const struct fetch_extra *x,
+		   fetch_done_fn *fn, void *data)
 {
 	struct fetch_req *q = NULL;
 	CURL *e;
@@ -345,8 +371,29 @@ int fetch_start(struct fetch *f, const struct fetch_target *t, const char *metho
 		curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, body ? body : "");
 	if (strcmp(method, "POST") != 0 && strcmp(method, "GET") != 0)
 		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
+	if (x && x->cainfo) {
+		/* Verify the peer against this CA only (the cluster's). */
+		curl_easy_setopt(e, CURLOPT_CAINFO, x->cainfo);
+		curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
+	}
+	if (x && x->bearer) {
+		curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BEARER);
+		curl_easy_setopt(e, CURLOPT_XOAUTH2_BEARER, x->bearer);
+	}
+	q->headers = NULL;
+	if (x && (add_header(&q->headers, "Content-Type", x->content_type) < 0 ||
+		  add_header(&q->headers, "Accept", x->accept) < 0)) {
+		curl_easy_cleanup(e);
+		curl_slist_free_all(q->headers);
+		q->headers = NULL;
+		return -ENOMEM;
+	}
+	if (q->headers)
+		curl_easy_setopt(e, CURLOPT_HTTPHEADER, q->headers);
 	if (curl_multi_add_handle(f->multi, e) != CURLM_OK) {
 		curl_easy_cleanup(e);
+		curl_slist_free_all(q->headers);
+		q->headers = NULL;
 		return -EIO;
 	}
 	q->easy = e;

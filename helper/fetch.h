@@ -60,6 +60,19 @@ void fetch_free(struct fetch *f);
 int fetch_start(struct fetch *f, const struct fetch_target *t, const char *method,
 		const char *body, int64_t timeout_ms, fetch_done_fn *fn, void *data);
 
+/* What the Kubernetes API needs on top: each field optional. */
+struct fetch_extra {
+	const char *cainfo;		/* verify TLS against this CA file only */
+	const char *bearer;		/* Authorization: Bearer (copied by curl) */
+	const char *content_type;	/* Content-Type header of body */
+	const char *accept;		/* Accept header */
+};
+
+/* fetch_start with x (may be NULL). body is copied. */
+int fetch_start_ex(struct fetch *f, const struct fetch_target *t, const char *method,
+		   const char *body, int64_t timeout_ms, const struct fetch_extra *x,
+		   fetch_done_fn *fn, void *data);
+
 /* Requests under way. */
 size_t fetch_pending(const struct fetch *f);
 

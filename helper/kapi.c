@@ -3,12 +3,18 @@
 
 #include <cJSON.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "fetch.h"
+#include "log.h"
+#include "loop.h"
 
 static const char *const kubelet_types[] = {
 	"Ready", "ContainersReady", "Initialized", "PodScheduled",
@@ -212,4 +218,410 @@ void kapi_now(char *buf, size_t size, bool micro)
 		snprintf(buf, size, "%s.%06ldZ", base, (long)tv.tv_usec);
 	else
 		snprintf(buf, size, "%sZ", base);
+}
+
+void kapi_error_message(const char *body, size_t len, char *buf, size_t size)
+{
+	cJSON *root = cJSON_ParseWithLength(body, len);
+	const cJSON *msg = cJSON_GetObjectItemCaseSensitive(root, "message");
+	const char *from = cJSON_IsString(msg) ? msg->valuestring : body;
+	size_t n = 0;
+
+	/* One line, printable: never a raw newline into the log. */
+	for (const char *p = from; *p && n + 1 < size && (size_t)(p - from) < len; p++)
+		buf[n++] = (*p == '\n' || *p == '\r' || *p == '\t') ? ' ' : *p;
+	buf[n] = '\0';
+	cJSON_Delete(root);
+}
+
+/* ---- the client ---- */
+
+enum kapi_call { KAPI_GATE, KAPI_POD, KAPI_EVENT, KAPI_CALLS };
+
+static const char *const call_names[KAPI_CALLS] = { "gate", "get_pod", "event" };
+
+/* Two gate patches (the old wish in flight, the new one), a GET, an Event. */
+#define KAPI_REQS 4
+
+struct kapi_req {
+	struct kapi *k;
+	enum kapi_call call;
+	bool busy;
+	int value;		/* gate: the status it sets */
+};
+
+struct kapi_queued {
+	char reason[32];
+	bool warning;
+	char message[KAPI_MESSAGE_MAX];
+	char time[40];
+};
+
+struct kapi {
+	struct fetch *f;
+	struct kapi_config c;
+	const struct kapi_ops *ops;
+	void *data;
+	char ns[KAPI_NAME_MAX];
+	char uid[KAPI_UID_MAX];		/* given, or learnt from GET pod */
+	char base[128];			/* https://HOST:PORT */
+	char ca[512];
+	struct kapi_req req[KAPI_REQS];
+	bool failing[KAPI_CALLS];
+
+	int gate_want;			/* -1 nothing asked yet, 0, 1 */
+	int gate_have;			/* the last one answered 2xx, -1 unknown */
+	int gate_busy;			/* patches in flight */
+	int64_t gate_retry_at;
+	int64_t gate_backoff_ms;
+
+	struct kapi_queued events[KAPI_EVENTS_MAX];
+	size_t ev_head, ev_n;
+	bool ev_busy;
+	size_t ev_dropped;
+};
+
+/* Reads a small file of dir into buf, trimmed. 0 or a negative errno. */
+static int read_small(const char *dir, const char *name, char *buf, size_t size)
+{
+	char path[512];
+	ssize_t n;
+	int fd, e;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, size - 1);
+	e = errno;
+	close(fd);
+	if (n < 0)
+		return -e;
+	if ((size_t)n == size - 1)
+		return -EFBIG;
+	buf[n] = '\0';
+	while (n > 0 && strchr("\n\r \t", buf[n - 1]))
+		buf[--n] = '\0';
+	return n > 0 ? 0 : -ENODATA;
+}
+
+int kapi_new(struct fetch *f, const struct kapi_config *c, const struct kapi_ops *ops,
+	     void *data, struct kapi **ret, char *err, size_t errlen)
+{
+	const char *host = getenv("KUBERNETES_SERVICE_HOST");
+	const char *port = getenv("KUBERNETES_SERVICE_PORT");
+	struct kapi *k;
+	int r;
+
+	if (!c->pod_name || !*c->pod_name || strlen(c->pod_name) >= KAPI_NAME_MAX) {
+		snprintf(err, errlen, "--pod-name: the pod's name is needed (downward API metadata.name)");
+		return -EINVAL;
+	}
+	if (c->pod_uid && strlen(c->pod_uid) >= KAPI_UID_MAX) {
+		snprintf(err, errlen, "--pod-uid: longer than %d bytes", KAPI_UID_MAX - 1);
+		return -EINVAL;
+	}
+	if (c->gate && !kapi_gate_type_ok(c->gate)) {
+		snprintf(err, errlen, "--readiness-gate \"%s\": not a condition type lastcall may set (kubelet-owned, or not a qualified name)",
+			 c->gate);
+		return -EINVAL;
+	}
+	if (!host || !*host || !port || !*port) {
+		snprintf(err, errlen, "KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set (not in a pod?)");
+		return -EINVAL;
+	}
+	if (strlen(host) + strlen(port) > 100 || strspn(port, "0123456789") != strlen(port)) {
+		snprintf(err, errlen, "KUBERNETES_SERVICE_HOST/_PORT: not an address and a port");
+		return -EINVAL;
+	}
+	k = calloc(1, sizeof(*k));
+	if (!k)
+		return -ENOMEM;
+	k->f = f;
+	k->c = *c;
+	k->ops = ops;
+	k->data = data;
+	k->gate_want = -1;
+	k->gate_have = -1;
+	k->gate_backoff_ms = KAPI_RETRY_MIN_MS;
+	if (c->pod_uid)
+		snprintf(k->uid, sizeof(k->uid), "%s", c->pod_uid);
+	r = read_small(c->dir, "namespace", k->ns, sizeof(k->ns));
+	if (r < 0) {
+		snprintf(err, errlen, "%s/namespace: %s", c->dir, strerror(-r));
+		free(k);
+		return -EINVAL;
+	}
+	snprintf(k->ca, sizeof(k->ca), "%s/ca.crt", c->dir);
+	if (access(k->ca, R_OK) < 0) {
+		snprintf(err, errlen, "%s: %s", k->ca, strerror(errno));
+		free(k);
+		return -EINVAL;
+	}
+	/* An IPv6 service address needs brackets in a URL. */
+	snprintf(k->base, sizeof(k->base), strchr(host, ':') ? "https://[%s]:%s" : "https://%s:%s",
+		 host, port);
+	*ret = k;
+	return 0;
+}
+
+void kapi_free(struct kapi *k)
+{
+	if (!k)
+		return;
+	if (k->ev_n + k->ev_busy + k->ev_dropped > 0)
+		log_warn("kube_events_dropped", "count=%zu", k->ev_n + k->ev_busy + k->ev_dropped);
+	free(k);
+}
+
+size_t kapi_pending(const struct kapi *k)
+{
+	size_t n = 0;
+
+	if (!k)
+		return 0;
+	for (size_t i = 0; i < KAPI_REQS; i++)
+		n += k->req[i].busy;
+	return n + k->ev_n;
+}
+
+static void failed(struct kapi *k, enum kapi_call call, const struct fetch_result *r)
+{
+	char msg[200];
+
+	if (k->failing[call])
+		return;
+	k->failing[call] = true;
+	if (r->status) {
+		kapi_error_message(r->body, r->len, msg, sizeof(msg));
+		log_warn("kube_api_failed", "call=%s status=%ld error=%s", call_names[call],
+			 r->status, msg);
+	} else {
+		log_warn("kube_api_failed", "call=%s error=%s", call_names[call], r->error);
+	}
+}
+
+static void succeeded(struct kapi *k, enum kapi_call call)
+{
+	if (k->failing[call])
+		log_info("kube_api_recovered", "call=%s", call_names[call]);
+	k->failing[call] = false;
+}
+
+static void gate_kick(struct kapi *k);
+static void event_kick(struct kapi *k);
+
+static void on_done(void *data, const struct fetch_result *r)
+{
+	struct kapi_req *q = data;
+	struct kapi *k = q->k;
+	bool ok = r->status >= 200 && r->status < 300;
+	struct kapi_pod pod;
+	char err[256];
+
+	q->busy = false;
+	if (ok)
+		succeeded(k, q->call);
+	else
+		failed(k, q->call, r);
+	switch (q->call) {
+	case KAPI_GATE:
+		k->gate_busy--;
+		if (ok) {
+			/* The order answers come in is the order it was applied. */
+			k->gate_have = q->value;
+			k->gate_backoff_ms = KAPI_RETRY_MIN_MS;
+		} else {
+			k->gate_have = -1;
+			k->gate_retry_at = loop_now_ms() + k->gate_backoff_ms;
+			k->gate_backoff_ms = k->gate_backoff_ms * 2 > KAPI_RETRY_MAX_MS
+						     ? KAPI_RETRY_MAX_MS : k->gate_backoff_ms * 2;
+		}
+		if (k->ops->gate_done)
+			k->ops->gate_done(k->data, q->value == 1, r->status);
+		gate_kick(k);
+		break;
+	case KAPI_POD:
+		if (ok && kapi_parse_pod(r->body, r->len, &pod, err, sizeof(err)) < 0) {
+			log_warn("kube_api_bad_answer", "call=get_pod error=\"%s\"", err);
+			ok = false;
+		}
+		if (ok && !k->uid[0])
+			snprintf(k->uid, sizeof(k->uid), "%s", pod.uid);
+		if (k->ops->pod)
+			k->ops->pod(k->data, ok ? &pod : NULL);
+		break;
+	case KAPI_EVENT:
+		k->ev_busy = false;
+		event_kick(k);
+		break;
+	default:
+		break;
+	}
+}
+
+/* Starts one call; the token is read now (it rotates). */
+static int start(struct kapi *k, enum kapi_call call, const char *method, const char *path,
+		 const char *body, const char *content_type, struct kapi_req **ret_q)
+{
+	struct fetch_target t;
+	struct fetch_extra x = { .cainfo = k->ca, .content_type = content_type,
+				 .accept = "application/json" };
+	struct kapi_req *q = NULL;
+	char token[KAPI_TOKEN_MAX];
+	int r;
+
+	for (size_t i = 0; i < KAPI_REQS && !q; i++) {
+		if (!k->req[i].busy)
+			q = &k->req[i];
+	}
+	if (!q)
+		return -ENOSPC;
+	r = read_small(k->c.dir, "token", token, sizeof(token));
+	if (r < 0) {
+		if (!k->failing[call])
+			log_warn("kube_api_failed", "call=%s error=\"%s/token: %s\"", call_names[call],
+				 k->c.dir, strerror(-r));
+		k->failing[call] = true;
+		return r;
+	}
+	x.bearer = token;
+	snprintf(t.url, sizeof(t.url), "%s%s", k->base, path);
+	t.unix_path[0] = '\0';
+	q->k = k;
+	q->call = call;
+	r = fetch_start_ex(k->f, &t, method, body, k->c.timeout_ms, &x, on_done, q);
+	explicit_bzero(token, sizeof(token));
+	if (r < 0) {
+		if (!k->failing[call])
+			log_warn("kube_api_failed", "call=%s error=\"%s\"", call_names[call],
+				 strerror(-r));
+		k->failing[call] = true;
+		return r;
+	}
+	q->busy = true;
+	*ret_q = q;
+	return 0;
+}
+
+static void gate_send(struct kapi *k, bool status)
+{
+	char path[KAPI_NAME_MAX * 2 + 64], body[1024], now[40];
+	struct kapi_req *q;
+
+	kapi_now(now, sizeof(now), false);
+	if (kapi_gate_patch(body, sizeof(body), k->uid, k->c.gate, status,
+			    status ? "AppReady" : "Draining",
+			    status ? "lastcall: the app is ready" : "lastcall: draining",
+			    now) < 0)
+		return;
+	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods/%s/status", k->ns,
+		 k->c.pod_name);
+	if (start(k, KAPI_GATE, "PATCH", path, body, "application/strategic-merge-patch+json",
+		  &q) < 0) {
+		k->gate_retry_at = loop_now_ms() + k->gate_backoff_ms;
+		return;
+	}
+	q->value = status;
+	k->gate_busy++;
+}
+
+/* The value of the gate patch in flight, -1 when none is. */
+static int gate_in_flight(const struct kapi *k)
+{
+	int v = -1;
+
+	for (size_t i = 0; i < KAPI_REQS; i++) {
+		if (k->req[i].busy && k->req[i].call == KAPI_GATE)
+			v = k->req[i].value;
+	}
+	return v;
+}
+
+static void gate_kick(struct kapi *k)
+{
+	int flying = gate_in_flight(k);
+
+	if (!k->c.gate || k->gate_want < 0)
+		return;
+	if (k->gate_busy > 0) {
+		/* The wish in flight will be answered; a different one goes now. */
+		if (flying != k->gate_want && k->gate_busy < 2)
+			gate_send(k, k->gate_want);
+		return;
+	}
+	if (k->gate_have == k->gate_want || loop_now_ms() < k->gate_retry_at)
+		return;
+	gate_send(k, k->gate_want);
+}
+
+void kapi_gate(struct kapi *k, bool status)
+{
+	if (!k || !k->c.gate)
+		return;
+	if (k->gate_want != (int)status) {
+		/* A new wish is not held back by the last one's failures. */
+		k->gate_want = status;
+		k->gate_retry_at = 0;
+		k->gate_backoff_ms = KAPI_RETRY_MIN_MS;
+	}
+	gate_kick(k);
+}
+
+void kapi_get_pod(struct kapi *k)
+{
+	char path[KAPI_NAME_MAX * 2 + 64];
+	struct kapi_req *q;
+
+	if (!k)
+		return;
+	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods/%s", k->ns, k->c.pod_name);
+	if (start(k, KAPI_POD, "GET", path, NULL, NULL, &q) < 0 && k->ops->pod)
+		k->ops->pod(k->data, NULL);
+}
+
+static void event_kick(struct kapi *k)
+{
+	char path[KAPI_NAME_MAX + 64], body[2048];
+	struct kapi_req *q;
+
+	while (!k->ev_busy && k->ev_n > 0) {
+		struct kapi_queued *e = &k->events[k->ev_head];
+
+		k->ev_head = (k->ev_head + 1) % KAPI_EVENTS_MAX;
+		k->ev_n--;
+		if (kapi_event_body(body, sizeof(body), k->ns, k->c.pod_name, k->uid, e->reason,
+				    e->warning ? "Warning" : "Normal", e->message, e->time) < 0) {
+			k->ev_dropped++;
+			continue;
+		}
+		snprintf(path, sizeof(path), "/api/v1/namespaces/%s/events", k->ns);
+		if (start(k, KAPI_EVENT, "POST", path, body, "application/json", &q) < 0) {
+			k->ev_dropped++;
+			continue;
+		}
+		k->ev_busy = true;
+	}
+}
+
+void kapi_event(struct kapi *k, const char *reason, bool warning, const char *fmt, ...)
+{
+	struct kapi_queued *e;
+	va_list ap;
+
+	if (!k || !k->c.events)
+		return;
+	if (k->ev_n == KAPI_EVENTS_MAX) {
+		k->ev_dropped++;
+		return;
+	}
+	e = &k->events[(k->ev_head + k->ev_n) % KAPI_EVENTS_MAX];
+	snprintf(e->reason, sizeof(e->reason), "%s", reason);
+	e->warning = warning;
+	va_start(ap, fmt);
+	vsnprintf(e->message, sizeof(e->message), fmt, ap);
+	va_end(ap);
+	kapi_now(e->time, sizeof(e->time), false);
+	k->ev_n++;
+	event_kick(k);
 }

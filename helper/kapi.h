@@ -1,7 +1,15 @@
-/* kapi.h - what lastcall says to Kubernetes, as JSON (cJSON), pure: the
- * readiness-gate condition patch, Events, the Pod it reads back, and the
- * termination message. The calls themselves (through fetch.c, with the
- * service account's token and CA) are not wired in yet.
+/* kapi.h - the Kubernetes API, best effort: the pod's readiness-gate
+ * condition, its real deletion grace period, Events; and the JSON of it
+ * all (cJSON), pure, with the termination message.
+ *
+ * In-cluster config: the service account's token, ca.crt and namespace
+ * files in one directory, the API server at KUBERNETES_SERVICE_HOST and
+ * _PORT, the pod's name and uid from the downward API. The token is read
+ * again for every call (it rotates) and never logged; TLS is verified
+ * against ca.crt only. Every call has a timeout and runs through fetch.c
+ * on the supervisor's loop: an API server that is down, slow or refusing
+ * never delays the drain. A failing kind of call is logged once, then its
+ * recovery.
  */
 #ifndef LASTCALL_KAPI_H
 #define LASTCALL_KAPI_H
@@ -13,6 +21,18 @@
 #include "limits.h"
 
 /* What lastcall reads of its own pod. */
+struct fetch;
+struct kapi;
+
+struct kapi_config {
+	const char *dir;	/* token, ca.crt, namespace */
+	const char *pod_name;	/* NULL: the API is not used at all */
+	const char *pod_uid;	/* precondition and Event uid; NULL: learnt */
+	const char *gate;	/* readiness-gate condition type, or NULL */
+	bool events;		/* post core/v1 Events */
+	int64_t timeout_ms;	/* of every call */
+};
+
 struct kapi_pod {
 	char uid[KAPI_UID_MAX];
 	bool deleting;			/* metadata.deletionTimestamp is set */
@@ -62,5 +82,45 @@ int kapi_summary_json(char *buf, size_t size, const struct kapi_summary *s);
 
 /* "2026-11-21T07:00:18Z" (seconds) or with microseconds (MicroTime). */
 void kapi_now(char *buf, size_t size, bool micro);
+
+/* The message of an API error answer (a Status object), else the start
+ * of the body, on one line, into buf. */
+void kapi_error_message(const char *body, size_t len, char *buf, size_t size);
+
+/* ---- the client ---- */
+
+struct kapi_ops {
+	/* A gate patch ended: http 2xx set it; 0 means no answer. */
+	void (*gate_done)(void *data, bool status, long http);
+	/* GET pod ended: pod, or NULL when it failed. */
+	void (*pod)(void *data, const struct kapi_pod *pod);
+};
+
+/*
+ * Reads the namespace and checks ca.crt and the API server's address now,
+ * so a pod spec that asks for the API without what it needs fails at
+ * start (-EINVAL, one line in err).
+ */
+int kapi_new(struct fetch *f, const struct kapi_config *c, const struct kapi_ops *ops,
+	     void *data, struct kapi **ret, char *err, size_t errlen);
+/* Accepts NULL. Free the fetch first: it aborts what is under way. */
+void kapi_free(struct kapi *k);
+
+/*
+ * The gate condition should be status: patched at once when that is new,
+ * else only when the API server does not have it yet (after a failure,
+ * again after a backoff of 1 s doubling to 30 s). Call it on every check.
+ * A new wish goes out even while the old one is in flight, and is sent
+ * again if the old one is answered last.
+ */
+void kapi_gate(struct kapi *k, bool status);
+/* GETs the pod; ops->pod gets the answer. */
+void kapi_get_pod(struct kapi *k);
+/* Queues an Event (when events are on); posted one at a time, in order,
+ * stamped now. Dropped when KAPI_EVENTS_MAX wait. */
+void kapi_event(struct kapi *k, const char *reason, bool warning, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* Calls under way plus Events waiting. */
+size_t kapi_pending(const struct kapi *k);
 
 #endif

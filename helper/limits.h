@@ -67,22 +67,36 @@
 #define HTTPD_ALLOW_MAX 16
 
 /* Outgoing HTTP (fetch.c): requests under way at once, URL length (a
- * sockaddr_un path is at most 108 bytes), response bodies kept, and the
+ * sockaddr_un path is at most 108 bytes), response bodies kept (a Pod
+ * object with its managedFields is often 10-30 KiB), and the
  * connect timeout cap within each request's total timeout. */
 #define FETCH_REQUESTS_MAX 8
 #define FETCH_URL_MAX 2048
 #define FETCH_UNIX_PATH_MAX 108
-#define FETCH_BODY_MAX 4096
+#define FETCH_BODY_MAX (64 * 1024)
 #define FETCH_CONNECT_TIMEOUT_MAX_MS 1000
 
 /* A standalone hook that stopped the container's PID 1 looks this often
  * whether PID 1's children are gone (it must return before PID 1 exits). */
 #define PID1_POLL_MS 5
 
-/* Kubernetes API: object names and uids, condition types. */
+/* Kubernetes API: object names and uids, condition types, the service
+ * account token (a projected JWT is about 1 KiB), Events waiting to be
+ * posted (one at a time, so they arrive in order), and the retry backoff
+ * of a failing readiness-gate patch. */
 #define KAPI_NAME_MAX 254
 #define KAPI_UID_MAX 64
 #define KAPI_TYPE_MAX 317
+#define KAPI_TOKEN_MAX 16384
+#define KAPI_EVENTS_MAX 16
+#define KAPI_MESSAGE_MAX 256
+#define KAPI_RETRY_MIN_MS 1000
+#define KAPI_RETRY_MAX_MS 30000
+/* At exit, what is still being sent (Events, --on-exit-url) gets at most
+ * this long, never past the kill deadline. */
+#define EXIT_FLUSH_MAX_MS 1000
+/* --on-exit-url entries. */
+#define ON_EXIT_URLS_MAX 4
 /* Phases in a termination message; Kubernetes keeps its first 4096 bytes. */
 #define KAPI_PHASES_MAX 8
 #define TERMINATION_MSG_MAX 4096

@@ -110,6 +110,20 @@ int opts_parse_app_url(void *field, const char *value, char *err, size_t errlen)
 	return 0;
 }
 
+int opts_parse_exit_url(void *field, const char *value, char *err, size_t errlen)
+{
+	struct sup_exit_urls *u = field;
+
+	if (u->n >= ON_EXIT_URLS_MAX) {
+		snprintf(err, errlen, "at most %d URLs", ON_EXIT_URLS_MAX);
+		return -EINVAL;
+	}
+	if (fetch_target_parse(value, &u->v[u->n], err, errlen) < 0)
+		return -EINVAL;
+	u->n++;
+	return 0;
+}
+
 int opts_parse_signal_or_none(void *field, const char *value, char *err, size_t errlen)
 {
 	int *sig = field;
@@ -133,5 +147,11 @@ const char *opts_check(const struct cmd_opts *o)
 		return "--app-timeout: at least 10ms";
 	if (o->sup.budget.grace_ms < 1000)
 		return "--grace-period: at least 1s (as Kubernetes)";
+	if (o->sup.kube.timeout_ms < 10)
+		return "--api-timeout: at least 10ms";
+	if ((o->sup.kube.gate || o->sup.kube.events) && !o->sup.kube.pod_name)
+		return "--readiness-gate and --events need --pod-name (LASTCALL_POD_NAME from the downward API)";
+	if (o->sup.kube.gate && !kapi_gate_type_ok(o->sup.kube.gate))
+		return "--readiness-gate: not a condition type lastcall may set (kubelet-owned, or not [prefix/]name)";
 	return NULL;
 }

@@ -29,6 +29,9 @@ int opts_parse_allow(void *field, const char *value, char *err, size_t errlen);
 /* An app URL: checked now, so a typo fails at start with 125. */
 int opts_parse_app_url(void *field, const char *value, char *err, size_t errlen);
 
+/* --on-exit-url: checked now, kept whole. */
+int opts_parse_exit_url(void *field, const char *value, char *err, size_t errlen);
+
 /* Range checks every command needs after parsing: a message, or NULL. */
 const char *opts_check(const struct cmd_opts *o);
 
@@ -82,6 +85,29 @@ const char *opts_check(const struct cmd_opts *o);
 	    SUP_TERMINATION_LOG,                                                \
 	    "One JSON line on how it ended, for kubectl describe pod; none: off", \
 	    opts_parse_optional)
+
+/* The Kubernetes API: all of it best effort. */
+#define OPTS_KUBE                                                               \
+	OPT("pod-name", CFG_STRING, 0, sup.kube.pod_name, "NAME", NULL,           \
+	    "This pod's name (downward API metadata.name); turns the Kubernetes API on", \
+	    NULL),                                                              \
+	OPT("pod-uid", CFG_STRING, 0, sup.kube.pod_uid, "UID", NULL,              \
+	    "This pod's uid (metadata.uid): patch precondition, Event target; default: read", \
+	    NULL),                                                              \
+	OPT("readiness-gate", CFG_STRING, 0, sup.kube.gate, "TYPE", NULL,         \
+	    "Pod condition set True when ready, False at the drain (spec.readinessGates)", \
+	    NULL),                                                              \
+	OPT("events", CFG_BOOL, 0, sup.kube.events, NULL, "false",               \
+	    "Post an Event on the pod at each step of the shutdown", NULL),     \
+	OPT("kube-dir", CFG_STRING, 0, sup.kube.dir, "DIR", SUP_KUBE_DIR,         \
+	    "The service account's token, ca.crt and namespace", NULL),         \
+	OPT("api-timeout", CFG_DURATION, 0, sup.kube.timeout_ms, "DURATION", "2s", \
+	    "Timeout of each Kubernetes API call", NULL)
+
+#define OPT_ON_EXIT_URL                                                         \
+	OPT("on-exit-url", CFG_CUSTOM, CFG_REPEAT, sup.on_exit, "URL", NULL,      \
+	    "POST to URL once the app has exited (Istio :15020/quitquitquit)",  \
+	    opts_parse_exit_url)
 
 #define OPT_APP_READY                                                           \
 	OPT("app-ready-url", CFG_CUSTOM, 0, sup.app.url[APP_READY], "URL", NULL,  \

@@ -46,6 +46,7 @@ static const struct cfg_opt prestop_opts_table[] = {
 	OPTS_WATCH("Standalone: a serving TCP port; default: the app's, or all listening"),
 	OPT_READY_FILE("Standalone: remove PATH at once (an exec readinessProbe checks it)"),
 	OPTS_APP,
+	OPTS_KUBE,
 	CLI_LOG_OPTS(struct cmd_opts, common),
 };
 

@@ -18,6 +18,8 @@
 	OPT_TERMINATION_LOG,                                                    \
 	OPT_APP_READY,                                                          \
 	OPTS_APP,                                                               \
+	OPT_ON_EXIT_URL,                                                        \
+	OPTS_KUBE,                                                              \
 	CLI_LOG_OPTS(struct cmd_opts, common)
 
 static const struct cfg_opt run_opts_table[] = {

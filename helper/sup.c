@@ -96,6 +96,11 @@ struct sup {
 	int app_inflight;		/* the last --app-inflight-url answer */
 	int64_t seek_ms;		/* sampling interval while no port is seen */
 	enum drain_phase logged;	/* the last phase logged */
+
+	/* The Kubernetes API and --on-exit-url, through the same fetch. */
+	struct kapi *kapi;
+	int flush_timer;
+	int64_t flush_until;
 };
 
 void sup_signals_init(sigset_t *ret_orig_mask)
@@ -199,6 +204,22 @@ static void on_kill_timer(struct loop *l, void *data)
 
 static void drain_apply(struct sup *s, unsigned act);
 
+/* The Event for the app's exit: ms since T0, or before any drain. */
+static void app_exited_event(struct sup *s, int code)
+{
+	int64_t now = loop_now_ms();
+
+	if (s->d.t0 < 0)
+		kapi_event(s->kapi, "AppExited", code != 0,
+			   "the app exited (code %d) before any drain", code);
+	else if (code < 0)
+		kapi_event(s->kapi, "AppExited", false, "the app exited at %lld ms",
+			   since_t0(s, now));
+	else
+		kapi_event(s->kapi, "AppExited", false, "the app exited (code %d) at %lld ms",
+			   code, since_t0(s, now));
+}
+
 /* Reaps every zombie; returns false when no child at all remains. */
 static bool reap(struct sup *s)
 {
@@ -219,6 +240,7 @@ static bool reap(struct sup *s)
 					log_info("child_exited", "pid=%d code=%d ms=%lld", pid,
 						 s->child_code, since_t0(s, s->child_exit_ms));
 				}
+				app_exited_event(s, s->child_code);
 				if (s->pidfd >= 0) {
 					close(s->pidfd);
 					s->pidfd = -1;
@@ -387,6 +409,7 @@ static void target_gone(struct sup *s)
 		ready_file_set(s, false);
 		return;
 	}
+	app_exited_event(s, -1);
 	drain_apply(s, drain_child_exited(&s->d, now));
 	drain_apply(s, drain_all_gone(&s->d, now));
 	finish_with(s, s->exit_code);
@@ -538,6 +561,17 @@ static void log_phase(struct sup *s, enum drain_phase p, int64_t now)
 			 since_t0(s, now), inflight_now(s),
 			 s->stats_valid ? s->stats.established : -1,
 			 app_has(s->app, APP_INFLIGHT) ? "app" : "kernel");
+		kapi_event(s->kapi, "TrafficQuiet", false,
+			   "no new traffic reaches the app at %lld ms; %d requests in flight",
+			   since_t0(s, now), inflight_now(s));
+		break;
+	case DRAIN_STOP:
+		log_info("phase", "phase=stop ms=%lld inflight=%d", since_t0(s, now),
+			 inflight_now(s));
+		kapi_event(s->kapi, "Drained", inflight_now(s) > 0,
+			   "%s at %lld ms", inflight_now(s) > 0 ? "drain window over with requests in flight"
+								  : "no request in flight",
+			   since_t0(s, now));
 		break;
 	case DRAIN_KILL:
 		log_warn("phase", "phase=kill ms=%lld forced=true", since_t0(s, now));
@@ -563,6 +597,8 @@ static void drain_apply(struct sup *s, unsigned act)
 		httpd_notify(s->httpd);
 	}
 	if (act & DRAIN_ACT_UNREADY) {
+		/* Out of every load balancer's rotation first, before any delay. */
+		kapi_gate(s->kapi, false);
 		ready_file_set(s, false);
 		app_call(s->app, APP_DRAIN);
 	}
@@ -585,6 +621,8 @@ static void drain_apply(struct sup *s, unsigned act)
 		log_info("stop_signal_sent", "signal=%s target=%s pid=%d ms=%lld delivered=%s",
 			 sig_name(s->o->stop_signal, name), target, s->child, since_t0(s, now),
 			 r < 0 ? "false" : "true");
+		kapi_event(s->kapi, "StopSignalSent", r < 0, "SIG%s to the app (pid %d) at %lld ms%s",
+			   name, s->child, since_t0(s, now), r < 0 ? ", not delivered" : "");
 		/* Adopted: watch the exit from now on (at once for a hook's PID 1). */
 		if (s->mode != SUP_MODE_RUN) {
 			loop_timer_cancel(s->loop, s->sample_timer);
@@ -600,6 +638,9 @@ static void drain_apply(struct sup *s, unsigned act)
 	if (act & DRAIN_ACT_KILL) {
 		size_t n = signal_leftovers(s, SIGKILL);
 		log_warn("forced_kill", "count=%zu ms=%lld", n, since_t0(s, now));
+		kapi_event(s->kapi, "ForcedKill", true,
+			   "%zu processes SIGKILLed at %lld ms, %lld ms before the grace period ends",
+			   n, since_t0(s, now), (long long)s->d.b.kill_margin_ms);
 		s->forced_kill = true;
 		if (s->state == SUP_LEFTOVER_TERM)
 			s->state = SUP_LEFTOVER_KILL;
@@ -631,7 +672,14 @@ static void trigger(struct sup *s, const char *origin)
 		return;
 	}
 	log_info("drain_started", "origin=%s ports=%zu", origin, s->n_ports);
+	kapi_event(s->kapi, "DrainStarted", false,
+		   "drain started by %s; stop signal by %lld ms, SIGKILL at %lld ms", origin,
+		   (long long)(drain_stop_at(&s->d) - s->d.t0),
+		   (long long)(drain_kill_at(&s->d) - s->d.t0));
 	drain_apply(s, act);
+	/* The grace period in force may be shorter than ours (kubectl delete
+	 * --grace-period, evictions): the pod says. */
+	kapi_get_pod(s->kapi);
 	/* Sample at the drain's pace from now on. */
 	loop_timer_cancel(s->loop, s->sample_timer);
 	s->sample_timer = 0;
@@ -706,6 +754,7 @@ static void sample(struct sup *s)
 		s->app_ready = s->n_ports > 0;
 	}
 	ready_file_set(s, api_ready(s));
+	kapi_gate(s->kapi, api_ready(s));
 	/* The app counts its own requests: ask it (the answer feeds the
 	 * engine); the kernel's view still drives propagation. */
 	if (app_counts && s->d.phase == DRAIN_DRAIN)
@@ -912,6 +961,13 @@ static void on_signalfd(struct loop *l, int fd, uint32_t events, void *data)
 
 	(void)l;
 	(void)events;
+	if (s->state == SUP_DONE) {
+		/* Exiting (the last Events, --on-exit-url): nothing is left to
+		 * signal or reap; read them so the loop does not spin. */
+		while (read(fd, si, sizeof(si)) > 0)
+			;
+		return;
+	}
 	/* Level-triggered: what a bounded batch leaves comes back next pass. */
 	for (int pass = 0; pass < SIG_READ_BATCH / 16; pass++) {
 		ssize_t n = read(fd, si, sizeof(si));
@@ -966,6 +1022,153 @@ static void degrade_wait(struct sup *s)
 	}
 }
 
+/* ---- the Kubernetes API and --on-exit-url ---- */
+
+static void on_gate_done(void *data, bool status, long http)
+{
+	struct sup *s = data;
+	int64_t now = loop_now_ms();
+
+	/* Failures are logged by kapi, once per streak. */
+	if (http >= 200 && http < 300)
+		log_info("readiness_gate", "type=%s status=%s ms=%lld", s->o->kube.gate,
+			 status ? "True" : "False", since_t0(s, now));
+}
+
+/* The own pod, read at T0: its deletion grace period may be shorter. */
+static void on_pod(void *data, const struct kapi_pod *pod)
+{
+	struct sup *s = data;
+	struct drain_budget in = s->o->budget, fitted;
+	int64_t now = loop_now_ms(), pod_ms;
+	char why[512];
+	unsigned act;
+
+	if (!pod || s->d.t0 < 0 || s->state == SUP_DONE)
+		return;
+	if (!pod->deleting || pod->deletion_grace_s < 0) {
+		/* A probe kill, an eviction without API deletion: ours holds. */
+		log_info("pod_grace", "deleting=%s grace_ms=%lld ms=%lld",
+			 pod->deleting ? "true" : "false", (long long)s->d.b.grace_ms,
+			 since_t0(s, now));
+		return;
+	}
+	/* Kubernetes never gives less than 1 s. */
+	pod_ms = (pod->deletion_grace_s < 1 ? 1 : pod->deletion_grace_s) * 1000;
+	if (pod_ms >= s->d.b.grace_ms) {
+		log_info("pod_grace", "deleting=true pod_ms=%lld grace_ms=%lld ms=%lld",
+			 (long long)pod_ms, (long long)s->d.b.grace_ms, since_t0(s, now));
+		return;
+	}
+	in.grace_ms = pod_ms;
+	drain_budget_fit(&in, &fitted, why, sizeof(why));
+	act = drain_refit(&s->d, now, &fitted);
+	log_warn("grace_shortened", "flag_ms=%lld pod_ms=%lld deadline_ms=%lld stop_by_ms=%lld ms=%lld",
+		 (long long)s->o->budget.grace_ms, (long long)pod_ms,
+		 (long long)(drain_kill_at(&s->d) - s->d.t0),
+		 (long long)(drain_stop_at(&s->d) - s->d.t0), since_t0(s, now));
+	log_info("budget_compressed", "detail=%s", why);
+	/* Also re-arms the drain timer for the new deadlines. */
+	drain_apply(s, act);
+}
+
+static const struct kapi_ops sup_kapi_ops = {
+	.gate_done = on_gate_done,
+	.pod = on_pod,
+};
+
+static int kube_setup(struct sup *s)
+{
+	const struct kapi_config *c = &s->o->kube;
+	char err[512];
+	int r;
+
+	if (!c->pod_name)
+		return 0;
+	r = kapi_new(s->fetch, c, &sup_kapi_ops, s, &s->kapi, err, sizeof(err));
+	if (r < 0 && (c->gate || c->events)) {
+		log_error("start_failed", "what=kube_api error=\"%s\"", err);
+		return r;
+	}
+	if (r < 0) {
+		/* Only the deadline lookup was asked for: go on without it. */
+		log_warn("kube_api_off", "error=\"%s\"", err);
+		return 0;
+	}
+	log_info("kube_api", "pod=%s gate=%s events=%s timeout_ms=%lld", c->pod_name,
+		 c->gate ? c->gate : "none", c->events ? "true" : "false",
+		 (long long)c->timeout_ms);
+	/* The uid is the patches' precondition and the Events' target. */
+	if (!c->pod_uid)
+		kapi_get_pod(s->kapi);
+	return 0;
+}
+
+static void on_exit_done(void *data, const struct fetch_result *r)
+{
+	const struct fetch_target *t = data;
+
+	if (r->status >= 200 && r->status < 300)
+		log_info("on_exit_url", "url=%s status=%ld took_ms=%lld", t->url, r->status,
+			 (long long)r->ms);
+	else if (r->status)
+		log_warn("on_exit_url_failed", "url=%s status=%ld took_ms=%lld", t->url,
+			 r->status, (long long)r->ms);
+	else
+		log_warn("on_exit_url_failed", "url=%s error=\"%s\" took_ms=%lld", t->url,
+			 r->error, (long long)r->ms);
+}
+
+static void on_flush_timer(struct loop *l, void *data)
+{
+	struct sup *s = data;
+
+	s->flush_timer = 0;
+	if (fetch_pending(s->fetch) == 0 && kapi_pending(s->kapi) == 0)
+		loop_stop(l);
+	else if (loop_now_ms() >= s->flush_until)
+		loop_stop(l);
+	else
+		loop_timer_add(l, loop_now_ms() + 10, on_flush_timer, s, &s->flush_timer);
+}
+
+/*
+ * The app is gone: POST the --on-exit-url (a mesh proxy may go now) and
+ * give what is still being sent (the last Events) a little time, at most
+ * EXIT_FLUSH_MAX_MS and never past the grace period's end.
+ */
+static void sup_flush(struct sup *s)
+{
+	int64_t now = loop_now_ms(), end;
+
+	if (!s->fetch)
+		return;
+	for (size_t i = 0; i < s->o->on_exit.n; i++) {
+		const struct fetch_target *t = &s->o->on_exit.v[i];
+		int r = fetch_start(s->fetch, t, "POST", NULL, s->o->app.timeout_ms, on_exit_done,
+				    (void *)t);
+		if (r < 0)
+			log_warn("on_exit_url_failed", "url=%s error=\"%s\"", t->url, strerror(-r));
+	}
+	if (fetch_pending(s->fetch) == 0 && kapi_pending(s->kapi) == 0)
+		return;
+	s->flush_until = now + EXIT_FLUSH_MAX_MS;
+	if (s->o->on_exit.n && now + s->o->app.timeout_ms > s->flush_until)
+		s->flush_until = now + s->o->app.timeout_ms;
+	if (s->d.t0 >= 0) {
+		/* The kubelet's SIGKILL comes at T0 + grace: be gone before. */
+		end = s->d.t0 + s->d.b.grace_ms - s->d.b.kill_margin_ms / 2;
+		if (end < s->flush_until)
+			s->flush_until = end;
+	}
+	if (s->flush_until <= now)
+		return;
+	if (loop_timer_add(s->loop, now + 10, on_flush_timer, s, &s->flush_timer) < 0)
+		return;
+	loop_run(s->loop);
+	log_debug("flushed", "pending=%zu", fetch_pending(s->fetch));
+}
+
 /* Sets up what the drain engine needs before the child starts. */
 static int drain_setup(struct sup *s)
 {
@@ -992,17 +1195,24 @@ static int drain_setup(struct sup *s)
 		if (s->mode != SUP_MODE_HOOK)
 			ready_file_set(s, false);
 	}
-	if (o->app.url[APP_READY] || o->app.url[APP_DRAIN] || o->app.url[APP_INFLIGHT]) {
+	bool app_urls = o->app.url[APP_READY] || o->app.url[APP_DRAIN] || o->app.url[APP_INFLIGHT];
+	if (app_urls || o->kube.pod_name || o->on_exit.n) {
 		r = fetch_new(s->loop, &s->fetch);
-		if (r == 0)
-			r = app_new(s->fetch, &o->app, on_app, s, &s->app, err, sizeof(err));
-		else
-			snprintf(err, sizeof(err), "%s", strerror(-r));
+		if (r < 0) {
+			log_error("start_failed", "what=http_client error=%s", strerror(-r));
+			return r;
+		}
+	}
+	if (app_urls) {
+		r = app_new(s->fetch, &o->app, on_app, s, &s->app, err, sizeof(err));
 		if (r < 0) {
 			log_error("start_failed", "what=app_urls error=%s", err);
 			return r;
 		}
 	}
+	r = kube_setup(s);
+	if (r < 0)
+		return r;
 	/* Nothing samples connections without a drain or endpoints (next to
 	 * an app, the sample timer always runs: it watches the app). */
 	if (s->mode == SUP_MODE_RUN && !s->draining_enabled && !o->listen && !o->control)
@@ -1098,6 +1308,7 @@ static void sup_close(struct sup *s)
 	httpd_free(s->httpd);
 	fetch_free(s->fetch);
 	app_free(s->app);
+	kapi_free(s->kapi);
 	free(s->prev);
 	free(s->cur);
 	if (s->pidfd >= 0)
@@ -1153,9 +1364,10 @@ int sup_run(const struct sup_opts *o, char *const argv[],
 		degrade_wait(&s);
 	}
 	code = status_map_apply(&o->exit_map, s.child_code);
+	write_termination_log(&s, code, s.child_code);
+	sup_flush(&s);
 	log_info("exiting", "code=%d child_code=%d ms=%lld", code, s.child_code,
 		 since_t0(&s, loop_now_ms()));
-	write_termination_log(&s, code, s.child_code);
 out:
 	sup_close(&s);
 	return code;
@@ -1187,9 +1399,10 @@ int sup_adopt(const struct sup_opts *o, enum sup_mode mode)
 		log_error("loop_failed", "error=%s", strerror(-r));
 		s.exit_code = STATUS_LASTCALL_FAILED;
 	}
-	log_info("exiting", "code=%d ms=%lld", s.exit_code, since_t0(&s, loop_now_ms()));
 	if (mode == SUP_MODE_SIDECAR)
 		write_termination_log(&s, s.exit_code, -1);
+	sup_flush(&s);
+	log_info("exiting", "code=%d ms=%lld", s.exit_code, since_t0(&s, loop_now_ms()));
 	sup_close(&s);
 	return s.exit_code;
 }

@@ -10,13 +10,17 @@
 
 #include "app.h"
 #include "drain.h"
+#include "fetch.h"
 #include "httpd.h"
+#include "kapi.h"
 #include "limits.h"
 #include "sig.h"
 #include "status.h"
 
 /* Kubernetes mounts it in every container; elsewhere nothing is created. */
 #define SUP_TERMINATION_LOG "/dev/termination-log"
+/* Where Kubernetes mounts the service account. */
+#define SUP_KUBE_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
 
 enum sup_target {
 	SUP_TARGET_GROUP,	/* the child's process group (the default) */
@@ -51,6 +55,11 @@ struct sup_opts {
 	struct httpd_acl allow;		/* may GET /prestop over TCP, with loopback */
 	const char *ready_file;		/* exists while ready, or NULL */
 	const char *termination_log;	/* the summary at exit, or NULL */
+	struct kapi_config kube;	/* the API, when kube.pod_name is set */
+	struct sup_exit_urls {
+		struct fetch_target v[ON_EXIT_URLS_MAX];
+		size_t n;
+	} on_exit;			/* POSTed once the app is gone */
 
 	/* sidecar and hook: the app's main process, by name or pid file. */
 	const char *target_process;

@@ -570,6 +570,92 @@ static void test_kill_when_late(void **state)
 	assert_int_equal(d.at[DRAIN_STOP], -1);
 }
 
+/* The pod's deletion grace (5 s) is shorter than --grace-period (30 s). */
+static void refit_to(struct drain_budget *b, int64_t grace_ms)
+{
+	struct drain_budget in = DEF;
+
+	in.grace_ms = grace_ms;
+	drain_budget_fit(&in, b, NULL, 0);
+}
+
+static void test_refit_shorter_moves_deadlines(void **state)
+{
+	(void)state;
+	struct drain d;
+	struct drain_budget b;
+
+	start(&d);
+	refit_to(&b, 5000);
+	/* 5 s holds margin 1 s, then stop 5 s and min delay 2 s shrink to 4 s
+	 * in proportion: stop 2857, min delay 1143. */
+	assert_int_equal(drain_refit(&d, T0 + 100, &b), 0);
+	assert_int_equal(d.b.grace_ms, 5000);
+	assert_int_equal(drain_kill_at(&d), T0 + 4000);
+	assert_int_equal(drain_stop_at(&d), T0 + 4000 - b.stop_timeout_ms);
+	assert_int_equal(d.t0, T0);
+	assert_int_equal(d.phase, DRAIN_PROPAGATE);
+	assert_int_equal(drain_next_deadline(&d), T0 + b.min_delay_ms);
+	/* The compressed delay and stop timeout fill the 4 s: the drain
+	 * window is empty, the stop signal goes when propagation ends. */
+	assert_int_equal(drain_stop_at(&d), T0 + b.min_delay_ms);
+	assert_int_equal(drain_tick(&d, T0 + b.min_delay_ms), DRAIN_ACT_PHASE | DRAIN_ACT_STOP);
+	assert_int_equal(d.phase, DRAIN_STOP);
+	assert_int_equal(d.at[DRAIN_DRAIN], T0 + b.min_delay_ms);
+	assert_int_equal(drain_tick(&d, T0 + 4000), DRAIN_ACT_PHASE | DRAIN_ACT_KILL);
+}
+
+static void test_refit_longer_ignored(void **state)
+{
+	(void)state;
+	struct drain d;
+	struct drain_budget b;
+
+	start(&d);
+	refit_to(&b, 60000);
+	assert_int_equal(drain_refit(&d, T0 + 100, &b), 0);
+	assert_int_equal(d.b.grace_ms, 30000);
+	assert_int_equal(drain_kill_at(&d), KILL_AT);
+	/* Equal: nothing either. */
+	refit_to(&b, 30000);
+	assert_int_equal(drain_refit(&d, T0 + 100, &b), 0);
+	assert_int_equal(drain_kill_at(&d), KILL_AT);
+}
+
+static void test_refit_past_deadline_kills(void **state)
+{
+	(void)state;
+	struct drain d;
+	struct drain_budget b;
+
+	/* The answer came late: the new kill deadline has passed already. */
+	start_drain(&d);
+	refit_to(&b, 3000);
+	assert_int_equal(drain_refit(&d, T0 + 2600, &b), DRAIN_ACT_PHASE | DRAIN_ACT_KILL);
+	assert_int_equal(d.phase, DRAIN_KILL);
+	assert_int_equal(d.at[DRAIN_STOP], -1);
+	/* Within the window: the stop signal goes at once. */
+	start_drain(&d);
+	refit_to(&b, 4000);
+	assert_true(T0 + 2100 >= drain_stop_at(&d) - 30000 + 4000);
+	assert_int_equal(drain_refit(&d, T0 + 2100, &b), DRAIN_ACT_PHASE | DRAIN_ACT_STOP);
+	assert_int_equal(d.phase, DRAIN_STOP);
+}
+
+static void test_refit_before_trigger(void **state)
+{
+	(void)state;
+	struct drain d;
+	struct drain_budget b;
+
+	drain_init(&d, &DEF);
+	refit_to(&b, 5000);
+	assert_int_equal(drain_refit(&d, T0, &b), 0);
+	assert_int_equal(d.phase, DRAIN_SERVING);
+	assert_int_equal(drain_trigger(&d, T0), DRAIN_ACT_UNREADY | DRAIN_ACT_PHASE);
+	assert_int_equal(drain_kill_at(&d), T0 + 4000);
+}
+
 static void test_late_repeat_trigger(void **state)
 {
 	(void)state;
@@ -862,6 +948,10 @@ int main(void)
 		cmocka_unit_test(test_budget_caps_quiet_and_max),
 		cmocka_unit_test(test_budget_random_invariants),
 		cmocka_unit_test(test_init),
+		cmocka_unit_test(test_refit_shorter_moves_deadlines),
+		cmocka_unit_test(test_refit_longer_ignored),
+		cmocka_unit_test(test_refit_past_deadline_kills),
+		cmocka_unit_test(test_refit_before_trigger),
 		cmocka_unit_test(test_trigger_unready_then_propagate),
 		cmocka_unit_test(test_trigger_idempotent),
 		cmocka_unit_test(test_propagate_min_delay),

@@ -204,6 +204,28 @@ static void test_summary(void **state)
 	assert_int_equal(kapi_summary_json(buf, 16, &sum), -ENOSPC);
 }
 
+static void test_error_message(void **state)
+{
+	(void)state;
+	char buf[64];
+	const char *st = "{\"kind\":\"Status\",\"status\":\"Failure\",\"message\":"
+			 "\"pods \\\"web-0\\\" is forbidden:\\nno RBAC\",\"code\":403}";
+
+	kapi_error_message(st, strlen(st), buf, sizeof(buf));
+	assert_string_equal(buf, "pods \"web-0\" is forbidden: no RBAC");
+	/* Not a Status: the start of the body, on one line, cut to fit. */
+	kapi_error_message("<html>\nbad gateway\n</html>", 27, buf, 16);
+	assert_string_equal(buf, "<html> bad gate");
+	/* A message that is not a string: the body. */
+	kapi_error_message("{\"message\":5}", 13, buf, sizeof(buf));
+	assert_string_equal(buf, "{\"message\":5}");
+	/* The body's length bounds what is read. */
+	kapi_error_message("abcdef", 3, buf, sizeof(buf));
+	assert_string_equal(buf, "abc");
+	kapi_error_message("", 0, buf, sizeof(buf));
+	assert_string_equal(buf, "");
+}
+
 static void test_now(void **state)
 {
 	char a[40], b[40];
@@ -227,6 +249,7 @@ int main(void)
 		cmocka_unit_test(test_event_body),
 		cmocka_unit_test(test_parse_pod),
 		cmocka_unit_test(test_summary),
+		cmocka_unit_test(test_error_message),
 		cmocka_unit_test(test_now),
 	};
 
