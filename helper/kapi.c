@@ -385,6 +385,15 @@ size_t kapi_pending(const struct kapi *k)
 	return n + k->ev_n;
 }
 
+bool kapi_healthy(const struct kapi *k)
+{
+	for (int i = 0; k && i < KAPI_CALLS; i++) {
+		if (k->failing[i])
+			return false;
+	}
+	return k != NULL;
+}
+
 static void failed(struct kapi *k, enum kapi_call call, const struct fetch_result *r)
 {
 	char msg[200];

@@ -122,5 +122,7 @@ void kapi_event(struct kapi *k, const char *reason, bool warning, const char *fm
 	__attribute__((format(printf, 4, 5)));
 /* Calls under way plus Events waiting. */
 size_t kapi_pending(const struct kapi *k);
+/* No kind of call is failing right now (worth waiting for at exit). */
+bool kapi_healthy(const struct kapi *k);
 
 #endif

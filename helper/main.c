@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "gate.h"
 #include "prestop.h"
 #include "run.h"
 #include "status.h"
@@ -21,6 +22,7 @@ static const struct cmd_entry {
 	{ &run_cmd, NULL },	/* needs the original signal mask */
 	{ &sidecar_cmd, sidecar_main },
 	{ &prestop_cmd, prestop_main },
+	{ &gate_cmd, gate_main },
 	{ &tools_probe_cmd, tools_probe_main },
 	{ &tools_sleep_cmd, tools_sleep_main },
 	{ &tools_install_cmd, tools_install_main },

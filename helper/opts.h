@@ -86,23 +86,25 @@ const char *opts_check(const struct cmd_opts *o);
 	    "One JSON line on how it ended, for kubectl describe pod; none: off", \
 	    opts_parse_optional)
 
-/* The Kubernetes API: all of it best effort. */
-#define OPTS_KUBE                                                               \
-	OPT("pod-name", CFG_STRING, 0, sup.kube.pod_name, "NAME", NULL,           \
-	    "This pod's name (downward API metadata.name); turns the Kubernetes API on", \
-	    NULL),                                                              \
+/* Where the pod is and how to reach the API server (also `lastcall gate`). */
+#define OPTS_KUBE_POD(name_help)                                                \
+	OPT("pod-name", CFG_STRING, 0, sup.kube.pod_name, "NAME", NULL, name_help, NULL), \
 	OPT("pod-uid", CFG_STRING, 0, sup.kube.pod_uid, "UID", NULL,              \
-	    "This pod's uid (metadata.uid): patch precondition, Event target; default: read", \
+	    "This pod's uid (metadata.uid): the patch precondition, the Events' target", \
 	    NULL),                                                              \
-	OPT("readiness-gate", CFG_STRING, 0, sup.kube.gate, "TYPE", NULL,         \
-	    "Pod condition set True when ready, False at the drain (spec.readinessGates)", \
-	    NULL),                                                              \
-	OPT("events", CFG_BOOL, 0, sup.kube.events, NULL, "false",               \
-	    "Post an Event on the pod at each step of the shutdown", NULL),     \
 	OPT("kube-dir", CFG_STRING, 0, sup.kube.dir, "DIR", SUP_KUBE_DIR,         \
 	    "The service account's token, ca.crt and namespace", NULL),         \
 	OPT("api-timeout", CFG_DURATION, 0, sup.kube.timeout_ms, "DURATION", "2s", \
 	    "Timeout of each Kubernetes API call", NULL)
+
+/* The Kubernetes API: all of it best effort. */
+#define OPTS_KUBE                                                               \
+	OPTS_KUBE_POD("This pod's name (downward API metadata.name); turns the Kubernetes API on"), \
+	OPT("readiness-gate", CFG_STRING, 0, sup.kube.gate, "TYPE", NULL,         \
+	    "Pod condition set True when ready, False at the drain (spec.readinessGates)", \
+	    NULL),                                                              \
+	OPT("events", CFG_BOOL, 0, sup.kube.events, NULL, "false",               \
+	    "Post an Event on the pod at each step of the shutdown", NULL)
 
 #define OPT_ON_EXIT_URL                                                         \
 	OPT("on-exit-url", CFG_CUSTOM, CFG_REPEAT, sup.on_exit, "URL", NULL,      \

@@ -101,6 +101,7 @@ struct sup {
 	struct kapi *kapi;
 	int flush_timer;
 	int64_t flush_until;
+	size_t on_exit_pending;
 };
 
 void sup_signals_init(sigset_t *ret_orig_mask)
@@ -1104,19 +1105,34 @@ static int kube_setup(struct sup *s)
 	return 0;
 }
 
+struct exit_call {
+	struct sup *s;
+	const struct fetch_target *t;
+};
+
 static void on_exit_done(void *data, const struct fetch_result *r)
 {
-	const struct fetch_target *t = data;
+	struct exit_call *c = data;
+	const char *url = c->t->url;
 
+	c->s->on_exit_pending--;
 	if (r->status >= 200 && r->status < 300)
-		log_info("on_exit_url", "url=%s status=%ld took_ms=%lld", t->url, r->status,
+		log_info("on_exit_url", "url=%s status=%ld took_ms=%lld", url, r->status,
 			 (long long)r->ms);
 	else if (r->status)
-		log_warn("on_exit_url_failed", "url=%s status=%ld took_ms=%lld", t->url,
-			 r->status, (long long)r->ms);
+		log_warn("on_exit_url_failed", "url=%s status=%ld took_ms=%lld", url, r->status,
+			 (long long)r->ms);
 	else
-		log_warn("on_exit_url_failed", "url=%s error=\"%s\" took_ms=%lld", t->url,
-			 r->error, (long long)r->ms);
+		log_warn("on_exit_url_failed", "url=%s error=\"%s\" took_ms=%lld", url, r->error,
+			 (long long)r->ms);
+}
+
+/* What is worth waiting for at exit: the --on-exit-url calls, and the
+ * last Events unless the API server is failing (then they would only
+ * time out). */
+static bool flush_pending(const struct sup *s)
+{
+	return s->on_exit_pending > 0 || (kapi_pending(s->kapi) > 0 && kapi_healthy(s->kapi));
 }
 
 static void on_flush_timer(struct loop *l, void *data)
@@ -1124,9 +1140,7 @@ static void on_flush_timer(struct loop *l, void *data)
 	struct sup *s = data;
 
 	s->flush_timer = 0;
-	if (fetch_pending(s->fetch) == 0 && kapi_pending(s->kapi) == 0)
-		loop_stop(l);
-	else if (loop_now_ms() >= s->flush_until)
+	if (!flush_pending(s) || loop_now_ms() >= s->flush_until)
 		loop_stop(l);
 	else
 		loop_timer_add(l, loop_now_ms() + 10, on_flush_timer, s, &s->flush_timer);
@@ -1134,26 +1148,30 @@ static void on_flush_timer(struct loop *l, void *data)
 
 /*
  * The app is gone: POST the --on-exit-url (a mesh proxy may go now) and
- * give what is still being sent (the last Events) a little time, at most
- * EXIT_FLUSH_MAX_MS and never past the grace period's end.
+ * give what is still being sent a little time: at most EXIT_FLUSH_MAX_MS
+ * (or the --app-timeout of the exit calls), never past the grace period.
  */
 static void sup_flush(struct sup *s)
 {
+	struct exit_call calls[ON_EXIT_URLS_MAX];
 	int64_t now = loop_now_ms(), end;
 
 	if (!s->fetch)
 		return;
 	for (size_t i = 0; i < s->o->on_exit.n; i++) {
-		const struct fetch_target *t = &s->o->on_exit.v[i];
-		int r = fetch_start(s->fetch, t, "POST", NULL, s->o->app.timeout_ms, on_exit_done,
-				    (void *)t);
+		calls[i] = (struct exit_call){ .s = s, .t = &s->o->on_exit.v[i] };
+		int r = fetch_start(s->fetch, calls[i].t, "POST", NULL, s->o->app.timeout_ms,
+				    on_exit_done, &calls[i]);
 		if (r < 0)
-			log_warn("on_exit_url_failed", "url=%s error=\"%s\"", t->url, strerror(-r));
+			log_warn("on_exit_url_failed", "url=%s error=\"%s\"", calls[i].t->url,
+				 strerror(-r));
+		else
+			s->on_exit_pending++;
 	}
-	if (fetch_pending(s->fetch) == 0 && kapi_pending(s->kapi) == 0)
-		return;
+	if (!flush_pending(s))
+		goto out;
 	s->flush_until = now + EXIT_FLUSH_MAX_MS;
-	if (s->o->on_exit.n && now + s->o->app.timeout_ms > s->flush_until)
+	if (s->on_exit_pending && now + s->o->app.timeout_ms > s->flush_until)
 		s->flush_until = now + s->o->app.timeout_ms;
 	if (s->d.t0 >= 0) {
 		/* The kubelet's SIGKILL comes at T0 + grace: be gone before. */
@@ -1161,12 +1179,13 @@ static void sup_flush(struct sup *s)
 		if (end < s->flush_until)
 			s->flush_until = end;
 	}
-	if (s->flush_until <= now)
-		return;
-	if (loop_timer_add(s->loop, now + 10, on_flush_timer, s, &s->flush_timer) < 0)
-		return;
-	loop_run(s->loop);
-	log_debug("flushed", "pending=%zu", fetch_pending(s->fetch));
+	if (s->flush_until > now &&
+	    loop_timer_add(s->loop, now + 10, on_flush_timer, s, &s->flush_timer) == 0)
+		loop_run(s->loop);
+out:
+	/* calls[] goes out of scope: nothing may call back into it. */
+	fetch_free(s->fetch);
+	s->fetch = NULL;
 }
 
 /* Sets up what the drain engine needs before the child starts. */

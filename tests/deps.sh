@@ -30,6 +30,7 @@ for what in "$@"; do
 		need_cmd wrk wrk
 		need_cmd awk gawk
 		need_cmd nsenter util-linux
+		need_cmd openssl openssl
 		[ -x /usr/sbin/nginx ] || pkgs+=(nginx)
 		;;
 	bench)

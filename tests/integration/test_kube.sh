@@ -1,0 +1,279 @@
+#!/usr/bin/env bash
+# The Kubernetes API, against tests/apiserver/server.js (a test double:
+# HTTPS with a CA made here, the bearer token checked on every call,
+# strategic merge of conditions by type, Events; it can be told to refuse,
+# hang or drop). What is checked: the readiness gate goes True once the app
+# is ready and False at T0 before any delay, the other conditions kept; a
+# rotated token is used at once; Events carry the pod's uid and come in
+# phase order; --on-exit-url is POSTed after the app's exit; a shorter
+# deletionGracePeriodSeconds moves the deadline; `lastcall gate`; and an
+# API server that is down, hanging, refusing or dropping changes nothing
+# for the shutdown, under load through HAProxy.
+. "$(dirname "$0")/lib.sh"
+
+for cmd in node openssl haproxy wrk curl; do
+	command -v "$cmd" >/dev/null || { not_ok "$cmd is installed (make deps installs it)"; done_testing; exit 1; }
+done
+cd "$APP_DIR" || exit 1
+SERVER="$TESTS_DIR/apiserver/server.js"
+GATE=example.com/lastcall-ready
+POD_UID=6d1c1e0c-0000-4000-8000-00000000c0de
+
+# --- the cluster's CA, the API server's certificate, a service account ----
+ec() { openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "$@" 2>/dev/null; }
+ec -x509 -keyout "$WORK/ca.key" -out "$WORK/ca.crt" -days 2 -subj /CN=test-cluster-ca
+ec -keyout "$WORK/api.key" -out "$WORK/api.csr" -subj /CN=kube-apiserver
+openssl x509 -req -in "$WORK/api.csr" -CA "$WORK/ca.crt" -CAkey "$WORK/ca.key" \
+	-CAcreateserial -out "$WORK/api.crt" -days 2 \
+	-extfile <(printf 'subjectAltName=IP:127.0.0.1\n') 2>/dev/null
+check "test CA and API server certificate made" [ -s "$WORK/api.crt" ]
+# sa_dir DIR TOKEN: a service account mount.
+sa_dir() {
+	mkdir -p "$1"
+	cp "$WORK/ca.crt" "$1/ca.crt"
+	echo "$2" >"$1/token"
+	echo default >"$1/namespace"
+}
+
+# start_api NAME: an API server double; sets <NAME>_API, <NAME>_CTL ports
+# and accepts the token in $WORK/NAME.token.
+start_api() {
+	local log="$WORK/$1.api.log"
+	echo "token-$1-A" >"$WORK/$1.token"
+	CERT="$WORK/api.crt" KEY="$WORK/api.key" TOKEN_FILE="$WORK/$1.token" NAMESPACE=default \
+		POD=web-0 POD_UID="$POD_UID" start_bg "$log" node "$SERVER"
+	wait_until 10000 has_line '^control on ' "$log" || { show_log "$log"; return 1; }
+	printf -v "${1}_API" %s "$(log_port "$log" '^api on [0-9]+')"
+	printf -v "${1}_CTL" %s "$(log_port "$log" '^control on [0-9]+')"
+}
+# q CTL EXPR: EXPR evaluated by node over the double's state (s).
+q() {
+	curl -fs "http://127.0.0.1:$1/state" |
+		node -e 'const s = JSON.parse(require("fs").readFileSync(0)); const r = eval(process.argv[1]); console.log(typeof r === "string" ? r : JSON.stringify(r))' "$2"
+}
+cond() { q "$1" "(s.pod.status.conditions.find(c => c.type === '$2') || {}).status || 'none'"; }
+gate_is() { [ "$(cond "$1" "$GATE")" = "$2" ]; }
+
+# --- the gate, rotation, Events, termination message, --on-exit-url --------
+start_api one || { not_ok "the API server double starts"; done_testing; exit 1; }
+ok "the API server double starts (api $one_API, control $one_CTL)"
+sa_dir "$WORK/sa1" token-one-A
+export KUBERNETES_SERVICE_HOST=127.0.0.1
+KUBERNETES_SERVICE_PORT=$one_API PORT=0 start_pid1 "$WORK/run1.log" run --drain-on TERM \
+	--listen 127.0.0.1:0 --control "$WORK/run1.sock" --grace-period 20s --min-delay 1s \
+	--quiet-period 300ms --pod-name web-0 --kube-dir "$WORK/sa1" --readiness-gate "$GATE" \
+	--events --on-exit-url "http://127.0.0.1:$one_CTL/quitquitquit" \
+	--termination-log "$WORK/term1" -- node server.js
+RUN1_NS=$NS_PID RUN1=$L_PID
+check "gate: True once the app is ready" wait_until 10000 gate_is "$one_CTL" True
+check "gate: logged True" wait_until 2000 has_line "event=readiness_gate type=$GATE status=True ms=-1" "$WORK/run1.log"
+check "gate: False first, while the app was not ready yet" \
+	[ "$(q "$one_CTL" "s.requests.filter(r => r.method === 'PATCH').map(r => r.body.status.conditions[0].status).slice(0, 2).join(',')")" = False,True ]
+check "gate: patches are strategic merge, merged by type" \
+	[ "$(q "$one_CTL" "s.requests.filter(r => r.method === 'PATCH').every(r => r.ctype === 'application/strategic-merge-patch+json' && r.status === 200)")" = true ]
+check "gate: the other conditions untouched" \
+	[ "$(q "$one_CTL" "s.pod.status.conditions.map(c => c.type + '=' + c.status).join(',')")" = \
+	  "PodScheduled=True,Initialized=True,ContainersReady=True,Ready=False,example.com/other=True,$GATE=True" ]
+check "gate: a condition of another owner keeps its reason" \
+	[ "$(q "$one_CTL" "s.pod.status.conditions.find(c => c.type === 'example.com/other').reason")" = Theirs ]
+check "uid learnt from GET pod (no --pod-uid): in the patch precondition" \
+	[ "$(q "$one_CTL" "s.requests.filter(r => r.method === 'PATCH').pop().body.metadata.uid")" = "$POD_UID" ]
+check "the token was never logged" [ "$(count_lines 'token-one' "$WORK/run1.log")" = 0 ]
+# The token rotates: the kubelet writes a new one, the old one stops working.
+echo token-one-B >"$WORK/one.token"
+echo token-one-B >"$WORK/sa1/token"
+n_before=$(q "$one_CTL" "s.requests.length")
+t0=$(now_ms)
+kill -TERM "$RUN1"
+check "gate: False at T0" wait_until 3000 gate_is "$one_CTL" False
+false_at=$(q "$one_CTL" "s.requests.filter(r => r.method === 'PATCH' && r.body.status.conditions[0].status === 'False').pop().t")
+echo "# gate False reached the API server $((false_at - t0)) ms after SIGTERM"
+check "gate: False before any delay ($((false_at - t0)) ms < min-delay 1000 ms)" [ $((false_at - t0)) -lt 1000 ]
+check "gate: False logged before the propagation ended" \
+	wait_until 3000 eval "grep -nE 'event=readiness_gate .*status=False ms=[0-9]|phase=drain ' '$WORK/run1.log' | head -n1 | grep -q readiness_gate"
+wait_exit "$RUN1_NS" 15000
+check "run exits 0 (got $CODE)" [ "$CODE" = 0 ]
+check "rotation: every call after it used the new token" \
+	[ "$(q "$one_CTL" "s.requests.slice($n_before).every(r => r.token === 'token-one-B' && r.status >= 200 && r.status < 300)")" = true ]
+check "rotation: calls were made after it" [ "$(q "$one_CTL" "s.requests.length - $n_before")" -ge 5 ]
+reasons=$(q "$one_CTL" "s.events.map(e => e.reason).join(' ')")
+check "Events in phase order (got: $reasons)" \
+	[ "$reasons" = "DrainStarted TrafficQuiet Drained StopSignalSent AppExited" ]
+check "Events: on the pod, with its uid" \
+	[ "$(q "$one_CTL" "s.events.every(e => e.involvedObject.kind === 'Pod' && e.involvedObject.name === 'web-0' && e.involvedObject.namespace === 'default' && e.involvedObject.uid === '$POD_UID')")" = true ]
+check "Events: Normal, from lastcall, with ms since T0" \
+	[ "$(q "$one_CTL" "s.events.every(e => e.type === 'Normal' && e.source.component === 'lastcall' && / ms/.test(e.message))")" = true ]
+check "GET pod at T0: not deleting, the flag's grace holds" has_line 'event=pod_grace deleting=false grace_ms=20000' "$WORK/run1.log"
+check "termination message: valid JSON with the phases" \
+	node -e 'const m = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); process.exit(m.exit_code === 0 && !m.forced_kill && ["unready", "propagate", "drain", "stop", "done"].every(p => typeof m.phases[p] === "number") ? 0 : 1)' "$WORK/term1"
+check "--on-exit-url POSTed" [ "$(q "$one_CTL" "s.posts.map(p => p.path).join(' ')")" = /quitquitquit ]
+check "--on-exit-url: after the app exited" \
+	eval "grep -nE 'event=child_exited|event=on_exit_url ' '$WORK/run1.log' | cut -d' ' -f4 | tr '\n' ' ' | grep -q '^event=child_exited .*event=on_exit_url'"
+check "--on-exit-url: logged with its status" has_line "event=on_exit_url url=http://127.0.0.1:$one_CTL/quitquitquit status=200" "$WORK/run1.log"
+
+# --- a shorter deletionGracePeriodSeconds moves the deadline ----------------
+start_api two || not_ok "a second API server double starts"
+sa_dir "$WORK/sa2" token-two-A
+curl -fs -o /dev/null -X POST "http://127.0.0.1:$two_CTL/pod?deletionGracePeriodSeconds=3"
+KUBERNETES_SERVICE_PORT=$two_API start_pid1 "$WORK/run2.log" run --drain-on TERM \
+	--listen none --control none --grace-period 20s --kill-margin 500ms --min-delay 500ms \
+	--quiet-period 200ms --pod-name web-0 --pod-uid "$POD_UID" --kube-dir "$WORK/sa2" \
+	--events --termination-log "$WORK/term2" -- "$PROBES/sigprobe" "$WORK/deaf.out"
+RUN2_NS=$NS_PID
+wait_until 5000 has_line '^ready' "$WORK/deaf.out"
+wait_until 5000 has_line 'event=kube_api ' "$WORK/run2.log"
+t0=$(now_ms)
+kill -TERM "$L_PID"
+wait_exit "$RUN2_NS" 25000
+elapsed=$(($(now_ms) - t0))
+echo "# deletionGracePeriodSeconds=3 with --grace-period 20s: SIGTERM to exit $elapsed ms, status $CODE"
+check "shorter pod grace: logged with both numbers" \
+	has_line 'event=grace_shortened flag_ms=20000 pod_ms=3000 deadline_ms=2500' "$WORK/run2.log"
+kill_ms=$(grep -oE 'event=forced_kill count=[0-9]+ ms=[0-9]+' "$WORK/run2.log" | grep -oE '[0-9]+$')
+check "shorter pod grace: SIGKILL at 3000 - 500 ms (${kill_ms:-none} in 2400..2900)" between "${kill_ms:-0}" 2400 2900
+check "shorter pod grace: gone within 3 s, not 19.5 ($elapsed ms)" [ "$elapsed" -lt 3000 ]
+check "shorter pod grace: exit 137 (got $CODE)" [ "$CODE" = 137 ]
+check "ForcedKill: a Warning Event with the uid" \
+	[ "$(q "$two_CTL" "s.events.filter(e => e.reason === 'ForcedKill' && e.type === 'Warning' && e.involvedObject.uid === '$POD_UID').length")" = 1 ]
+check "ForcedKill: after the stop signal" \
+	[ "$(q "$two_CTL" "s.events.map(e => e.reason).join(' ')")" = "DrainStarted TrafficQuiet Drained StopSignalSent ForcedKill AppExited" ]
+check "termination message: forced_kill with the kill phase" \
+	node -e 'const m = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); process.exit(m.forced_kill === true && m.phases.kill >= 2400 && m.phases.kill <= 2900 ? 0 : 1)' "$WORK/term2"
+
+# --- lastcall gate: one shot ------------------------------------------------
+gate() { KUBERNETES_SERVICE_PORT=$two_API "$LASTCALL" gate --pod-name web-0 --kube-dir "$WORK/sa2" "$@" 2>>"$WORK/gate.log"; }
+check "gate false: exit 0" gate "$GATE" false
+check "gate false: set" gate_is "$two_CTL" False
+check "gate true --pod-uid: exit 0" gate --pod-uid "$POD_UID" "$GATE" true
+check "gate true: set" gate_is "$two_CTL" True
+gate --pod-uid not-this-pod "$GATE" false
+code=$?
+cp "$WORK/gate.log" "$WORK/gate.err"
+check "gate with a stale uid: exit 1 (got $code)" [ "$code" = 1 ]
+check "gate with a stale uid: the API server's reason" grep -q 'status=409 error="Precondition failed' "$WORK/gate.err"
+check "gate with a stale uid: unchanged" gate_is "$two_CTL" True
+curl -fs -o /dev/null -X POST "http://127.0.0.1:$two_CTL/mode?m=403"
+: >"$WORK/gate.log"
+gate "$GATE" false
+code=$?
+cp "$WORK/gate.log" "$WORK/gate.err"
+check "gate refused (403): exit 1 (got $code)" [ "$code" = 1 ]
+check "gate refused: one line saying why" [ "$(grep -c 'is forbidden' "$WORK/gate.err")" = 1 ]
+curl -fs -o /dev/null -X POST "http://127.0.0.1:$two_CTL/mode?m=hang"
+t=$(now_ms)
+gate --api-timeout 300ms "$GATE" false
+code=$?
+check "gate, API hanging: exit 1 after --api-timeout ($(($(now_ms) - t)) ms, code $code)" \
+	eval "[ $code = 1 ] && [ $(($(now_ms) - t)) -lt 2000 ]"
+curl -fs -o /dev/null -X POST "http://127.0.0.1:$two_CTL/mode?m=ok"
+cp "$WORK/sa1/ca.crt" "$WORK/sa2/ca.crt.good"
+ec -x509 -keyout "$WORK/other.key" -out "$WORK/sa2/ca.crt" -days 2 -subj /CN=not-the-cluster
+: >"$WORK/gate.log"
+gate "$GATE" false
+code=$?
+cp "$WORK/gate.log" "$WORK/gate.err"
+check "gate, server not signed by ca.crt: exit 1 (got $code), nothing sent" \
+	eval "[ $code = 1 ] && grep -q 'kube_api_failed call=gate' '$WORK/gate.err'"
+mv "$WORK/sa2/ca.crt.good" "$WORK/sa2/ca.crt"
+check "gate, kubelet-owned type: usage error 125" eval "gate Ready false; [ \$? = 125 ]"
+check "gate, no pod name: usage error 125" \
+	eval "'$LASTCALL' gate '$GATE' false 2>/dev/null; [ \$? = 125 ]"
+check "run --readiness-gate without --pod-name: usage error 125" \
+	eval "'$LASTCALL' run --readiness-gate '$GATE' -- true 2>/dev/null; [ \$? = 125 ]"
+check "run --events without ca.crt: fails at start (125)" \
+	eval "KUBERNETES_SERVICE_PORT=$two_API '$LASTCALL' run --pod-name web-0 --events --kube-dir '$WORK/nowhere' -- true 2>'$WORK/nosa.err'; [ \$? = 125 ]"
+check "...saying what is missing" grep -q 'nowhere/namespace: No such file' "$WORK/nosa.err"
+check "run --pod-name alone without a service account: runs, API off" \
+	eval "KUBERNETES_SERVICE_PORT=$two_API '$LASTCALL' run --pod-name web-0 --kube-dir '$WORK/nowhere' -- true 2>'$WORK/nosa.err' && grep -q 'event=kube_api_off' '$WORK/nosa.err'"
+
+# --- the API down, hanging, refusing, dropping: the shutdown goes on --------
+# Four instances, one per API server double in its mode, and b serving
+# beside them, behind HAProxy checking each one's /readyz; all four get
+# SIGTERM at once under keep-alive load.
+MODES="down hang refuse drop"
+for m in hang refuse drop; do
+	start_api "$m" || not_ok "API double $m starts"
+	sa_dir "$WORK/sa-$m" "token-$m-A"
+done
+curl -fs -o /dev/null -X POST "http://127.0.0.1:$hang_CTL/mode?m=hang"
+curl -fs -o /dev/null -X POST "http://127.0.0.1:$refuse_CTL/mode?m=403"
+curl -fs -o /dev/null -X POST "http://127.0.0.1:$drop_CTL/mode?m=drop"
+sa_dir "$WORK/sa-down" token-down-A
+down_API=$(free_port)	# nothing listens there
+
+# start_inst NAME API_PORT [LASTCALL FLAGS]: the app under lastcall.
+start_inst() {
+	local name=$1 api=$2 log="$WORK/$1.log"
+	shift 2
+	KUBERNETES_SERVICE_PORT=$api PORT=0 DELAY_MS=100 start_pid1 "$log" run --drain-on TERM \
+		--listen 127.0.0.1:0 --control "$WORK/$name.sock" --grace-period 20s \
+		--min-delay 2s --quiet-period 1s --max-delay 10s "$@" -- node server.js
+	if ! wait_until 10000 has_line '^listening on ' "$log" ||
+		! wait_until 5000 has_line 'event=endpoints ' "$log"; then
+		show_log "$log"
+		return 1
+	fi
+	printf -v "${name}_NS" %s "$NS_PID"
+	printf -v "${name}_PID" %s "$L_PID"
+	printf -v "${name}_PORT" %s "$(log_port "$log" '^listening on .*:[0-9]+')"
+	printf -v "${name}_PROBE" %s "$(log_port "$log" 'event=endpoints [^ ]+ port=[0-9]+')"
+}
+ready_ok() { curl -fs -o /dev/null "http://127.0.0.1:$1/readyz"; }
+sleep_until() { [ "$(now_ms)" -ge "$1" ]; }
+
+servers="" started=true
+for m in $MODES; do
+	api=${m}_API
+	start_inst "$m" "${!api}" --pod-name web-0 --pod-uid "$POD_UID" --kube-dir "$WORK/sa-$m" \
+		--readiness-gate "$GATE" --events --api-timeout 1s || started=false
+	probe=${m}_PROBE port=${m}_PORT
+	servers+="server $m 127.0.0.1:${!port} check port ${!probe}"$'\n'
+done
+start_inst b "$one_API" || started=false
+check "instances for every API failure, and b, start" $started
+for m in $MODES b; do
+	probe=${m}_PROBE
+	check "$m: ready although the API fails" wait_until 5000 ready_ok "${!probe}"
+done
+fe=$(free_port)
+admin=$(free_port)
+start_haproxy "$fe" "$admin" $'timeout client 10s\ntimeout server 10s' \
+	$'option httpchk GET /readyz\ndefault-server inter 200ms fall 2 rise 1\n'"${servers}server b 127.0.0.1:$b_PORT check port $b_PROBE"
+hap=$HAP_PID
+through() { curl -fs -o /dev/null "http://127.0.0.1:$fe/"; }
+check "HAProxy routes to the apps" wait_until 5000 through
+start_bg "$WORK/wrk.out" wrk -t2 -c16 -d8s --timeout 5s "http://127.0.0.1:$fe/"
+load=$BG_PID
+wait_until 3000 sleep_until $(($(now_ms) + 2000))
+t0=$(now_ms)
+for m in $MODES; do
+	pid=${m}_PID
+	kill -TERM "${!pid}"
+done
+for m in $MODES; do
+	ns=${m}_NS
+	wait_exit "${!ns}" 25000
+	# Its own account: these exit side by side, waited for one by one.
+	elapsed=$(grep -oE 'event=exiting code=[0-9]+ child_code=[0-9]+ ms=[0-9]+' "$WORK/$m.log" | grep -oE '[0-9]+$')
+	echo "# API $m: SIGTERM to exit ${elapsed:-none} ms, status $CODE"
+	check "API $m: exits 0 (got $CODE)" [ "$CODE" = 0 ]
+	check "API $m: in time, as with the API working (${elapsed:-none} ms < 3000)" [ "${elapsed:-99999}" -lt 3000 ]
+	check "API $m: the phases ran" has_line 'event=phase phase=done' "$WORK/$m.log"
+	check "API $m: the app closed gracefully" has_line '^Closing server' "$WORK/$m.log"
+	check "API $m: the gate failure logged once (got $(count_lines 'kube_api_failed call=gate' "$WORK/$m.log"))" \
+		[ "$(count_lines 'kube_api_failed call=gate' "$WORK/$m.log")" = 1 ]
+done
+wait_exit "$load" 20000
+wrk_result "$WORK/wrk.out" "API failures"
+check "API failures: wrk sent requests ($REQS)" [ "$REQS" -gt 100 ]
+check "API failures: not one request lost ($LOST)" [ "$LOST" = 0 ]
+check "API refusing: the reason logged" has_line 'kube_api_failed call=gate status=403 error=.*is forbidden' "$WORK/refuse.log"
+check "API down: connection refused logged" has_line 'kube_api_failed call=gate error=.*(Connection refused|Failed to connect|Could not connect)' "$WORK/down.log"
+check "API hanging: timed out" has_line 'kube_api_failed call=gate error=.*[Tt]imed out' "$WORK/hang.log"
+check "b keeps serving" through
+kill -TERM "$b_PID"
+wait_exit "$b_NS" 15000
+kill -TERM "$hap" 2>/dev/null
+wait_exit "$hap" 5000
+
+done_testing
