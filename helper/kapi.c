@@ -240,8 +240,9 @@ enum kapi_call { KAPI_GATE, KAPI_POD, KAPI_EVENT, KAPI_CALLS };
 
 static const char *const call_names[KAPI_CALLS] = { "gate", "get_pod", "event" };
 
-/* Two gate patches (the old wish in flight, the new one), a GET, an Event. */
-#define KAPI_REQS 4
+/* Two gate patches (the old wish in flight, the new one), two GETs (the
+ * uid at start, the grace at T0), an Event. */
+#define KAPI_REQS 5
 
 struct kapi_req {
 	struct kapi *k;

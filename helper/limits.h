@@ -66,11 +66,12 @@
 /* --allow-from entries. */
 #define HTTPD_ALLOW_MAX 16
 
-/* Outgoing HTTP (fetch.c): requests under way at once, URL length (a
+/* Outgoing HTTP (fetch.c): requests under way at once (the app's three
+ * URLs, five API calls, the exit URLs), URL length (a
  * sockaddr_un path is at most 108 bytes), response bodies kept (a Pod
  * object with its managedFields is often 10-30 KiB), and the
  * connect timeout cap within each request's total timeout. */
-#define FETCH_REQUESTS_MAX 8
+#define FETCH_REQUESTS_MAX 16
 #define FETCH_URL_MAX 2048
 #define FETCH_UNIX_PATH_MAX 108
 #define FETCH_BODY_MAX (64 * 1024)

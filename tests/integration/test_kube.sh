@@ -111,6 +111,27 @@ check "--on-exit-url: after the app exited" \
 	eval "grep -nE 'event=child_exited|event=on_exit_url ' '$WORK/run1.log' | cut -d' ' -f4 | tr '\n' ' ' | grep -q '^event=child_exited .*event=on_exit_url'"
 check "--on-exit-url: logged with its status" has_line "event=on_exit_url url=http://127.0.0.1:$one_CTL/quitquitquit status=200" "$WORK/run1.log"
 
+# --- a sidecar: the same Events for an app it did not start ------------------
+n_events=$(q "$one_CTL" "s.events.length")
+PORT=0 start_bg "$WORK/sideapp.log" node server.js
+SIDEAPP=$BG_PID
+echo "$SIDEAPP" >"$WORK/sideapp.pid"
+wait_until 10000 has_line '^listening on ' "$WORK/sideapp.log"
+KUBERNETES_SERVICE_PORT=$one_API start_bg "$WORK/side.log" "$LASTCALL" sidecar \
+	--pid-file "$WORK/sideapp.pid" --drain-on TERM --listen none --control none --grace-period 10s \
+	--min-delay 300ms --quiet-period 200ms --pod-name web-0 --pod-uid "$POD_UID" \
+	--kube-dir "$WORK/sa1" --events --termination-log none
+SIDE=$BG_PID
+check "sidecar: finds the app" wait_until 5000 has_line 'event=ports ports=[0-9]+' "$WORK/side.log"
+kill -TERM "$SIDE"
+wait_exit "$SIDE" 8000
+check "sidecar: drains, stops the app, exits 0 (got $CODE)" [ "$CODE" = 0 ]
+check "sidecar: the app closed" has_line '^Closing server' "$WORK/sideapp.log"
+reasons=$(q "$one_CTL" "s.events.slice($n_events).map(e => e.reason).join(' ')")
+check "sidecar: Events in phase order (got: $reasons)" \
+	[ "$reasons" = "DrainStarted TrafficQuiet Drained StopSignalSent AppExited" ]
+wait_exit "$SIDEAPP" 5000
+
 # --- a shorter deletionGracePeriodSeconds moves the deadline ----------------
 start_api two || not_ok "a second API server double starts"
 sa_dir "$WORK/sa2" token-two-A
