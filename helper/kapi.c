@@ -249,6 +249,7 @@ struct kapi_req {
 	enum kapi_call call;
 	bool busy;
 	int value;		/* gate: the status it sets */
+	uint64_t seq;		/* gate: the order it was sent in */
 };
 
 struct kapi_queued {
@@ -272,6 +273,8 @@ struct kapi {
 
 	int gate_want;			/* -1 nothing asked yet, 0, 1 */
 	int gate_have;			/* the last one answered 2xx, -1 unknown */
+	uint64_t gate_seq;		/* patches sent */
+	uint64_t have_seq;		/* the seq of the one gate_have is from */
 	int gate_busy;			/* patches in flight */
 	int64_t gate_retry_at;
 	int64_t gate_backoff_ms;
@@ -438,11 +441,16 @@ static void on_done(void *data, const struct fetch_result *r)
 	case KAPI_GATE:
 		k->gate_busy--;
 		if (ok) {
-			/* The order answers come in is the order it was applied. */
+			/* Taken in the order the answers come: an older patch
+			 * answered last may have been applied last. */
 			k->gate_have = q->value;
+			k->have_seq = q->seq;
 			k->gate_backoff_ms = KAPI_RETRY_MIN_MS;
 		} else {
-			k->gate_have = -1;
+			/* Unknown whether it was applied, unless a newer one
+			 * was answered since. */
+			if (q->seq > k->have_seq)
+				k->gate_have = -1;
 			k->gate_retry_at = loop_now_ms() + k->gate_backoff_ms;
 			k->gate_backoff_ms = k->gate_backoff_ms * 2 > KAPI_RETRY_MAX_MS
 						     ? KAPI_RETRY_MAX_MS : k->gate_backoff_ms * 2;
@@ -533,36 +541,40 @@ static void gate_send(struct kapi *k, bool status)
 		return;
 	}
 	q->value = status;
+	q->seq = ++k->gate_seq;
 	k->gate_busy++;
 }
 
-/* The value of the gate patch in flight, -1 when none is. */
-static int gate_in_flight(const struct kapi *k)
+/* Whether a gate patch setting v, sent after the one gate_have is from
+ * (newer: it may still change the condition), is in flight. */
+static bool gate_flying(const struct kapi *k, int v)
 {
-	int v = -1;
-
 	for (size_t i = 0; i < KAPI_REQS; i++) {
-		if (k->req[i].busy && k->req[i].call == KAPI_GATE)
-			v = k->req[i].value;
+		const struct kapi_req *q = &k->req[i];
+		if (q->busy && q->call == KAPI_GATE && q->value == v && q->seq > k->have_seq)
+			return true;
 	}
-	return v;
+	return false;
 }
 
 static void gate_kick(struct kapi *k)
 {
-	int flying = gate_in_flight(k);
+	int want = k->gate_want;
 
-	if (!k->c.gate || k->gate_want < 0)
+	if (!k->c.gate || want < 0 || gate_flying(k, want))
+		return;
+	/* Settled: the server has it, and nothing newer may undo it. */
+	if (k->gate_have == want && !gate_flying(k, !want))
 		return;
 	if (k->gate_busy > 0) {
-		/* The wish in flight will be answered; a different one goes now. */
-		if (flying != k->gate_want && k->gate_busy < 2)
-			gate_send(k, k->gate_want);
+		/* The old wish still in flight: the new one goes now. */
+		if (k->gate_busy < 2)
+			gate_send(k, want);
 		return;
 	}
-	if (k->gate_have == k->gate_want || loop_now_ms() < k->gate_retry_at)
+	if (loop_now_ms() < k->gate_retry_at)
 		return;
-	gate_send(k, k->gate_want);
+	gate_send(k, want);
 }
 
 void kapi_gate(struct kapi *k, bool status)

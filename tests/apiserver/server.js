@@ -19,8 +19,9 @@
 //                             with its time (ms since the epoch), method,
 //                             path, content type, token, status and body
 //   POST /mode?m=M            answer every API call from now on with M:
-//                             ok, 401, 403, 409, 500, hang (never answer),
-//                             drop (close the connection unanswered)
+//                             ok, 401, 403, 409, 500, hang (never answer,
+//                             even after the mode changes), drop (close
+//                             the connection unanswered)
 //   POST /pod?deletionGracePeriodSeconds=N   mark the pod deleting
 //   POST anything else        recorded in state.posts (a mesh proxy's
 //                             /quitquitquit, for --on-exit-url)
@@ -45,7 +46,6 @@ let mode = 'ok';
 const requests = [];
 const events = [];
 const posts = [];
-const hung = [];
 
 // A pod as the real API server returns it, with the bulk a real one has
 // (managedFields), so the client's body limit is exercised.
@@ -122,7 +122,7 @@ function api(req, res, body) {
   if (!want || rec.token !== want)
     return send(401, () => status(res, 401, 'Unauthorized', 'Unauthorized'));
   switch (mode) {
-    case 'hang': rec.status = -1; hung.push(res); return undefined;
+    case 'hang': rec.status = -1; return undefined;
     case 'drop': rec.status = -2; req.socket.destroy(); return undefined;
     case '403': return send(403, () => status(res, 403, 'Forbidden',
       `pods "${name}" is forbidden: User "system:serviceaccount:${ns}:default" cannot patch resource "pods/status"`));
@@ -173,8 +173,8 @@ const control = http.createServer((req, res) => collect(req, () => {
   if (req.method === 'GET' && u.pathname === '/state')
     return reply(res, 200, { pod, events, requests, posts, mode });
   if (req.method === 'POST' && u.pathname === '/mode') {
+    // Calls already hanging stay so: the client's timeout ends them.
     mode = u.searchParams.get('m') || 'ok';
-    if (mode !== 'hang') while (hung.length) hung.pop().socket.destroy();
     return reply(res, 200, { mode });
   }
   if (req.method === 'POST' && u.pathname === '/pod') {
