@@ -94,7 +94,7 @@ int gate_main(int argc, char **argv)
 		code = 125;
 		goto out;
 	}
-	r = kapi_new(f, &o.sup.kube, &gate_ops, &g, &k, err, sizeof(err));
+	r = kapi_new(g.loop, f, &o.sup.kube, &gate_ops, &g, &k, err, sizeof(err));
 	if (r < 0) {
 		fprintf(stderr, "lastcall gate: %s\n", err);
 		code = 125;

@@ -21,21 +21,59 @@ static const char *const kubelet_types[] = {
 	"PodReadyToStartContainers", "DisruptionTarget",
 };
 
+static bool alnum(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+}
+
+/* The name part of a qualified name: 1..63 of [A-Za-z0-9._-], alphanumeric
+ * at both ends. */
+static bool name_ok(const char *p, size_t n)
+{
+	if (n == 0 || n > 63 || !alnum(p[0]) || !alnum(p[n - 1]))
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		if (!alnum(p[i]) && !strchr("._-", p[i]))
+			return false;
+	}
+	return true;
+}
+
+/* A DNS subdomain prefix: 1..253 of lower-case labels joined by dots. */
+static bool prefix_ok(const char *p, size_t n)
+{
+	if (n == 0 || n > 253)
+		return false;
+	for (size_t i = 0, start = 0; i <= n; i++) {
+		if (i < n && p[i] != '.') {
+			if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= '0' && p[i] <= '9') || p[i] == '-'))
+				return false;
+			continue;
+		}
+		/* A label: 1..63, not starting or ending with '-'. */
+		if (i == start || i - start > 63 || p[start] == '-' || p[i - 1] == '-')
+			return false;
+		start = i + 1;
+	}
+	return true;
+}
+
 bool kapi_gate_type_ok(const char *type)
 {
+	const char *slash;
+
 	if (!type || !*type || strlen(type) >= KAPI_TYPE_MAX)
 		return false;
 	for (size_t i = 0; i < sizeof(kubelet_types) / sizeof(kubelet_types[0]); i++) {
 		if (strcmp(type, kubelet_types[i]) == 0)
 			return false;
 	}
-	/* A qualified name: [prefix/]name of [A-Za-z0-9._-]. */
-	for (const char *p = type; *p; p++) {
-		if (!(*p >= 'a' && *p <= 'z') && !(*p >= 'A' && *p <= 'Z') &&
-		    !(*p >= '0' && *p <= '9') && !strchr("._-/", *p))
-			return false;
-	}
-	return true;
+	/* A qualified name, as the API server validates condition types:
+	 * [prefix/]name. */
+	slash = strchr(type, '/');
+	if (!slash)
+		return name_ok(type, strlen(type));
+	return prefix_ok(type, (size_t)(slash - type)) && name_ok(slash + 1, strlen(slash + 1));
 }
 
 /* Prints j unformatted into buf; frees j. Length or -ENOSPC/-ENOMEM. */
@@ -100,7 +138,9 @@ int kapi_parse_pod(const char *json, size_t len, struct kapi_pod *ret, char *err
 	}
 	kind = cJSON_GetObjectItemCaseSensitive(root, "kind");
 	meta = cJSON_GetObjectItemCaseSensitive(root, "metadata");
-	if (!cJSON_IsObject(root) || !cJSON_IsString(kind) || strcmp(kind->valuestring, "Pod") != 0) {
+	if (!cJSON_IsObject(root) || !cJSON_IsString(kind) ||
+	    (strcmp(kind->valuestring, "Pod") != 0 &&
+	     strcmp(kind->valuestring, "PartialObjectMetadata") != 0)) {
 		snprintf(err, errlen, "not a Pod");
 		goto out;
 	}
@@ -238,6 +278,11 @@ void kapi_error_message(const char *body, size_t len, char *buf, size_t size)
 
 enum kapi_call { KAPI_GATE, KAPI_POD, KAPI_EVENT, KAPI_CALLS };
 
+/* Only the pod's metadata (no spec, no status: all lastcall reads is in
+ * it), from API servers that can (1.15 on); others send the Pod. */
+#define KAPI_ACCEPT_METADATA \
+	"application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
+
 static const char *const call_names[KAPI_CALLS] = { "gate", "get_pod", "event" };
 
 /* Two gate patches (the old wish in flight, the new one), two GETs (the
@@ -261,6 +306,8 @@ struct kapi_queued {
 
 struct kapi {
 	struct fetch *f;
+	struct loop *loop;
+	int retry_timer;
 	struct kapi_config c;
 	const struct kapi_ops *ops;
 	void *data;
@@ -309,8 +356,8 @@ static int read_small(const char *dir, const char *name, char *buf, size_t size)
 	return n > 0 ? 0 : -ENODATA;
 }
 
-int kapi_new(struct fetch *f, const struct kapi_config *c, const struct kapi_ops *ops,
-	     void *data, struct kapi **ret, char *err, size_t errlen)
+int kapi_new(struct loop *l, struct fetch *f, const struct kapi_config *c,
+	     const struct kapi_ops *ops, void *data, struct kapi **ret, char *err, size_t errlen)
 {
 	const char *host = getenv("KUBERNETES_SERVICE_HOST");
 	const char *port = getenv("KUBERNETES_SERVICE_PORT");
@@ -339,8 +386,11 @@ int kapi_new(struct fetch *f, const struct kapi_config *c, const struct kapi_ops
 		return -EINVAL;
 	}
 	k = calloc(1, sizeof(*k));
-	if (!k)
+	if (!k) {
+		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
+	}
+	k->loop = l;
 	k->f = f;
 	k->c = *c;
 	k->ops = ops;
@@ -375,6 +425,7 @@ void kapi_free(struct kapi *k)
 		return;
 	if (k->ev_n + k->ev_busy + k->ev_dropped > 0)
 		log_warn("kube_events_dropped", "count=%zu", k->ev_n + k->ev_busy + k->ev_dropped);
+	loop_timer_cancel(k->loop, k->retry_timer);
 	free(k);
 }
 
@@ -389,13 +440,11 @@ size_t kapi_pending(const struct kapi *k)
 	return n + k->ev_n;
 }
 
-bool kapi_healthy(const struct kapi *k)
+size_t kapi_events_waiting(const struct kapi *k)
 {
-	for (int i = 0; k && i < KAPI_CALLS; i++) {
-		if (k->failing[i])
-			return false;
-	}
-	return k != NULL;
+	if (!k || k->failing[KAPI_EVENT])
+		return 0;
+	return k->ev_n + k->ev_busy;
 }
 
 static void failed(struct kapi *k, enum kapi_call call, const struct fetch_result *r)
@@ -424,6 +473,26 @@ static void succeeded(struct kapi *k, enum kapi_call call)
 static void gate_kick(struct kapi *k);
 static void event_kick(struct kapi *k);
 
+static void on_retry_timer(struct loop *l, void *data)
+{
+	struct kapi *k = data;
+
+	(void)l;
+	k->retry_timer = 0;
+	gate_kick(k);
+}
+
+/* A failed patch is sent again after the backoff, whoever calls next. */
+static void gate_backoff(struct kapi *k)
+{
+	k->gate_retry_at = loop_now_ms() + k->gate_backoff_ms;
+	k->gate_backoff_ms = k->gate_backoff_ms * 2 > KAPI_RETRY_MAX_MS ? KAPI_RETRY_MAX_MS
+									 : k->gate_backoff_ms * 2;
+	loop_timer_cancel(k->loop, k->retry_timer);
+	k->retry_timer = 0;
+	loop_timer_add(k->loop, k->gate_retry_at, on_retry_timer, k, &k->retry_timer);
+}
+
 static void on_done(void *data, const struct fetch_result *r)
 {
 	struct kapi_req *q = data;
@@ -447,13 +516,13 @@ static void on_done(void *data, const struct fetch_result *r)
 			k->have_seq = q->seq;
 			k->gate_backoff_ms = KAPI_RETRY_MIN_MS;
 		} else {
-			/* Unknown whether it was applied, unless a newer one
-			 * was answered since. */
-			if (q->seq > k->have_seq)
+			/* An error answer changed nothing. No answer at all (a
+			 * timeout, a dropped connection): the server may still
+			 * apply it, even after a newer one; the condition is
+			 * unknown until the next patch is answered. */
+			if (r->status == 0)
 				k->gate_have = -1;
-			k->gate_retry_at = loop_now_ms() + k->gate_backoff_ms;
-			k->gate_backoff_ms = k->gate_backoff_ms * 2 > KAPI_RETRY_MAX_MS
-						     ? KAPI_RETRY_MAX_MS : k->gate_backoff_ms * 2;
+			gate_backoff(k);
 		}
 		if (k->ops->gate_done)
 			k->ops->gate_done(k->data, q->value == 1, r->status);
@@ -484,7 +553,7 @@ static int start(struct kapi *k, enum kapi_call call, const char *method, const 
 {
 	struct fetch_target t;
 	struct fetch_extra x = { .cainfo = k->ca, .content_type = content_type,
-				 .accept = "application/json" };
+				 .accept = call == KAPI_POD ? KAPI_ACCEPT_METADATA : "application/json" };
 	struct kapi_req *q = NULL;
 	char token[KAPI_TOKEN_MAX];
 	int r;
@@ -497,6 +566,7 @@ static int start(struct kapi *k, enum kapi_call call, const char *method, const 
 		return -ENOSPC;
 	r = read_small(k->c.dir, "token", token, sizeof(token));
 	if (r < 0) {
+		explicit_bzero(token, sizeof(token));
 		if (!k->failing[call])
 			log_warn("kube_api_failed", "call=%s error=\"%s/token: %s\"", call_names[call],
 				 k->c.dir, strerror(-r));
@@ -537,7 +607,7 @@ static void gate_send(struct kapi *k, bool status)
 		 k->c.pod_name);
 	if (start(k, KAPI_GATE, "PATCH", path, body, "application/strategic-merge-patch+json",
 		  &q) < 0) {
-		k->gate_retry_at = loop_now_ms() + k->gate_backoff_ms;
+		gate_backoff(k);
 		return;
 	}
 	q->value = status;
@@ -566,15 +636,12 @@ static void gate_kick(struct kapi *k)
 	/* Settled: the server has it, and nothing newer may undo it. */
 	if (k->gate_have == want && !gate_flying(k, !want))
 		return;
-	if (k->gate_busy > 0) {
-		/* The old wish still in flight: the new one goes now. */
-		if (k->gate_busy < 2)
-			gate_send(k, want);
-		return;
-	}
+	/* After a failure, not before the backoff (a new wish resets it). */
 	if (loop_now_ms() < k->gate_retry_at)
 		return;
-	gate_send(k, want);
+	/* The old wish may still be in flight: the new one goes now. */
+	if (k->gate_busy < 2)
+		gate_send(k, want);
 }
 
 void kapi_gate(struct kapi *k, bool status)

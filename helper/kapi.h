@@ -23,6 +23,7 @@
 /* What lastcall reads of its own pod. */
 struct fetch;
 struct kapi;
+struct loop;
 
 struct kapi_config {
 	const char *dir;	/* token, ca.crt, namespace */
@@ -52,7 +53,7 @@ int kapi_gate_patch(char *buf, size_t size, const char *uid, const char *type,
 		    bool status, const char *reason, const char *message,
 		    const char *now_rfc3339);
 
-/* Parses a Pod object. -EINVAL with a one-line reason in err when it is
+/* Parses a Pod (or its PartialObjectMetadata). -EINVAL with a one-line reason in err when it is
  * not JSON, not a Pod, or its fields have the wrong types. */
 int kapi_parse_pod(const char *json, size_t len, struct kapi_pod *ret, char *err,
 		   size_t errlen);
@@ -101,17 +102,17 @@ struct kapi_ops {
  * so a pod spec that asks for the API without what it needs fails at
  * start (-EINVAL, one line in err).
  */
-int kapi_new(struct fetch *f, const struct kapi_config *c, const struct kapi_ops *ops,
-	     void *data, struct kapi **ret, char *err, size_t errlen);
+int kapi_new(struct loop *l, struct fetch *f, const struct kapi_config *c,
+	     const struct kapi_ops *ops, void *data, struct kapi **ret, char *err, size_t errlen);
 /* Accepts NULL. Free the fetch first: it aborts what is under way. */
 void kapi_free(struct kapi *k);
 
 /*
  * The gate condition should be status: patched at once when that is new,
- * else only when the API server does not have it yet (after a failure,
- * again after a backoff of 1 s doubling to 30 s). Call it on every check.
- * A new wish goes out even while the old one is in flight, and is sent
- * again if the old one is answered last.
+ * else only when the API server does not have it yet: after a failure,
+ * again after a backoff of 1 s doubling to 30 s (on a timer: no need to
+ * call again). A new wish goes out even while the old one is in flight,
+ * and is sent again if the old one is answered last.
  */
 void kapi_gate(struct kapi *k, bool status);
 /* GETs the pod; ops->pod gets the answer. */
@@ -122,7 +123,8 @@ void kapi_event(struct kapi *k, const char *reason, bool warning, const char *fm
 	__attribute__((format(printf, 4, 5)));
 /* Calls under way plus Events waiting. */
 size_t kapi_pending(const struct kapi *k);
-/* No kind of call is failing right now (worth waiting for at exit). */
-bool kapi_healthy(const struct kapi *k);
+/* Events queued or being posted, when posting them works (worth waiting
+ * for at exit); 0 while Events fail. */
+size_t kapi_events_waiting(const struct kapi *k);
 
 #endif

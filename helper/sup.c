@@ -102,6 +102,8 @@ struct sup {
 	int flush_timer;
 	int64_t flush_until;
 	size_t on_exit_pending;
+	bool pod_retried;	/* the T0 read of the pod was tried again */
+	bool target_left;	/* adopted: the app still ran when we finished */
 };
 
 void sup_signals_init(sigset_t *ret_orig_mask)
@@ -182,9 +184,18 @@ static size_t signal_leftovers(struct sup *s, int sig)
 	return sent;
 }
 
+/* The end: nothing may fire any more while the last calls are flushed. */
 static void finish(struct sup *s)
 {
+	/* Adopted: the app may still run (a hook, a sidecar told to stop). */
+	s->target_left = s->mode != SUP_MODE_RUN && s->state == SUP_RUNNING;
 	s->state = SUP_DONE;
+	loop_timer_cancel(s->loop, s->drain_timer);
+	loop_timer_cancel(s->loop, s->sample_timer);
+	loop_timer_cancel(s->loop, s->kill_timer);
+	s->drain_timer = s->sample_timer = s->kill_timer = 0;
+	if (s->mode != SUP_MODE_RUN && s->pidfd >= 0)
+		loop_del(s->loop, s->pidfd);
 	loop_stop(s->loop);
 }
 
@@ -418,10 +429,14 @@ static void target_gone(struct sup *s)
 
 static void on_target_fd(struct loop *l, int fd, uint32_t events, void *data)
 {
+	struct sup *s = data;
+
 	(void)l;
-	(void)fd;
 	(void)events;
-	target_gone(data);
+	if (s->state == SUP_DONE)
+		loop_del(s->loop, fd);
+	else
+		target_gone(s);
 }
 
 /* Adopted: looks for the app by --pid-file or --target-process. */
@@ -497,7 +512,8 @@ static void on_drain_timer(struct loop *l, void *data)
 
 	(void)l;
 	s->drain_timer = 0;
-	drain_apply(s, drain_tick(&s->d, loop_now_ms()));
+	if (s->state != SUP_DONE)
+		drain_apply(s, drain_tick(&s->d, loop_now_ms()));
 }
 
 static void on_sample_timer(struct loop *l, void *data)
@@ -1045,8 +1061,16 @@ static void on_pod(void *data, const struct kapi_pod *pod)
 	char why[512];
 	unsigned act;
 
-	if (!pod || s->d.t0 < 0 || s->state == SUP_DONE)
+	if (s->d.t0 < 0 || s->state == SUP_DONE)
 		return;
+	if (!pod) {
+		/* Once more: one blip at T0 must not cost the real deadline. */
+		if (!s->pod_retried) {
+			s->pod_retried = true;
+			kapi_get_pod(s->kapi);
+		}
+		return;
+	}
 	if (!pod->deleting || pod->deletion_grace_s < 0) {
 		/* A probe kill, an eviction without API deletion: ours holds. */
 		log_info("pod_grace", "deleting=%s grace_ms=%lld ms=%lld",
@@ -1086,7 +1110,7 @@ static int kube_setup(struct sup *s)
 
 	if (!c->pod_name)
 		return 0;
-	r = kapi_new(s->fetch, c, &sup_kapi_ops, s, &s->kapi, err, sizeof(err));
+	r = kapi_new(s->loop, s->fetch, c, &sup_kapi_ops, s, &s->kapi, err, sizeof(err));
 	if (r < 0 && (c->gate || c->events)) {
 		log_error("start_failed", "what=kube_api error=\"%s\"", err);
 		return r;
@@ -1128,11 +1152,11 @@ static void on_exit_done(void *data, const struct fetch_result *r)
 }
 
 /* What is worth waiting for at exit: the --on-exit-url calls, and the
- * last Events unless the API server is failing (then they would only
- * time out). */
+ * last Events unless posting Events fails (then they would only time
+ * out). Not a gate patch: the pod is going. */
 static bool flush_pending(const struct sup *s)
 {
-	return s->on_exit_pending > 0 || (kapi_pending(s->kapi) > 0 && kapi_healthy(s->kapi));
+	return s->on_exit_pending > 0 || kapi_events_waiting(s->kapi) > 0;
 }
 
 static void on_flush_timer(struct loop *l, void *data)
@@ -1150,28 +1174,17 @@ static void on_flush_timer(struct loop *l, void *data)
  * The app is gone: POST the --on-exit-url (a mesh proxy may go now) and
  * give what is still being sent a little time: at most EXIT_FLUSH_MAX_MS
  * (or the --app-timeout of the exit calls), never past the grace period.
+ * Not in a hook: the kubelet waits for it to stop the app.
  */
 static void sup_flush(struct sup *s)
 {
 	struct exit_call calls[ON_EXIT_URLS_MAX];
 	int64_t now = loop_now_ms(), end;
 
-	if (!s->fetch)
+	if (!s->fetch || s->mode == SUP_MODE_HOOK)
 		return;
-	for (size_t i = 0; i < s->o->on_exit.n; i++) {
-		calls[i] = (struct exit_call){ .s = s, .t = &s->o->on_exit.v[i] };
-		int r = fetch_start(s->fetch, calls[i].t, "POST", NULL, s->o->app.timeout_ms,
-				    on_exit_done, &calls[i]);
-		if (r < 0)
-			log_warn("on_exit_url_failed", "url=%s error=\"%s\"", calls[i].t->url,
-				 strerror(-r));
-		else
-			s->on_exit_pending++;
-	}
-	if (!flush_pending(s))
-		goto out;
 	s->flush_until = now + EXIT_FLUSH_MAX_MS;
-	if (s->on_exit_pending && now + s->o->app.timeout_ms > s->flush_until)
+	if (s->o->on_exit.n && now + s->o->app.timeout_ms > s->flush_until)
 		s->flush_until = now + s->o->app.timeout_ms;
 	if (s->d.t0 >= 0) {
 		/* The kubelet's SIGKILL comes at T0 + grace: be gone before. */
@@ -1179,11 +1192,37 @@ static void sup_flush(struct sup *s)
 		if (end < s->flush_until)
 			s->flush_until = end;
 	}
-	if (s->flush_until > now &&
+	for (size_t i = 0; i < s->o->on_exit.n; i++) {
+		const char *url = s->o->on_exit.v[i].url;
+		int r = 0;
+
+		calls[i] = (struct exit_call){ .s = s, .t = &s->o->on_exit.v[i] };
+		if (s->target_left) {
+			/* A sidecar told to stop while its app runs: the proxy
+			 * must stay for the app. */
+			log_info("on_exit_url_skipped", "url=%s reason=app_running", url);
+			continue;
+		}
+		if (s->flush_until <= now)
+			r = -ETIME;
+		else
+			r = fetch_start(s->fetch, calls[i].t, "POST", NULL,
+					s->flush_until - now < s->o->app.timeout_ms
+						? s->flush_until - now : s->o->app.timeout_ms,
+					on_exit_done, &calls[i]);
+		if (r < 0)
+			log_warn("on_exit_url_failed", "url=%s error=\"%s\"", url,
+				 r == -ETIME ? "no time left in the grace period" : strerror(-r));
+		else
+			s->on_exit_pending++;
+	}
+	if (flush_pending(s) && s->flush_until > now &&
 	    loop_timer_add(s->loop, now + 10, on_flush_timer, s, &s->flush_timer) == 0)
 		loop_run(s->loop);
-out:
 	/* calls[] goes out of scope: nothing may call back into it. */
+	if (s->on_exit_pending)
+		log_warn("on_exit_url_failed", "count=%zu error=\"no answer before the exit\"",
+			 s->on_exit_pending);
 	fetch_free(s->fetch);
 	s->fetch = NULL;
 }
@@ -1232,9 +1271,10 @@ static int drain_setup(struct sup *s)
 	r = kube_setup(s);
 	if (r < 0)
 		return r;
-	/* Nothing samples connections without a drain or endpoints (next to
-	 * an app, the sample timer always runs: it watches the app). */
-	if (s->mode == SUP_MODE_RUN && !s->draining_enabled && !o->listen && !o->control)
+	/* Nothing samples connections without a drain, endpoints or a gate
+	 * (next to an app, the sample timer always runs: it watches it). */
+	if (s->mode == SUP_MODE_RUN && !s->draining_enabled && !o->listen && !o->control &&
+	    !o->kube.gate)
 		return 0;
 	s->prev = calloc(CONN_MAX, sizeof(*s->prev));
 	s->cur = calloc(CONN_MAX, sizeof(*s->cur));
@@ -1374,7 +1414,9 @@ int sup_run(const struct sup_opts *o, char *const argv[],
 		 s.child, cmd, pid1 ? "pid1" : "subreaper",
 		 o->target == SUP_TARGET_CHILD ? "child" : "group",
 		 s.draining_enabled ? "on" : "off", (long long)s.d.b.grace_ms);
-	if (s.draining_enabled || s.httpd)
+	/* Sampling finds the app ready: the drain, the probes and the gate
+	 * condition need it. */
+	if (s.draining_enabled || s.httpd || o->kube.gate)
 		loop_timer_add(s.loop, loop_now_ms(), on_sample_timer, &s, &s.sample_timer);
 
 	r = loop_run(s.loop);

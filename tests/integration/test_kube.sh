@@ -184,6 +184,16 @@ check "ForcedKill: after the stop signal" \
 check "termination message: forced_kill with the kill phase" \
 	node -e 'const m = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); process.exit(m.forced_kill === true && m.phases.kill >= 2400 && m.phases.kill <= 2900 ? 0 : 1)' "$WORK/term2"
 
+# --- the gate with nothing else on: no drain, no endpoints ------------------
+KUBERNETES_SERVICE_PORT=$two_API PORT=0 start_pid1 "$WORK/run4.log" run --drain-on none \
+	--listen none --control none --pod-name web-0 --kube-dir "$WORK/sa2" \
+	--readiness-gate example.com/plain -- node server.js
+RUN4_NS=$NS_PID
+check "gate alone: True once the app listens" wait_until 10000 eval "[ \"\$(cond $two_CTL example.com/plain)\" = True ]"
+kill -TERM "$L_PID"
+wait_exit "$RUN4_NS" 10000
+check "gate alone: SIGTERM forwarded, exit 0 (got $CODE)" [ "$CODE" = 0 ]
+
 # --- lastcall gate: one shot ------------------------------------------------
 gate() { KUBERNETES_SERVICE_PORT=$two_API "$LASTCALL" gate --pod-name web-0 --kube-dir "$WORK/sa2" "$@" 2>>"$WORK/gate.log"; }
 check "gate false: exit 0" gate "$GATE" false

@@ -32,6 +32,23 @@ static void test_gate_types(void **state)
 	assert_false(kapi_gate_type_ok(NULL));
 	assert_false(kapi_gate_type_ok("a b"));
 	assert_false(kapi_gate_type_ok("x\"y"));
+	/* Qualified names as the API server checks them. */
+	assert_true(kapi_gate_type_ok("a.b-c.example/x_y.Z-9"));
+	assert_false(kapi_gate_type_ok("/x"));
+	assert_false(kapi_gate_type_ok("x/"));
+	assert_false(kapi_gate_type_ok("a//b"));
+	assert_false(kapi_gate_type_ok("a/b/c"));
+	assert_false(kapi_gate_type_ok("Example.com/x"));	/* prefix lower case */
+	assert_false(kapi_gate_type_ok("-a.com/x"));
+	assert_false(kapi_gate_type_ok("a..com/x"));
+	assert_false(kapi_gate_type_ok("a.com/-x"));
+	assert_false(kapi_gate_type_ok("a.com/x."));
+	char name[80];
+	memset(name, 'n', 63);
+	name[63] = '\0';
+	assert_true(kapi_gate_type_ok(name));
+	strcat(name, "n");
+	assert_false(kapi_gate_type_ok(name));		/* 64: too long */
 }
 
 static void test_gate_patch(void **state)
@@ -121,6 +138,13 @@ static void test_parse_pod(void **state)
 			     "\"deletionGracePeriodSeconds\":5}}", &p, err), 0);
 	assert_true(p.deleting);
 	assert_int_equal(p.deletion_grace_s, 5);
+
+	/* What an API server sends for the metadata-only Accept. */
+	assert_int_equal(pod("{\"kind\":\"PartialObjectMetadata\",\"apiVersion\":\"meta.k8s.io/v1\","
+			     "\"metadata\":{\"uid\":\"u1\",\"deletionTimestamp\":\"2026-11-21T07:00:00Z\","
+			     "\"deletionGracePeriodSeconds\":3}}", &p, err), 0);
+	assert_string_equal(p.uid, "u1");
+	assert_int_equal(p.deletion_grace_s, 3);
 
 	/* null is the same as absent */
 	assert_int_equal(pod("{\"kind\":\"Pod\",\"metadata\":{\"uid\":\"a\","
