@@ -638,7 +638,7 @@ static void drain_apply(struct sup *s, unsigned act)
 		log_info("stop_signal_sent", "signal=%s target=%s pid=%d ms=%lld delivered=%s",
 			 sig_name(s->o->stop_signal, name), target, s->child, since_t0(s, now),
 			 r < 0 ? "false" : "true");
-		kapi_event(s->kapi, "StopSignalSent", r < 0, "SIG%s to the app (pid %d) at %lld ms%s",
+		kapi_event(s->kapi, "StopSignalSent", r < 0, "%s to the app (pid %d) at %lld ms%s",
 			   name, s->child, since_t0(s, now), r < 0 ? ", not delivered" : "");
 		/* Adopted: watch the exit from now on (at once for a hook's PID 1). */
 		if (s->mode != SUP_MODE_RUN) {

@@ -101,6 +101,8 @@ check "Events in phase order (got: $reasons)" \
 	[ "$reasons" = "DrainStarted TrafficQuiet Drained StopSignalSent AppExited" ]
 check "Events: on the pod, with its uid" \
 	[ "$(q "$one_CTL" "s.events.every(e => e.involvedObject.kind === 'Pod' && e.involvedObject.name === 'web-0' && e.involvedObject.namespace === 'default' && e.involvedObject.uid === '$POD_UID')")" = true ]
+check "Events: StopSignalSent names the signal" \
+	[ "$(q "$one_CTL" "s.events.find(e => e.reason === 'StopSignalSent').message.split(' ')[0]")" = SIGTERM ]
 check "Events: Normal, from lastcall, with ms since T0" \
 	[ "$(q "$one_CTL" "s.events.every(e => e.type === 'Normal' && e.source.component === 'lastcall' && / ms/.test(e.message))")" = true ]
 check "GET pod at T0: not deleting, the flag's grace holds" has_line 'event=pod_grace deleting=false grace_ms=20000' "$WORK/run1.log"
