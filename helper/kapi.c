@@ -322,7 +322,6 @@ struct kapi {
 	int gate_have;			/* the last one answered 2xx, -1 unknown */
 	uint64_t gate_seq;		/* patches sent */
 	uint64_t have_seq;		/* the seq of the one gate_have is from */
-	int gate_busy;			/* patches in flight */
 	int64_t gate_retry_at;
 	int64_t gate_backoff_ms;
 
@@ -508,7 +507,6 @@ static void on_done(void *data, const struct fetch_result *r)
 		failed(k, q->call, r);
 	switch (q->call) {
 	case KAPI_GATE:
-		k->gate_busy--;
 		if (ok) {
 			/* Taken in the order the answers come: an older patch
 			 * answered last may have been applied last. */
@@ -612,7 +610,15 @@ static void gate_send(struct kapi *k, bool status)
 	}
 	q->value = status;
 	q->seq = ++k->gate_seq;
-	k->gate_busy++;
+}
+
+static size_t gates_in_flight(const struct kapi *k)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < KAPI_REQS; i++)
+		n += k->req[i].busy && k->req[i].call == KAPI_GATE;
+	return n;
 }
 
 /* Whether a gate patch setting v, sent after the one gate_have is from
@@ -640,7 +646,7 @@ static void gate_kick(struct kapi *k)
 	if (loop_now_ms() < k->gate_retry_at)
 		return;
 	/* The old wish may still be in flight: the new one goes now. */
-	if (k->gate_busy < 2)
+	if (gates_in_flight(k) < 2)
 		gate_send(k, want);
 }
 

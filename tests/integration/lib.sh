@@ -125,6 +125,30 @@ show_log() { tail -n "${2:-15}" "$1" 2>/dev/null | sed 's/^/# | /'; }
 # log_port LOG REGEX: the trailing number of the first match of REGEX.
 log_port() { grep -oE "$2" "$1" | head -n1 | grep -oE '[0-9]+$'; }
 
+# start_served NAME FLAGS...: the sample app (100 ms answers) under
+# `lastcall run FLAGS...` as PID 1, with its probes on 127.0.0.1 and its
+# control socket in $WORK; sets <NAME>_NS, <NAME>_PID (lastcall),
+# <NAME>_PORT (the app) and <NAME>_PROBE (lastcall's endpoints). Run from
+# the app's directory; the caller's environment reaches lastcall.
+start_served() {
+	local name=$1 log="$WORK/$1.log"
+	shift
+	PORT=0 DELAY_MS=100 start_pid1 "$log" run --listen 127.0.0.1:0 \
+		--control "$WORK/$name.sock" "$@" -- node server.js
+	if ! wait_until 10000 has_line '^listening on ' "$log" ||
+		! wait_until 5000 has_line 'event=endpoints ' "$log"; then
+		show_log "$log"
+		return 1
+	fi
+	printf -v "${name}_NS" %s "$NS_PID"
+	printf -v "${name}_PID" %s "$L_PID"
+	printf -v "${name}_PORT" %s "$(log_port "$log" '^listening on .*:[0-9]+')"
+	printf -v "${name}_PROBE" %s "$(log_port "$log" 'event=endpoints [^ ]+ port=[0-9]+')"
+}
+ready_ok() { curl -fs -o /dev/null "http://127.0.0.1:$1/readyz"; }
+# sleep_until MS: true once the clock has passed MS (for wait_until).
+sleep_until() { [ "$(now_ms)" -ge "$1" ]; }
+
 # start_haproxy FE ADMIN DEFAULTS BACKEND: HAProxy in HTTP mode on
 # 127.0.0.1:FE, its runtime API on 127.0.0.1:ADMIN, one backend "apps";
 # DEFAULTS and BACKEND are more config lines (newline-separated), e.g. the

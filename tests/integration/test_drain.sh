@@ -16,27 +16,13 @@ for cmd in haproxy wrk node; do
 done
 cd "$APP_DIR" || exit 1
 
-# start_app NAME DRAIN_ON: an app instance under lastcall; sets <NAME>_NS,
-# <NAME>_PID, <NAME>_PORT (the app) and <NAME>_PROBE (lastcall's /readyz).
+# start_app NAME DRAIN_ON: an app instance under lastcall (start_served).
 start_app() {
-	local name=$1 log="$WORK/$1.log"
-	PORT=0 DELAY_MS=100 start_pid1 "$log" run --drain-on "$2" \
-		--listen 127.0.0.1:0 --control "$WORK/$name.sock" --grace-period 20s \
-		--min-delay 2s --quiet-period 1s --max-delay 10s -- node server.js
-	if ! wait_until 10000 has_line '^listening on ' "$log" ||
-		! wait_until 5000 has_line 'event=endpoints ' "$log"; then
-		show_log "$log"
-		return 1
-	fi
-	printf -v "${name}_NS" %s "$NS_PID"
-	printf -v "${name}_PID" %s "$L_PID"
-	printf -v "${name}_PORT" %s "$(log_port "$log" '^listening on .*:[0-9]+')"
-	printf -v "${name}_PROBE" %s "$(log_port "$log" 'event=endpoints [^ ]+ port=[0-9]+')"
+	start_served "$1" --drain-on "$2" --grace-period 20s --min-delay 2s \
+		--quiet-period 1s --max-delay 10s
 }
 
-ready_ok() { curl -fs -o /dev/null "http://127.0.0.1:$1/readyz"; }
 not_ready() { ! ready_ok "$1"; }
-sleep_until() { [ "$(now_ms)" -ge "$1" ]; }
 
 # scenario TAG DRAIN_ON [LAG_MS]: the whole run; with the drain on, asserts
 # a clean shutdown; always sets LOST (non-2xx answers plus socket errors).

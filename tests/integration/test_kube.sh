@@ -259,23 +259,11 @@ down_API=$(free_port)	# nothing listens there
 
 # start_inst NAME API_PORT [LASTCALL FLAGS]: the app under lastcall.
 start_inst() {
-	local name=$1 api=$2 log="$WORK/$1.log"
+	local name=$1 api=$2
 	shift 2
-	KUBERNETES_SERVICE_PORT=$api PORT=0 DELAY_MS=100 start_pid1 "$log" run --drain-on TERM \
-		--listen 127.0.0.1:0 --control "$WORK/$name.sock" --grace-period 20s \
-		--min-delay 2s --quiet-period 1s --max-delay 10s "$@" -- node server.js
-	if ! wait_until 10000 has_line '^listening on ' "$log" ||
-		! wait_until 5000 has_line 'event=endpoints ' "$log"; then
-		show_log "$log"
-		return 1
-	fi
-	printf -v "${name}_NS" %s "$NS_PID"
-	printf -v "${name}_PID" %s "$L_PID"
-	printf -v "${name}_PORT" %s "$(log_port "$log" '^listening on .*:[0-9]+')"
-	printf -v "${name}_PROBE" %s "$(log_port "$log" 'event=endpoints [^ ]+ port=[0-9]+')"
+	KUBERNETES_SERVICE_PORT=$api start_served "$name" --drain-on TERM --grace-period 20s \
+		--min-delay 2s --quiet-period 1s --max-delay 10s "$@"
 }
-ready_ok() { curl -fs -o /dev/null "http://127.0.0.1:$1/readyz"; }
-sleep_until() { [ "$(now_ms)" -ge "$1" ]; }
 
 servers="" started=true
 for m in $MODES; do

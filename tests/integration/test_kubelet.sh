@@ -24,7 +24,6 @@ GRACE=20000
 LAG=3000
 DRAIN_FLAGS=(--grace-period 20s --min-delay 2s --quiet-period 1s --max-delay 10s)
 
-sleep_until() { [ "$(now_ms)" -ge "$1" ]; }
 listening() { log_port "$1" '^listening on .*:[0-9]+'; }
 
 # start_node NAME [CMD-PREFIX...]: the sample app (100 ms answers), through
