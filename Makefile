@@ -17,7 +17,7 @@ CC ?= cc
 PKG_CONFIG ?= pkg-config
 
 # Libraries of the product, and the unit test framework.
-LIBS_PC := libcurl libcjson libmicrohttpd libmnl
+LIBS_PC := libcurl libcjson libmicrohttpd
 
 LIBS_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(LIBS_PC) 2>/dev/null)
 LIBS_LDLIBS := $(shell $(PKG_CONFIG) --libs $(LIBS_PC) 2>/dev/null)

@@ -4,7 +4,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <libmnl/libmnl.h>
 #include <linux/inet_diag.h>
 #include <linux/netlink.h>
 #include <linux/sock_diag.h>
@@ -18,6 +17,7 @@
 #include <unistd.h>
 
 #include "limits.h"
+#include "nl.h"
 
 int conn_parse(const struct nlmsghdr *nlh, struct conn *ret)
 {
@@ -28,7 +28,7 @@ int conn_parse(const struct nlmsghdr *nlh, struct conn *ret)
 	if (nlh->nlmsg_len < NLMSG_HDRLEN + sizeof(*msg) ||
 	    nlh->nlmsg_type != SOCK_DIAG_BY_FAMILY)
 		return -EINVAL;
-	msg = mnl_nlmsg_get_payload(nlh);
+	msg = NLMSG_DATA(nlh);
 	if (msg->idiag_family != AF_INET && msg->idiag_family != AF_INET6)
 		return -EINVAL;
 	memset(&c, 0, sizeof(c));
@@ -39,18 +39,19 @@ int conn_parse(const struct nlmsghdr *nlh, struct conn *ret)
 	c.rqueue = msg->idiag_rqueue;
 	c.wqueue = msg->idiag_wqueue;
 
-	mnl_attr_for_each(attr, nlh, sizeof(*msg)) {
+	for (attr = nl_attr_next(nlh, sizeof(*msg), NULL); attr;
+	     attr = nl_attr_next(nlh, sizeof(*msg), attr)) {
 		struct tcp_info ti;
 		size_t len;
 
-		if (mnl_attr_get_type(attr) != INET_DIAG_INFO)
+		if (nl_attr_type(attr) != INET_DIAG_INFO)
 			continue;
 		/* Older kernels send a shorter tcp_info: zero the rest. */
-		len = mnl_attr_get_payload_len(attr);
+		len = nl_attr_len(attr);
 		if (len > sizeof(ti))
 			len = sizeof(ti);
 		memset(&ti, 0, sizeof(ti));
-		memcpy(&ti, mnl_attr_get_payload(attr), len);
+		memcpy(&ti, nl_attr_data(attr), len);
 		if (len < offsetof(struct tcp_info, tcpi_rcv_ssthresh))
 			return -EINVAL;
 		c.last_recv_ms = ti.tcpi_last_data_recv;
@@ -160,18 +161,17 @@ struct dump_ctx {
 	size_t dropped;
 };
 
-static int dump_cb(const struct nlmsghdr *nlh, void *data)
+static void dump_cb(const struct nlmsghdr *nlh, void *data)
 {
 	struct dump_ctx *ctx = data;
 	struct conn c;
 
 	if (conn_parse(nlh, &c) < 0)
-		return MNL_CB_OK;
+		return;
 	if (ctx->n < ctx->cap)
 		ctx->out[ctx->n++] = c;
 	else
 		ctx->dropped++;
-	return MNL_CB_OK;
 }
 
 int conn_bytecode_ports(const uint16_t *ports, size_t n_ports, void *buf, size_t size)
@@ -205,40 +205,37 @@ int conn_bytecode_ports(const uint16_t *ports, size_t n_ports, void *buf, size_t
 	return (int)len;
 }
 
-static int dump_family(struct mnl_socket *nl, int family, uint32_t state_mask,
-		       const void *bc, size_t bc_len, struct dump_ctx *ctx)
+static int dump_family(const struct nl_sock *nl, uint32_t seq, int family,
+		       uint32_t state_mask, const void *bc, size_t bc_len,
+		       struct dump_ctx *ctx)
 {
-	static char buf[NETLINK_BUF_SIZE];
+	static union {
+		struct nlmsghdr h;
+		char b[NETLINK_BUF_SIZE];
+	} buf;
 	struct nlmsghdr *nlh;
 	struct inet_diag_req_v2 *req;
-	unsigned int seq = (unsigned int)time(NULL), portid;
-	ssize_t n;
 	int r;
 
-	nlh = mnl_nlmsg_put_header(buf);
-	nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
-	nlh->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-	nlh->nlmsg_seq = seq;
-	req = mnl_nlmsg_put_extra_header(nlh, sizeof(*req));
+	nlh = nl_msg_start(&buf, sizeof(buf), SOCK_DIAG_BY_FAMILY, NLM_F_REQUEST | NLM_F_DUMP, seq);
+	req = nl_msg_extra(nlh, sizeof(buf), sizeof(*req));
 	req->sdiag_family = (uint8_t)family;
 	req->sdiag_protocol = IPPROTO_TCP;
 	req->idiag_states = state_mask;
 	req->idiag_ext = 1 << (INET_DIAG_INFO - 1);
-	if (bc_len)
-		mnl_attr_put(nlh, INET_DIAG_REQ_BYTECODE, bc_len, bc);
+	if (bc_len && nl_attr_put(nlh, sizeof(buf), INET_DIAG_REQ_BYTECODE, bc, bc_len) < 0)
+		return -ENOSPC;
 
-	if (mnl_socket_sendto(nl, nlh, nlh->nlmsg_len) < 0)
-		return -errno;
-	portid = mnl_socket_get_portid(nl);
+	r = nl_send(nl, nlh);
+	if (r < 0)
+		return r;
 	for (int rounds = 0; rounds < NETLINK_DUMP_ROUNDS_MAX; rounds++) {
-		n = mnl_socket_recvfrom(nl, buf, sizeof(buf));
-		if (n < 0)
-			return errno == EINTR ? -EAGAIN : -errno;
-		r = mnl_cb_run(buf, (size_t)n, seq, portid, dump_cb, ctx);
-		if (r == MNL_CB_STOP)
-			return 0;
+		r = nl_recv(nl, &buf, sizeof(buf));
 		if (r < 0)
-			return -(errno ? errno : EPROTO);
+			return r;
+		r = nl_walk(&buf, (size_t)r, seq, nl->portid, dump_cb, ctx);
+		if (r != NL_MORE)
+			return r;
 	}
 	return -E2BIG;
 }
@@ -249,7 +246,8 @@ int conn_dump(uint32_t state_mask, const uint16_t *ports, size_t n_ports,
 	struct dump_ctx ctx = { out, cap, 0, 0 };
 	struct inet_diag_bc_op bc[PORTS_MAX * 5];
 	size_t bc_len = 0;
-	struct mnl_socket *nl;
+	struct nl_sock nl;
+	uint32_t seq = (uint32_t)time(NULL);
 	int r;
 
 	if (n_ports > 0) {
@@ -258,22 +256,17 @@ int conn_dump(uint32_t state_mask, const uint16_t *ports, size_t n_ports,
 			return r;
 		bc_len = (size_t)r;
 	}
-	nl = mnl_socket_open2(NETLINK_SOCK_DIAG, SOCK_CLOEXEC);
-	if (!nl)
-		return -errno;
-	if (mnl_socket_bind(nl, 0, MNL_SOCKET_AUTOPID) < 0) {
-		r = -errno;
-		goto out;
-	}
-	r = dump_family(nl, AF_INET, state_mask, bc, bc_len, &ctx);
+	r = nl_open(NETLINK_SOCK_DIAG, &nl);
+	if (r < 0)
+		return r;
+	r = dump_family(&nl, seq, AF_INET, state_mask, bc, bc_len, &ctx);
 	if (r == 0)
-		r = dump_family(nl, AF_INET6, state_mask, bc, bc_len, &ctx);
+		r = dump_family(&nl, seq + 1, AF_INET6, state_mask, bc, bc_len, &ctx);
 	if (r == 0 && ctx.n == 0 && ctx.dropped)
 		r = -ENOBUFS;
 	if (r == 0)
 		*ret_n = ctx.n;
-out:
-	mnl_socket_close(nl);
+	nl_close(&nl);
 	return r;
 }
 

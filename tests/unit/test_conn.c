@@ -1,4 +1,4 @@
-/* test_conn.c - conn.c: parsing sock_diag replies built here with libmnl,
+/* test_conn.c - conn.c: parsing sock_diag replies built here with nl.c,
  * the busy rule, sorting and comparing dumps, and real dumps of loopback
  * sockets this test opens (sock_diag in the test's network namespace).
  */
@@ -35,6 +35,12 @@ struct fake {
 	uint32_t wqueue;
 };
 
+/* Appends an attribute to a message in a union msgbuf. */
+static void put_attr(struct nlmsghdr *nlh, uint16_t type, size_t len, const void *data)
+{
+	assert_int_equal(nl_attr_put(nlh, sizeof(union msgbuf), type, data, len), 0);
+}
+
 /* Builds an inet_diag reply without attributes. */
 static struct nlmsghdr *put_msg(union msgbuf *buf, const struct fake *f)
 {
@@ -42,11 +48,8 @@ static struct nlmsghdr *put_msg(union msgbuf *buf, const struct fake *f)
 	struct inet_diag_msg *m;
 
 	memset(buf, 0, sizeof(*buf));
-	nlh = mnl_nlmsg_put_header(buf->b);
-	nlh->nlmsg_type = SOCK_DIAG_BY_FAMILY;
-	nlh->nlmsg_flags = NLM_F_MULTI;
-	nlh->nlmsg_seq = 7;
-	m = mnl_nlmsg_put_extra_header(nlh, sizeof(*m));
+	nlh = nl_msg_start(buf->b, sizeof(buf->b), SOCK_DIAG_BY_FAMILY, NLM_F_MULTI, 7);
+	m = nl_msg_extra(nlh, sizeof(buf->b), sizeof(*m));
 	m->idiag_family = f->family;
 	m->idiag_state = f->state;
 	m->id.idiag_sport = htons(f->sport);
@@ -95,9 +98,9 @@ static void test_parse_full(void **state)
 	uint32_t mem[4] = { 1, 2, 3, 4 };
 
 	/* Another attribute before the info is skipped. */
-	mnl_attr_put(nlh, INET_DIAG_MEMINFO, sizeof(mem), mem);
-	mnl_attr_put(nlh, INET_DIAG_INFO, sizeof(ti), &ti);
-	mnl_attr_put_strz(nlh, INET_DIAG_CONG, "cubic");
+	put_attr(nlh, INET_DIAG_MEMINFO, sizeof(mem), mem);
+	put_attr(nlh, INET_DIAG_INFO, sizeof(ti), &ti);
+	assert_int_equal(nl_attr_put(nlh, sizeof(buf), INET_DIAG_CONG, "cubic", 6), 0);
 	memset(&c, 0xff, sizeof(c));
 	assert_int_equal(conn_parse(nlh, &c), 0);
 	assert_true(c.cookie == 0x8000000000001234ULL);
@@ -141,7 +144,7 @@ static void test_parse_no_info(void **state)
 	struct nlmsghdr *nlh = put_msg(&buf, &F);
 	struct conn c;
 
-	mnl_attr_put_strz(nlh, INET_DIAG_CONG, "cubic");
+	assert_int_equal(nl_attr_put(nlh, sizeof(buf), INET_DIAG_CONG, "cubic", 6), 0);
 	memset(&c, 0xff, sizeof(c));
 	assert_int_equal(conn_parse(nlh, &c), 0);
 	assert_false(c.has_info);
@@ -210,7 +213,7 @@ static void test_parse_short_info(void **state)
 	/* An older kernel's tcp_info, up to and including tcpi_rcv_ssthresh:
 	 * the times are there, bytes_received is not. */
 	nlh = put_msg(&buf, &F);
-	mnl_attr_put(nlh, INET_DIAG_INFO,
+	put_attr(nlh, INET_DIAG_INFO,
 		     offsetof(struct tcp_info, tcpi_rcv_ssthresh) + sizeof(ti.tcpi_rcv_ssthresh),
 		     &ti);
 	assert_int_equal(conn_parse(nlh, &c), 0);
@@ -221,7 +224,7 @@ static void test_parse_short_info(void **state)
 
 	/* Exactly up to tcpi_rcv_ssthresh (excluded). */
 	nlh = put_msg(&buf, &F);
-	mnl_attr_put(nlh, INET_DIAG_INFO, offsetof(struct tcp_info, tcpi_rcv_ssthresh), &ti);
+	put_attr(nlh, INET_DIAG_INFO, offsetof(struct tcp_info, tcpi_rcv_ssthresh), &ti);
 	assert_int_equal(conn_parse(nlh, &c), 0);
 	assert_true(c.has_info);
 	assert_int_equal(c.last_recv_ms, 567);
@@ -229,7 +232,7 @@ static void test_parse_short_info(void **state)
 
 	/* Cut inside tcpi_bytes_received: not taken. */
 	nlh = put_msg(&buf, &F);
-	mnl_attr_put(nlh, INET_DIAG_INFO, offsetof(struct tcp_info, tcpi_bytes_received) + 4,
+	put_attr(nlh, INET_DIAG_INFO, offsetof(struct tcp_info, tcpi_bytes_received) + 4,
 		     &ti);
 	assert_int_equal(conn_parse(nlh, &c), 0);
 	assert_true(c.has_info);
@@ -237,7 +240,7 @@ static void test_parse_short_info(void **state)
 
 	/* Ending right after tcpi_bytes_received: taken. */
 	nlh = put_msg(&buf, &F);
-	mnl_attr_put(nlh, INET_DIAG_INFO,
+	put_attr(nlh, INET_DIAG_INFO,
 		     offsetof(struct tcp_info, tcpi_bytes_received) + sizeof(ti.tcpi_bytes_received),
 		     &ti);
 	assert_int_equal(conn_parse(nlh, &c), 0);
@@ -251,7 +254,7 @@ static void test_parse_short_info(void **state)
 		memset(big, 0x77, sizeof(big));
 		memcpy(big, &ti, sizeof(ti));
 		nlh = put_msg(&buf, &F);
-		mnl_attr_put(nlh, INET_DIAG_INFO, sizeof(big), big);
+		put_attr(nlh, INET_DIAG_INFO, sizeof(big), big);
 		assert_int_equal(conn_parse(nlh, &c), 0);
 		assert_int_equal(c.last_recv_ms, 567);
 		assert_true(c.bytes_received == 0x123456789aULL);
@@ -275,7 +278,7 @@ static void test_parse_info_too_short(void **state)
 	for (size_t i = 0; i < sizeof(lens) / sizeof(lens[0]); i++) {
 		struct nlmsghdr *nlh = put_msg(&buf, &F);
 
-		mnl_attr_put(nlh, INET_DIAG_INFO, lens[i], &ti);
+		put_attr(nlh, INET_DIAG_INFO, lens[i], &ti);
 		assert_int_equal(conn_parse(nlh, &c), -EINVAL);
 	}
 }
