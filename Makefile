@@ -4,6 +4,8 @@
 #   make test       unit tests (ASan+UBSan) and integration tests
 #   make demo       a real graceful shutdown of the bundled sample app
 #   make bench      rollout and connection-counting benchmarks (figures)
+#   make static     build/static/lastcall: static (musl), stripped, from
+#                   Debian's source packages of its libraries
 #   make install    PREFIX=/usr/local DESTDIR=
 #
 # Missing Debian packages are installed by `make deps` (as root), which
@@ -53,7 +55,7 @@ BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
 .SECONDARY:
 
-.PHONY: all deps test unit-bins probes bench bench-bins demo install clean
+.PHONY: all deps test unit-bins probes bench bench-bins demo static install clean
 
 all: $(BUILD)/lastcall
 
@@ -106,6 +108,11 @@ demo: deps
 	@$(MAKE) --no-print-directory all
 	@tests/deps.sh demo
 	@tests/demo.sh $(BUILD)/lastcall
+
+# Installs what it needs as root (musl-tools, deb-src entries); see
+# helper/static.sh.
+static:
+	@VERSION=$(VERSION) helper/static.sh $(BUILD)/static
 
 install: $(BUILD)/lastcall
 	install -d $(DESTDIR)$(PREFIX)/bin

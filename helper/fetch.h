@@ -68,6 +68,15 @@ struct fetch_extra {
 	const char *accept;		/* Accept header */
 };
 
+/*
+ * The address in url's host when it is an IP literal ("10.96.0.1",
+ * "[fd00::1]"): 4 or 16 bytes into ip and *ret_len. -EINVAL for a name
+ * or a URL that does not parse. Pure. With a TLS library that matches
+ * only DNS names (mbedTLS 2), fetch matches such a server's certificate
+ * against its iPAddress entries itself, as OpenSSL does.
+ */
+int fetch_url_ip(const char *url, unsigned char ip[16], size_t *ret_len);
+
 /* fetch_start with x (may be NULL). body is copied. */
 int fetch_start_ex(struct fetch *f, const struct fetch_target *t, const char *method,
 		   const char *body, int64_t timeout_ms, const struct fetch_extra *x,

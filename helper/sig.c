@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 static const char *const sig_names[SIG_MAX + 1] = {
 	[SIGHUP] = "HUP",	[SIGINT] = "INT",	[SIGQUIT] = "QUIT",
@@ -49,9 +51,9 @@ enum sig_policy sig_policy(int sig)
 	case SIGSYS:
 		return SIG_POLICY_SYNC;
 	default:
-		/* glibc reserves 32 and 33 for its threads; never touch them. */
-		if (sig > 31 && sig < SIGRTMIN)
-			return SIG_POLICY_INVALID;
+		/* glibc and musl keep 32 and 33 for their threads. */
+		if (sig > 31 && sig < SIG_RTMIN)
+			return SIG_POLICY_RESERVED;
 		return SIG_POLICY_FORWARD;
 	}
 }
@@ -82,16 +84,16 @@ int sig_parse(const char *s, int allow_zero, int *ret_sig)
 		if (strncasecmp(s, "SIG", 3) == 0)
 			s += 3;
 		if (strncasecmp(s, "RTMIN", 5) == 0 || strncasecmp(s, "RTMAX", 5) == 0) {
-			int base = toupper((unsigned char)s[4]) == 'N' ? SIGRTMIN : SIGRTMAX;
+			int base = toupper((unsigned char)s[4]) == 'N' ? SIG_RTMIN : SIG_RTMAX;
 			const char *rest = s + 5;
 			if (*rest == '\0') {
 				sig = base;
-			} else if ((*rest == '+' && base == SIGRTMIN) ||
-				   (*rest == '-' && base == SIGRTMAX)) {
+			} else if ((*rest == '+' && base == SIG_RTMIN) ||
+				   (*rest == '-' && base == SIG_RTMAX)) {
 				int off = parse_small(rest + 1);
 				if (off >= 0)
 					sig = base + (*rest == '+' ? off : -off);
-				if (sig < SIGRTMIN || sig > SIGRTMAX)
+				if (sig < SIG_RTMIN || sig > SIG_RTMAX)
 					sig = -1;
 			}
 		} else {
@@ -114,7 +116,8 @@ int sig_parse(const char *s, int allow_zero, int *ret_sig)
 		*ret_sig = 0;
 		return 0;
 	}
-	if (sig <= 0 || sig_policy(sig) == SIG_POLICY_INVALID)
+	if (sig <= 0 || sig_policy(sig) == SIG_POLICY_INVALID ||
+	    sig_policy(sig) == SIG_POLICY_RESERVED)
 		return -EINVAL;
 	*ret_sig = sig;
 	return 0;
@@ -124,12 +127,63 @@ const char *sig_name(int sig, char buf[SIG_NAME_MAX])
 {
 	if (sig > 0 && sig <= SIG_MAX && sig_names[sig])
 		snprintf(buf, SIG_NAME_MAX, "SIG%s", sig_names[sig]);
-	else if (sig >= SIGRTMIN && sig <= SIGRTMAX)
-		snprintf(buf, SIG_NAME_MAX, sig == SIGRTMIN ? "SIGRTMIN" : "SIGRTMIN+%d",
-			 sig - SIGRTMIN);
+	else if (sig >= SIG_RTMIN && sig <= SIG_RTMAX)
+		snprintf(buf, SIG_NAME_MAX, sig == SIG_RTMIN ? "SIGRTMIN" : "SIGRTMIN+%d",
+			 sig - SIG_RTMIN);
 	else
 		snprintf(buf, SIG_NAME_MAX, "%d", sig);
 	return buf;
+}
+
+/* The kernel's layout: bit sig - 1, in words of unsigned long. */
+#define SIG_WORD_BITS (8 * sizeof(unsigned long))
+
+void sig_set_add(sigset_t *set, int sig)
+{
+	unsigned long w;
+	size_t i;
+
+	if (sig <= 0 || sig > SIG_MAX)
+		return;
+	i = (size_t)(sig - 1) / SIG_WORD_BITS;
+	memcpy(&w, (char *)set + i * sizeof(w), sizeof(w));
+	w |= 1UL << ((unsigned)(sig - 1) % SIG_WORD_BITS);
+	memcpy((char *)set + i * sizeof(w), &w, sizeof(w));
+}
+
+void sig_set_del(sigset_t *set, int sig)
+{
+	unsigned long w;
+	size_t i;
+
+	if (sig <= 0 || sig > SIG_MAX)
+		return;
+	i = (size_t)(sig - 1) / SIG_WORD_BITS;
+	memcpy(&w, (char *)set + i * sizeof(w), sizeof(w));
+	w &= ~(1UL << ((unsigned)(sig - 1) % SIG_WORD_BITS));
+	memcpy((char *)set + i * sizeof(w), &w, sizeof(w));
+}
+
+bool sig_set_has(const sigset_t *set, int sig)
+{
+	unsigned long w;
+	size_t i;
+
+	if (sig <= 0 || sig > SIG_MAX)
+		return false;
+	i = (size_t)(sig - 1) / SIG_WORD_BITS;
+	memcpy(&w, (const char *)set + i * sizeof(w), sizeof(w));
+	return (w >> ((unsigned)(sig - 1) % SIG_WORD_BITS)) & 1;
+}
+
+int sig_setmask(const sigset_t *set, sigset_t *old)
+{
+	/* The kernel's sigset is SIG_MAX bits; the rest of old is zeroed. */
+	if (old)
+		sigemptyset(old);
+	if (syscall(SYS_rt_sigprocmask, SIG_SETMASK, set, old, (size_t)(SIG_MAX / 8)) < 0)
+		return -errno;
+	return 0;
 }
 
 void sig_rewrite_init(struct sig_rewrite *r)

@@ -3,11 +3,17 @@
 #define LASTCALL_SIG_H
 
 #include <signal.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Highest signal number we handle (Linux: 64). */
 #define SIG_MAX 64
 #define SIG_NAME_MAX 16
+/* Real-time signals by the kernel's numbers. glibc's SIGRTMIN is 34,
+ * musl's 35 (it keeps 32..34 for itself): names follow the kernel and
+ * glibc, so "SIGRTMIN+1" is 35 in every build of lastcall. */
+#define SIG_RTMIN 34
+#define SIG_RTMAX 64
 
 enum sig_policy {
 	SIG_POLICY_FORWARD,	/* read from signalfd and sent on */
@@ -15,6 +21,8 @@ enum sig_policy {
 	SIG_POLICY_IGNORE,	/* TTY stop signals and SIGPIPE: set to SIG_IGN */
 	SIG_POLICY_SYNC,	/* faults: left unblocked and at default */
 	SIG_POLICY_UNCATCHABLE,	/* SIGKILL, SIGSTOP */
+	SIG_POLICY_RESERVED,	/* 32, 33: the libcs' own (threads): blocked,
+				 * read and dropped, never forwarded */
 	SIG_POLICY_INVALID,	/* not a signal number */
 };
 
@@ -30,6 +38,20 @@ int sig_parse(const char *s, int allow_zero, int *ret_sig);
 
 /* Writes the canonical name ("SIGTERM", "SIGRTMIN+2") of sig into buf. */
 const char *sig_name(int sig, char buf[SIG_NAME_MAX]);
+
+/*
+ * sigset_t on the kernel's bits, for every signal 1..SIG_MAX: sigaddset
+ * refuses the ones a libc keeps (musl: 32..34), which would leave them
+ * unblocked, and at their default action they end the process.
+ */
+void sig_set_add(sigset_t *set, int sig);
+void sig_set_del(sigset_t *set, int sig);
+bool sig_set_has(const sigset_t *set, int sig);
+
+/* Sets the calling thread's mask to set, the old one into old (NULL: not
+ * wanted), through the system call: glibc's sigprocmask quietly leaves 32
+ * and 33 unblocked, and nothing handles them. 0 or a negative errno. */
+int sig_setmask(const sigset_t *set, sigset_t *old);
 
 /* FROM:TO rewrites applied to forwarded signals; TO 0 drops the signal. */
 struct sig_rewrite {

@@ -92,7 +92,7 @@ child_exec(const char *path, char *const argv[], char *const sh_argv[],
 	dfl.sa_handler = SIG_DFL;
 	for (int sig = 1; sig < NSIG; sig++)
 		sigaction(sig, &dfl, NULL);
-	sigprocmask(SIG_SETMASK, orig_mask, NULL);
+	sig_setmask(orig_mask, NULL);
 
 	execve(path, argv, environ);
 	/* A script without "#!": run it with the shell, as execvp does. */

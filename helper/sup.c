@@ -111,23 +111,27 @@ void sup_signals_init(sigset_t *ret_orig_mask)
 	sigset_t all;
 	struct sigaction ign;
 
-	sigfillset(&all);
-	for (int sig = 1; sig < NSIG; sig++) {
-		if (sig_policy(sig) == SIG_POLICY_SYNC)
-			sigdelset(&all, sig);
+	/* Every signal but the faults, on the kernel's bits and through the
+	 * system call: sigfillset leaves out what the libc keeps (musl:
+	 * 32..34) and glibc's sigprocmask will not block 32 and 33; at their
+	 * default action they would end lastcall when it is not PID 1. */
+	sigemptyset(&all);
+	for (int sig = 1; sig <= SIG_MAX; sig++) {
+		if (sig_policy(sig) != SIG_POLICY_SYNC)
+			sig_set_add(&all, sig);
 	}
-	sigprocmask(SIG_SETMASK, &all, ret_orig_mask);
+	sig_setmask(&all, ret_orig_mask);
 
 	memset(&ign, 0, sizeof(ign));
 	ign.sa_handler = SIG_IGN;
-	for (int sig = 1; sig < NSIG; sig++) {
+	for (int sig = 1; sig <= SIG_MAX; sig++) {
 		if (sig_policy(sig) == SIG_POLICY_IGNORE) {
 			sigaction(sig, &ign, NULL);
-			sigdelset(&all, sig);
+			sig_set_del(&all, sig);
 		}
 	}
 	/* Ignored ones are unblocked again so they cannot pile up pending. */
-	sigprocmask(SIG_SETMASK, &all, NULL);
+	sig_setmask(&all, NULL);
 }
 
 static void join_argv(char *const argv[], char *buf, size_t size)
@@ -1342,10 +1346,10 @@ static int sup_open(struct sup *s)
 	int r;
 
 	sigemptyset(&mask);
-	for (int sig = 1; sig < NSIG; sig++) {
+	for (int sig = 1; sig <= SIG_MAX; sig++) {
 		enum sig_policy p = sig_policy(sig);
-		if (p == SIG_POLICY_FORWARD || p == SIG_POLICY_REAP)
-			sigaddset(&mask, sig);
+		if (p == SIG_POLICY_FORWARD || p == SIG_POLICY_REAP || p == SIG_POLICY_RESERVED)
+			sig_set_add(&mask, sig);
 	}
 	s->sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (s->sfd < 0) {

@@ -80,6 +80,45 @@ static void test_parse_too_long(void **state)
 	assert_int_equal(parse(spec, &t, err), -EINVAL);
 }
 
+/* ---- fetch_url_ip ---- */
+
+static void test_url_ip(void **state)
+{
+	unsigned char ip[16];
+	size_t len = 0;
+	static const unsigned char v4[4] = { 10, 96, 0, 1 };
+	static const unsigned char v6[16] = { 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 };
+	static const char *const names[] = {
+		"https://kubernetes.default.svc/api", "https://localhost:6443/",
+		"https://10.96.0.1.example.com/",
+		"not a url", "", "unix:/x.sock:/p",
+	};
+
+	(void)state;
+	assert_int_equal(fetch_url_ip("https://10.96.0.1:443/api/v1", ip, &len), 0);
+	assert_int_equal(len, 4);
+	assert_memory_equal(ip, v4, 4);
+	assert_int_equal(fetch_url_ip("https://10.96.0.1/", ip, &len), 0);
+	assert_int_equal(fetch_url_ip("https://[fd00::1]:443/api", ip, &len), 0);
+	assert_int_equal(len, 16);
+	assert_memory_equal(ip, v6, 16);
+	/* The address curl connects to: "10.96.0" is 10.96.0.0 to it. */
+	assert_int_equal(fetch_url_ip("https://10.96.0/", ip, &len), 0);
+	assert_int_equal(len, 4);
+	assert_int_equal(ip[2] + ip[3], 0);
+	/* A zone is the route, not the address: the address is matched. */
+	assert_int_equal(fetch_url_ip("https://[fe80::1%25eth0]:443/", ip, &len), 0);
+	assert_int_equal(len, 16);
+	assert_int_equal(ip[0], 0xfe);
+	assert_int_equal(ip[15], 1);
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		len = 99;
+		if (fetch_url_ip(names[i], ip, &len) != -EINVAL)
+			fail_msg("%s: taken as an IP", names[i]);
+		assert_int_equal(len, 99);
+	}
+}
+
 /* ---- real requests ---- */
 
 static struct MHD_Daemon *tcp_d, *unix_d;
@@ -371,6 +410,7 @@ int main(void)
 		cmocka_unit_test(test_parse_good),
 		cmocka_unit_test(test_parse_bad),
 		cmocka_unit_test(test_parse_too_long),
+		cmocka_unit_test(test_url_ip),
 		cmocka_unit_test_setup_teardown(test_get_tcp, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_post_unix, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_status_passed_on, setup, teardown),

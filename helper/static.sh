@@ -1,0 +1,203 @@
+#!/usr/bin/env bash
+# helper/static.sh OUT: a fully static, stripped lastcall in OUT/lastcall,
+# built with musl from Debian's source packages of its libraries, each
+# configured down to what lastcall uses:
+#   mbedtls        TLS for libcurl (the Kubernetes API), static
+#   curl           HTTP, HTTPS and Unix sockets; no other protocol, no
+#                  compression, IDN, proxies' auth, cookies or alt-svc
+#   libmicrohttpd  without HTTPS (the probe and control endpoints)
+#   cjson
+# Why musl: a static glibc binary still loads NSS modules at run time for
+# getaddrinfo and friends, which an empty (FROM scratch) or foreign image
+# does not have; musl's resolver is built in.
+#
+# As root, missing Debian packages are installed and deb-src entries are
+# added (derived from the Debian sources apt already uses: deb822 files and
+# sources.list lines alike, the same URIs, suites and components).
+# Reproducible: the same sources give the same bytes (paths are mapped,
+# archives deterministic, SOURCE_DATE_EPOCH fixed).
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+out=$(mkdir -p "${1:-$root/build/static}" && cd "${1:-$root/build/static}" && pwd)
+src="$out/src"
+prefix="$out/prefix"
+kh="$out/kernel-headers"
+jobs=$(nproc 2>/dev/null || echo 2)
+version=${VERSION:-0.1.0}
+say() { echo "static: $*" >&2; }
+die() { say "$*"; exit 1; }
+
+# --- Debian packages and deb-src ---------------------------------------------
+need=()
+for p in musl-tools dpkg-dev make gcc file binutils; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || need+=("$p")
+done
+
+# deb-src stanzas for the Debian archives apt uses, when none exist yet.
+add_deb_src() {
+	local f=/etc/apt/sources.list.d/lastcall-deb-src.sources
+	if grep -rqsE '^(deb-src|Types:.*deb-src)' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+		return 1
+	fi
+	{
+		echo "# Added by lastcall's helper/static.sh: the source packages of the"
+		echo "# Debian archives above, for apt-get source."
+		# deb822: copy each stanza with "Types: deb" whose URIs are Debian's.
+		for s in /etc/apt/sources.list.d/*.sources; do
+			[ -f "$s" ] || continue
+			awk '
+				BEGIN { RS = ""; FS = "\n" }
+				{
+					types = ""; debian = 0; body = ""
+					for (i = 1; i <= NF; i++) {
+						if ($i ~ /^#/) continue
+						if ($i ~ /^Types:/) { types = $i; continue }
+						if ($i ~ /^URIs:/ && $i ~ /debian/) debian = 1
+						body = body $i "\n"
+					}
+					if (types ~ /(^|[ :])deb( |$)/ && debian) printf "Types: deb-src\n%s\n", body
+				}' "$s"
+		done
+		# One-line format: "deb [opts] URI suite components".
+		for s in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+			[ -f "$s" ] || continue
+			awk '$1 == "deb" && $0 ~ /debian/ {
+				line = $0; sub(/^deb/, "", line)
+				printf "Types: deb-src\n"
+				n = split(line, w, " "); i = 1
+				if (w[1] ~ /^\[/) { while (i <= n && w[i] !~ /\]$/) i++; i++ }
+				printf "URIs: %s\nSuites: %s\nComponents:", w[i], w[i + 1]
+				for (j = i + 2; j <= n; j++) printf " %s", w[j]
+				printf "\n\n"
+			}' "$s"
+		done
+	} >"$f"
+	grep -q '^Types: deb-src' "$f" || { rm -f "$f"; die "no Debian archive in apt's sources to take deb-src entries from"; }
+	say "added $f"
+	return 0
+}
+
+have_src() { apt-cache showsrc cjson 2>/dev/null | grep -q '^Package: cjson'; }
+if [ "$(id -u)" = 0 ]; then
+	updated=false
+	if ! have_src; then
+		add_deb_src || true
+		apt-get update -qq
+		updated=true
+	fi
+	if [ ${#need[@]} -gt 0 ]; then
+		$updated || apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+	fi
+elif [ ${#need[@]} -gt 0 ] || ! have_src; then
+	die "needs root once (Debian packages ${need[*]:-none}, deb-src entries); or: sudo make static"
+fi
+
+# --- sources ----------------------------------------------------------------
+# Kernel headers for musl (lastcall needs linux/*.h; musl-gcc
+# does not look in /usr/include).
+mkdir -p "$src" "$prefix/lib" "$prefix/include" "$kh"
+ln -sfn /usr/include/linux "$kh/linux"
+ln -sfn /usr/include/asm-generic "$kh/asm-generic"
+ln -sfn "/usr/include/$(gcc -print-multiarch)/asm" "$kh/asm"
+
+# fetch PKG: Debian's source package, unpacked with its patches, once.
+fetch() {
+	local dir
+	dir=$(find "$src" -maxdepth 1 -type d -name "$1-[0-9]*" | head -n1)
+	if [ -z "$dir" ]; then
+		(cd "$src" && apt-get source -qq "$1" >/dev/null 2>&1) || die "apt-get source $1 failed"
+		dir=$(find "$src" -maxdepth 1 -type d -name "$1-[0-9]*" | head -n1)
+	fi
+	[ -n "$dir" ] || die "no source tree for $1"
+	echo "$dir"
+}
+
+export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1700000000}
+export CC=musl-gcc AR=ar RANLIB=ranlib
+export ZERO_AR_DATE=1
+# Paths never reach the binary: the same sources anywhere give the same bytes.
+MAP="-ffile-prefix-map=$src=/src -ffile-prefix-map=$prefix=/prefix -ffile-prefix-map=$root=/lastcall"
+export CFLAGS="-Os -ffunction-sections -fdata-sections -fno-asynchronous-unwind-tables $MAP -isystem $kh"
+export CPPFLAGS="-I$prefix/include"
+export LDFLAGS="-static -L$prefix/lib"
+stamp() { [ -f "$prefix/.$1" ]; }
+done_() { touch "$prefix/.$1"; }
+
+if ! stamp mbedtls; then
+	d=$(fetch mbedtls)
+	say "mbedtls: $(basename "$d")"
+	make -s -C "$d/library" -j"$jobs" CC=musl-gcc CFLAGS="$CFLAGS -I../include" \
+		libmbedcrypto.a libmbedx509.a libmbedtls.a >/dev/null
+	cp "$d"/library/libmbed*.a "$prefix/lib/"
+	cp -r "$d/include/mbedtls" "$d/include/psa" "$prefix/include/"
+	done_ mbedtls
+fi
+
+if ! stamp curl; then
+	d=$(fetch curl)
+	say "curl: $(basename "$d")"
+	(cd "$d" && [ -x configure ] || autoreconf -fi >/dev/null 2>&1)
+	(cd "$d" && ./configure -q --prefix="$prefix" --disable-shared --enable-static \
+		--with-mbedtls="$prefix" --without-ca-bundle --without-ca-path \
+		--without-ca-fallback --enable-http --enable-unix-sockets --disable-ftp \
+		--disable-file --disable-ldap --disable-ldaps --disable-rtsp --disable-dict \
+		--disable-telnet --disable-tftp --disable-pop3 --disable-imap --disable-smb \
+		--disable-smtp --disable-gopher --disable-mqtt --disable-manual --disable-ntlm \
+		--disable-ntlm-wb --disable-cookies --disable-alt-svc --disable-hsts \
+		--disable-doh --disable-mime --disable-netrc --disable-progress-meter \
+		--disable-dateparse --disable-proxy --disable-libcurl-option --disable-verbose \
+		--enable-threaded-resolver --without-zlib --without-brotli \
+		--without-zstd --without-libpsl --without-libidn2 --without-nghttp2 \
+		--without-nghttp3 --without-ngtcp2 --without-librtmp --without-libssh2 \
+		--without-libssh --without-libgsasl --without-winidn >/dev/null)
+	make -s -C "$d/lib" -j"$jobs" >/dev/null
+	make -s -C "$d/lib" install >/dev/null
+	make -s -C "$d/include" install >/dev/null
+	done_ curl
+fi
+
+if ! stamp libmicrohttpd; then
+	d=$(fetch libmicrohttpd)
+	say "libmicrohttpd: $(basename "$d")"
+	(cd "$d" && ./configure -q --prefix="$prefix" --disable-shared --enable-static \
+		--disable-https --disable-curl --disable-doc --disable-examples --disable-tools \
+		--disable-dauth --disable-bauth --disable-postprocessor --disable-httpupgrade \
+		--without-gnutls >/dev/null)
+	make -s -C "$d/src/microhttpd" -j"$jobs" >/dev/null
+	make -s -C "$d/src/microhttpd" install >/dev/null
+	make -s -C "$d/src/include" install >/dev/null
+	done_ libmicrohttpd
+fi
+
+if ! stamp cjson; then
+	d=$(fetch cjson)
+	say "cjson: $(basename "$d")"
+	mkdir -p "$prefix/include/cjson"
+	musl-gcc $CFLAGS -c "$d/cJSON.c" -o "$out/cJSON.o"
+	rm -f "$prefix/lib/libcjson.a"
+	ar rcsD "$prefix/lib/libcjson.a" "$out/cJSON.o"
+	cp "$d/cJSON.h" "$prefix/include/cjson/"
+	done_ cjson
+fi
+
+# --- lastcall ---------------------------------------------------------------
+say "lastcall $version"
+mkdir -p "$out/obj"
+objs=()
+for f in "$root"/helper/*.c; do
+	o="$out/obj/$(basename "${f%.c}").o"
+	musl-gcc -std=c11 -D_GNU_SOURCE $CFLAGS -I"$prefix/include" -I"$prefix/include/cjson" \
+		-DLASTCALL_VERSION="\"$version\"" -DLASTCALL_MBEDTLS -Wall -Wextra -Werror -Wno-error=cpp \
+		-c "$f" -o "$o"
+	objs+=("$o")
+done
+musl-gcc -static -Wl,--gc-sections -Wl,--build-id=none -o "$out/lastcall" "${objs[@]}" \
+	-L"$prefix/lib" -lcurl -lmbedtls -lmbedx509 -lmbedcrypto -lmicrohttpd -lcjson
+strip --strip-all "$out/lastcall"
+size=$(stat -c %s "$out/lastcall")
+say "$(file -b "$out/lastcall" | cut -d, -f1-5)"
+say "$size bytes, sha256 $(sha256sum "$out/lastcall" | cut -d' ' -f1)"
+[ "$size" -le $((2 * 1024 * 1024)) ] || die "$size bytes: over the 2 MiB budget"
+file -b "$out/lastcall" | grep -q 'statically linked' || die "not statically linked"
