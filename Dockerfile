@@ -1,21 +1,42 @@
-# lastcall image. Build: docker build -t lastcall .
-# Use it in an app image:  COPY --from=lastcall /lastcall /lastcall
-FROM debian:bookworm-slim AS build
-RUN apt-get update && apt-get install -y --no-install-recommends \
-	build-essential pkg-config libcurl4-openssl-dev libcjson-dev \
-	libmicrohttpd-dev libmnl-dev && rm -rf /var/lib/apt/lists/*
-WORKDIR /src
-COPY Makefile ./
-COPY helper ./helper
-RUN make && strip build/lastcall
+# lastcall: one static binary (musl) in an empty image.
+#
+#   podman build -t lastcall .        (docker build works the same)
+#
+# The builder runs the same `make static` as a Debian machine does, from
+# Debian's source packages; the final image holds /lastcall and an empty
+# /tmp (the default control socket's directory) and nothing else. It runs
+# under any UID (65532 unless the pod says otherwise). Three ways to use it:
+#
+#   COPY --from=lastcall /lastcall /lastcall      in your app's image, then
+#       ENTRYPOINT ["/lastcall", "run", "--"]
+#   an init container: args ["install", "/shared"] copies the binary into an
+#       emptyDir that the app container runs it from (distroless apps)
+#   a sidecar container: args ["sidecar", ...]
+#
+# See deploy/ for the manifests.
+ARG DEBIAN_IMAGE=debian:bookworm-slim
 
-# Dynamic for now: the runtime stage carries the libraries it links.
-# A static binary in a FROM scratch image is the goal of the packaging work.
-FROM debian:bookworm-slim
-RUN apt-get update && apt-get install -y --no-install-recommends \
-	libcurl4 libcjson1 libmicrohttpd12 libmnl0 && rm -rf /var/lib/apt/lists/*
+FROM ${DEBIAN_IMAGE} AS build
+RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends make >/dev/null
+WORKDIR /src
+# The libraries first: this layer is rebuilt only when the build script
+# changes, not with every change to lastcall's sources.
+COPY Makefile ./
+COPY helper/static.sh ./helper/
+RUN make static-libs BUILD=/build
+COPY helper ./helper
+ARG VERSION=0.1.0
+RUN make static BUILD=/build VERSION=${VERSION} \
+	&& mkdir -p /out/tmp && chmod 1777 /out/tmp \
+	&& cp /build/static/lastcall /out/lastcall
+
+FROM scratch
+ARG VERSION=0.1.0
 LABEL org.opencontainers.image.title="lastcall" \
-      org.opencontainers.image.description="Graceful shutdown for Kubernetes pods: PID 1, drain, preStop"
-COPY --from=build /src/build/lastcall /lastcall
+      org.opencontainers.image.description="Graceful shutdown for Kubernetes pods: PID 1, drain, preStop, sidecar, readiness gate" \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.base.name="scratch"
+COPY --from=build /out/ /
+USER 65532:65532
 ENTRYPOINT ["/lastcall"]
 CMD ["--help"]

@@ -55,7 +55,7 @@ BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
 .SECONDARY:
 
-.PHONY: all deps test unit-bins probes bench bench-bins demo static install clean
+.PHONY: all deps test unit-bins probes bench bench-bins demo static static-libs install clean
 
 all: $(BUILD)/lastcall
 
@@ -113,6 +113,9 @@ demo: deps
 # helper/static.sh.
 static:
 	@VERSION=$(VERSION) helper/static.sh $(BUILD)/static
+# Only the libraries (the Dockerfile caches them in a layer of their own).
+static-libs:
+	@helper/static.sh $(BUILD)/static --libs
 
 install: $(BUILD)/lastcall
 	install -d $(DESTDIR)$(PREFIX)/bin

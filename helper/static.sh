@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# helper/static.sh OUT: a fully static, stripped lastcall in OUT/lastcall,
+# helper/static.sh OUT [--libs]: a fully static, stripped lastcall in OUT/lastcall,
 # built with musl from Debian's source packages of its libraries, each
 # configured down to what lastcall uses:
 #   mbedtls        TLS for libcurl (the Kubernetes API), static
@@ -16,6 +16,7 @@
 # sources.list lines alike, the same URIs, suites and components).
 # Reproducible: the same sources give the same bytes (paths are mapped,
 # archives deterministic, SOURCE_DATE_EPOCH fixed).
+# With --libs it stops after the libraries (a cacheable image layer).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,7 +31,7 @@ die() { say "$*"; exit 1; }
 
 # --- Debian packages and deb-src ---------------------------------------------
 need=()
-for p in musl-tools dpkg-dev make gcc file binutils; do
+for p in musl-tools linux-libc-dev dpkg-dev make gcc file binutils; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || need+=("$p")
 done
 
@@ -181,6 +182,8 @@ if ! stamp cjson; then
 	cp "$d/cJSON.h" "$prefix/include/cjson/"
 	done_ cjson
 fi
+
+[ "${2:-}" = --libs ] && { say "libraries ready in $prefix"; exit 0; }
 
 # --- lastcall ---------------------------------------------------------------
 say "lastcall $version"
