@@ -90,8 +90,10 @@ $(BUILD)/obj $(BUILD)/san $(BUILD)/unit $(BUILD)/probe $(BUILD)/bench:
 deps:
 	@tests/deps.sh build test
 
+# The static build is tested too: the integration suites run again on it,
+# and the container suite builds the image that ships it.
 test: deps
-	@$(MAKE) --no-print-directory all unit-bins probes
+	@$(MAKE) --no-print-directory all unit-bins probes static
 	@tests/run.sh $(BUILD)
 
 unit-bins: $(UNIT_BINS)

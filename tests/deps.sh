@@ -6,6 +6,10 @@
 set -euo pipefail
 
 pkgs=()
+# The container engine: wanted by the tests, but where it cannot be
+# installed the container suite is skipped (with the reason), not failed.
+optional=()
+want_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed" || optional+=("$1"); }
 need_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed" || pkgs+=("$1"); }
 # Commands may come from elsewhere (nodesource ships npm inside nodejs).
 need_cmd() { command -v "$1" >/dev/null 2>&1 || pkgs+=("$2"); }
@@ -31,7 +35,9 @@ for what in "$@"; do
 		need_cmd awk gawk
 		need_cmd nsenter util-linux
 		need_cmd openssl openssl
+		need_cmd file file
 		[ -x /usr/sbin/nginx ] || pkgs+=(nginx)
+		for p in podman runc netavark debootstrap iptables; do want_pkg "$p"; done
 		;;
 	bench)
 		need_cmd unshare util-linux
@@ -55,13 +61,16 @@ for what in "$@"; do
 	esac
 done
 
-[ ${#pkgs[@]} -eq 0 ] && exit 0
-mapfile -t pkgs < <(printf '%s\n' "${pkgs[@]}" | sort -u)
+mapfile -t optional < <(printf '%s\n' "${optional[@]}" | grep -v '^$' | sort -u)
+[ ${#pkgs[@]} -eq 0 ] && [ ${#optional[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
+	[ ${#optional[@]} -eq 0 ] ||
+		echo "lastcall: the container tests will be skipped without: ${optional[*]}" >&2
+	[ ${#pkgs[@]} -eq 0 ] && exit 0
+	mapfile -t pkgs < <(printf '%s\n' "${pkgs[@]}" | sort -u)
 	echo "lastcall: missing Debian packages: ${pkgs[*]} (run as root, or: sudo apt-get install ${pkgs[*]})" >&2
 	exit 1
 fi
-echo "lastcall: installing ${pkgs[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 # Servers (nginx, haproxy) must not start as system services on install:
 # the tests start their own on loopback. policy-rc.d says no (exit 101).
@@ -72,4 +81,13 @@ if [ ! -e "$policy" ]; then
 fi
 trap '[ -z "$made_policy" ] || rm -f "$policy"' EXIT
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
+if [ ${#pkgs[@]} -gt 0 ]; then
+	mapfile -t pkgs < <(printf '%s\n' "${pkgs[@]}" | sort -u)
+	echo "lastcall: installing ${pkgs[*]}" >&2
+	apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
+fi
+if [ ${#optional[@]} -gt 0 ]; then
+	echo "lastcall: installing ${optional[*]} (container tests)" >&2
+	apt-get install -y -qq --no-install-recommends "${optional[@]}" >/dev/null ||
+		echo "lastcall: could not install ${optional[*]}: the container tests will be skipped" >&2
+fi

@@ -4,6 +4,8 @@
 # Integration tests: tests/integration/test_*.sh, which print TAP too.
 # A suite that dies before its plan is complete counts the missing tests
 # as failed, so a crash (an ASan report, a hang ended by timeout) is seen.
+# A suite that plans nothing and says "1..0 # SKIP reason" is shown
+# skipped, with its reason.
 # Usage: tests/run.sh BUILD_DIR [SUITE_NAME_FILTER]
 set -uo pipefail
 
@@ -48,6 +50,9 @@ run_suite() {
 	passed=$((passed + ok))
 	failed=$((failed + nok + missing))
 	local status="ok"
+	if [ "$ok" -eq 0 ] && [ "$plan" = 0 ] && grep -q '^1\.\.0 # SKIP' "$log"; then
+		status="skipped: $(sed -n 's/^1\.\.0 # SKIP //p' "$log" | head -n1)"
+	fi
 	if [ $((nok + missing)) -gt 0 ]; then
 		status="FAILED (exit $rc; log $log)"
 		failures+=("$name")
@@ -63,8 +68,18 @@ for bin in "$build"/unit/test_*; do
 	run_suite "unit/$(basename "$bin")" 120 "$bin"
 done
 for t in "$here"/integration/test_*.sh; do
-	run_suite "integration/$(basename "$t" .sh)" 600 bash "$t"
+	run_suite "integration/$(basename "$t" .sh)" 900 bash "$t"
 done
+# The static binary (make static), the one the image ships, built with
+# musl and mbedTLS, through the same suites; the container suite already
+# runs it, and the docs and manifests suites do not depend on the build.
+if [ -x "$build/static/lastcall" ]; then
+	for t in "$here"/integration/test_*.sh; do
+		case "$(basename "$t" .sh)" in test_container|test_docs|test_deploy) continue ;; esac
+		LASTCALL="$(cd "$build" && pwd)/static/lastcall" \
+			run_suite "static/$(basename "$t" .sh)" 600 bash "$t"
+	done
+fi
 
 echo
 [ ${#failures[@]} -gt 0 ] && echo "failed suites: ${failures[*]}"

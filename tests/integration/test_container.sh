@@ -1,0 +1,206 @@
+#!/usr/bin/env bash
+# lastcall in real containers: podman with the runc runtime.
+#
+# The image is built from the repository's Dockerfile (the builder runs
+# make static; the final image is FROM scratch). Then:
+#   - the sample app's image (CMD ["npm", "start"], lastcall as ENTRYPOINT)
+#     under load: `podman stop -t 10` drains, the app logs "Closing server",
+#     no SIGKILL; the same image without lastcall, as exec-form npm and as
+#     shell-form `sh -c`, loses its requests or is SIGKILLed after 10 s;
+#   - the init-container pattern: `lastcall install` into a shared volume,
+#     run from there by a shell-less app (no sh, cp or sleep) as its
+#     entrypoint and its preStop hook.
+# Where podman cannot be installed, the suite is skipped with the reason.
+. "$(dirname "$0")/lib.sh"
+
+ROOT=$(cd "$TESTS_DIR/.." && pwd)
+for cmd in podman runc; do
+	if ! command -v "$cmd" >/dev/null; then
+		echo "1..0 # SKIP $cmd is not installed and could not be (make deps installs podman, runc, netavark and debootstrap from Debian)"
+		exit 0
+	fi
+done
+# This machine's limits are below podman's defaults (root lacks
+# CAP_SYS_RESOURCE): every build and run says which it wants.
+U=(--ulimit nofile=1024:1024 --ulimit nproc=4096:4096)
+P=(--runtime runc)
+IMG=localhost/lastcall:test
+APP=localhost/lastcall-app:test
+DISTROLESS=localhost/lastcall-distroless:test
+tag="lastcall-test-$$"
+containers=()
+stop_containers() {
+	local c
+	for c in "${containers[@]}"; do podman rm -f -t 0 "$c" >/dev/null 2>&1; done
+}
+trap 'stop_containers; cleanup' EXIT
+# crun: NAME ARGS...: podman run -d under a name removed at the end.
+crun() {
+	local name="$tag-$1"; shift
+	containers+=("$name")
+	podman run -d "${P[@]}" "${U[@]}" --name "$name" "$@" >/dev/null
+}
+http_ok() { curl -fs -o /dev/null --max-time 2 "http://127.0.0.1:$1/"; }
+logs() { podman logs "$tag-$1" 2>&1; }
+has_log() { logs "$1" | grep -qE -- "$2"; }
+exit_code() { podman inspect "$tag-$1" --format '{{.State.ExitCode}}'; }
+
+# --- the base image ---------------------------------------------------------
+how=$(bash "$TESTS_DIR/container/base-image.sh" 2>"$WORK/base.err")
+check "debian:bookworm-slim is there (${how:-$(tail -n1 "$WORK/base.err")})" [ -n "$how" ]
+
+# --- the lastcall image -----------------------------------------------------
+t=$(now_ms)
+podman build -q "${P[@]}" "${U[@]}" -t "$IMG" -f "$ROOT/Dockerfile" "$ROOT" >"$WORK/build.log" 2>&1
+rc=$?
+echo "# lastcall image built in $(($(now_ms) - t)) ms"
+check "the Dockerfile builds (rc $rc)" [ "$rc" = 0 ]
+[ "$rc" = 0 ] || { tail -n 30 "$WORK/build.log" | sed 's/^/# /'; done_testing; exit 1; }
+cid=$(podman create "$IMG")
+podman export "$cid" | tar -t | sed 's|^\./||; s|/$||' | grep -v '^$' | sort >"$WORK/files"
+podman cp "$cid:/lastcall" "$WORK/lastcall.image"
+podman rm "$cid" >/dev/null
+check "the image holds /lastcall and an empty /tmp, nothing else ($(paste -sd' ' "$WORK/files"))" \
+	[ "$(paste -sd' ' "$WORK/files")" = "lastcall tmp" ]
+size=$(stat -c %s "$WORK/lastcall.image")
+check "its lastcall is static and stripped, $size bytes (at most 2 MiB)" \
+	eval "file -b '$WORK/lastcall.image' | grep -q 'statically linked, stripped' && [ $size -le 2097152 ]"
+host_static="$(dirname "$LASTCALL")/static/lastcall"
+if [ -x "$host_static" ]; then
+	check "the same bytes as this machine's make static ($(sha256sum <"$host_static" | cut -c1-16))" \
+		cmp -s "$host_static" "$WORK/lastcall.image"
+fi
+check "OCI labels: title and version" \
+	eval "[ \"\$(podman image inspect $IMG --format '{{index .Labels \"org.opencontainers.image.title\"}} {{index .Labels \"org.opencontainers.image.version\"}}')\" = 'lastcall $("$LASTCALL" --version | cut -d' ' -f2)' ]"
+check "ENTRYPOINT is /lastcall, USER 65532" \
+	eval "[ \"\$(podman image inspect $IMG --format '{{.Config.Entrypoint}} {{.Config.User}}')\" = '[/lastcall] 65532:65532' ]"
+check "it runs under any UID (12345:54321)" \
+	eval "podman run --rm ${P[*]} ${U[*]} --user 12345:54321 $IMG --version | grep -q '^lastcall '"
+
+# --- the sample app's image: CMD ["npm", "start"] under lastcall --------------
+podman build -q "${P[@]}" "${U[@]}" --build-arg LASTCALL_IMAGE="$IMG" -t "$APP" \
+	-f "$TESTS_DIR/container/app.Dockerfile" "$TESTS_DIR" >"$WORK/app-build.log" 2>&1
+rc=$?
+check "the sample app's image builds (rc $rc)" [ "$rc" = 0 ]
+[ "$rc" = 0 ] || { tail -n 30 "$WORK/app-build.log" | sed 's/^/# /'; done_testing; exit 1; }
+check "its ENTRYPOINT is lastcall run, its CMD npm start" \
+	eval "[ \"\$(podman image inspect $APP --format '{{.Config.Entrypoint}} {{.Config.Cmd}}')\" = '[/lastcall run --] [npm start]' ]"
+
+# under_load NAME PORT: a SIGTERM-time scenario against one container.
+# Starts 3 requests that take 1.5 s, then `podman stop -t 10` while a
+# client sends a request every 50 ms for 3 s. Sets STOP_MS (how long the
+# stop took), SLOW (the slow requests' codes) and AFTER (requests sent
+# after the stop began that were answered 200).
+under_load() {
+	local name=$1 port=$2 i t0
+	: >"$WORK/$name.slow"
+	: >"$WORK/$name.load"
+	for i in 1 2 3; do
+		curl -s -o /dev/null -w '%{http_code}\n' --max-time 5 \
+			"http://127.0.0.1:$port/?delay=1500" >>"$WORK/$name.slow" &
+	done
+	# Connected (curl sends at once): the requests are in flight.
+	wait_until 3000 eval "[ \$(ss -Htn state established '( dport = :$port )' | wc -l) -ge 3 ]"
+	t0=$(now_ms)
+	(
+		for i in $(seq 60); do
+			printf '%s ' "$(now_ms)"
+			curl -s -o /dev/null -w '%{http_code}\n' --max-time 2 "http://127.0.0.1:$port/"
+			sleep 0.05
+		done
+	) >"$WORK/$name.load" &
+	podman stop -t 10 "$tag-$name" >"$WORK/$name.stop" 2>&1
+	STOP_MS=$(($(now_ms) - t0))
+	wait
+	SLOW=$(sort "$WORK/$name.slow" | paste -sd,)
+	AFTER=$(awk -v t="$t0" '$1 > t + 100 && $2 == 200' "$WORK/$name.load" | wc -l)
+}
+
+port=$(free_port)
+crun lc -p "127.0.0.1:$port:8080" -e LASTCALL_GRACE_PERIOD=10s "$APP"
+check "with lastcall: the app answers" wait_until 30000 http_ok "$port"
+under_load lc "$port"
+echo "# with lastcall: podman stop took $STOP_MS ms; slow requests: $SLOW; answered after the stop began: $AFTER"
+check "with lastcall: the app logs 'Closing server'" has_log lc '^Closing server'
+check "with lastcall: no SIGKILL (stop took $STOP_MS ms)" \
+	eval "[ $STOP_MS -lt 9000 ] && ! grep -q 'resorting to SIGKILL' '$WORK/lc.stop'"
+check "with lastcall: the three requests in flight were answered ($SLOW)" [ "$SLOW" = 200,200,200 ]
+check "with lastcall: new requests were still answered during the delay ($AFTER)" [ "$AFTER" -gt 0 ]
+check "with lastcall: phases unready, propagate, drain, stop, done" \
+	eval "[ \"\$(logs lc | grep -oE 'event=phase phase=[a-z]+' | cut -d= -f3 | paste -sd' ')\" = 'unready propagate drain stop done' ]"
+code=$(exit_code lc)
+check "with lastcall: exit code $code, npm's own after SIGTERM (143)" [ "$code" = 143 ]
+check "with lastcall: its log says so" has_log lc "event=exiting code=143 child_code=143"
+
+# The same image without lastcall: npm as PID 1 passes SIGTERM to `sh -c`,
+# which dies, and npm's exit takes node down mid-request.
+port=$(free_port)
+crun npm -p "127.0.0.1:$port:8080" --entrypoint '["npm", "start"]' "$APP"
+check "npm as PID 1: the app answers" wait_until 30000 http_ok "$port"
+under_load npm "$port"
+echo "# npm as PID 1: podman stop took $STOP_MS ms; slow requests: $SLOW; answered after the stop began: $AFTER"
+check "npm as PID 1: the app never logs 'Closing server'" eval "! has_log npm 'Closing server'"
+check "npm as PID 1: the requests in flight are lost ($SLOW)" [ "$SLOW" = 000,000,000 ]
+code=$(exit_code npm)
+check "npm as PID 1: exit code $code (npm's error)" [ "$code" = 1 ]
+
+# Shell form (CMD npm start): /bin/sh -c is PID 1, has no handler, and the
+# kernel drops SIGTERM for it: podman waits 10 s and SIGKILLs everything.
+port=$(free_port)
+crun sh -p "127.0.0.1:$port:8080" --entrypoint '["/bin/sh", "-c", "npm start"]' "$APP"
+check "sh -c as PID 1: the app answers" wait_until 30000 http_ok "$port"
+under_load sh "$port"
+echo "# sh -c as PID 1: podman stop took $STOP_MS ms; slow requests: $SLOW; answered after the stop began: $AFTER"
+check "sh -c as PID 1: podman resorts to SIGKILL" grep -q 'resorting to SIGKILL' "$WORK/sh.stop"
+check "sh -c as PID 1: after the full 10 s ($STOP_MS ms)" [ "$STOP_MS" -ge 10000 ]
+check "sh -c as PID 1: the app never logs 'Closing server'" eval "! has_log sh 'Closing server'"
+code=$(exit_code sh)
+check "sh -c as PID 1: exit code $code (SIGKILL)" [ "$code" = 137 ]
+
+# --- the init-container pattern, with a shell-less app -------------------------
+podman build -q "${P[@]}" "${U[@]}" -t "$DISTROLESS" \
+	-f "$TESTS_DIR/container/distroless.Dockerfile" "$TESTS_DIR" >"$WORK/dl-build.log" 2>&1
+rc=$?
+check "the shell-less app's image builds (rc $rc)" [ "$rc" = 0 ]
+[ "$rc" = 0 ] || { tail -n 30 "$WORK/dl-build.log" | sed 's/^/# /'; done_testing; exit 1; }
+cid=$(podman create "$DISTROLESS")
+podman export "$cid" | tar -t >"$WORK/dl-files"
+podman rm "$cid" >/dev/null
+check "the shell-less image has no sh, cp or sleep" \
+	eval "! grep -qE '(^|/)(s?bin|usr/s?bin)/(sh|bash|dash|cp|sleep|busybox)\$' '$WORK/dl-files'"
+check "...and running sh in it fails" \
+	eval "! podman run --rm ${P[*]} ${U[*]} --entrypoint /bin/sh $DISTROLESS -c true 2>/dev/null"
+
+# The volume: an emptyDir is world-writable, as this directory is.
+shared="$WORK/shared"
+mkdir -m 1777 "$shared"
+podman run --rm "${P[@]}" "${U[@]}" -v "$shared:/shared" "$IMG" install /shared >"$WORK/install.log" 2>&1
+rc=$?
+check "init container: lastcall install /shared exits 0 (rc $rc)" [ "$rc" = 0 ]
+check "init container: the copy is the image's binary, executable" \
+	eval "cmp -s '$shared/lastcall' '$WORK/lastcall.image' && [ -x '$shared/lastcall' ]"
+
+port=$(free_port)
+crun dl -p "127.0.0.1:$port:8080" -v "$shared:/opt/lastcall:ro" -e LASTCALL_GRACE_PERIOD=10s \
+	--entrypoint '["/opt/lastcall/lastcall", "run", "--"]' "$DISTROLESS" /usr/bin/node /app/server.js
+check "shell-less app: runs under the copied lastcall and answers" wait_until 30000 http_ok "$port"
+check "shell-less app: lastcall is its PID 1" \
+	eval "podman top $tag-dl pid args | grep -qE '^1 +/opt/lastcall/lastcall run'"
+# The kubelet runs an exec preStop hook to its end, then sends SIGTERM.
+t=$(now_ms)
+podman exec "$tag-dl" /opt/lastcall/lastcall prestop >"$WORK/prestop.log" 2>&1
+rc=$?
+hook_ms=$(($(now_ms) - t))
+echo "# shell-less app: the preStop hook took $hook_ms ms"
+check "shell-less app: preStop hook exits 0 once drained (rc $rc, $hook_ms ms)" \
+	eval "[ $rc = 0 ] && grep -q 'reached drained' '$WORK/prestop.log'"
+t=$(now_ms)
+podman stop -t 10 "$tag-dl" >"$WORK/dl.stop" 2>&1
+stop_ms=$(($(now_ms) - t))
+check "shell-less app: then the stop is quick, no SIGKILL ($stop_ms ms)" \
+	eval "[ $stop_ms -lt 5000 ] && ! grep -q 'resorting to SIGKILL' '$WORK/dl.stop'"
+check "shell-less app: the app logs 'Closing server'" has_log dl '^Closing server'
+code=$(exit_code dl)
+check "shell-less app: exit code 0, node's own (got $code)" [ "$code" = 0 ]
+
+done_testing
