@@ -87,7 +87,7 @@ check "its ENTRYPOINT is lastcall run, its CMD npm start" \
 	eval "[ \"\$(podman image inspect $APP --format '{{.Config.Entrypoint}} {{.Config.Cmd}}')\" = '[/lastcall run --] [npm start]' ]"
 
 # under_load NAME PORT: a SIGTERM-time scenario against one container.
-# Starts 3 requests that take 1.5 s, then `podman stop -t 10` while a
+# Starts 3 requests that take 3 s (longer than npm takes to die), then `podman stop -t 10` while a
 # client sends a request every 50 ms for 3 s. Sets STOP_MS (how long the
 # stop took), SLOW (the slow requests' codes) and AFTER (requests sent
 # after the stop began that were answered 200).
@@ -96,8 +96,8 @@ under_load() {
 	: >"$WORK/$name.slow"
 	: >"$WORK/$name.load"
 	for i in 1 2 3; do
-		curl -s -o /dev/null -w '%{http_code}\n' --max-time 5 \
-			"http://127.0.0.1:$port/?delay=1500" >>"$WORK/$name.slow" &
+		curl -s -o /dev/null -w '%{http_code}\n' --max-time 8 \
+			"http://127.0.0.1:$port/?delay=3000" >>"$WORK/$name.slow" &
 	done
 	# Connected (curl sends at once): the requests are in flight.
 	wait_until 3000 eval "[ \$(ss -Htn state established '( dport = :$port )' | wc -l) -ge 3 ]"
