@@ -135,45 +135,41 @@ const char *sig_name(int sig, char buf[SIG_NAME_MAX])
 	return buf;
 }
 
-/* The kernel's layout: bit sig - 1, in words of unsigned long. */
-#define SIG_WORD_BITS (8 * sizeof(unsigned long))
+/* Sets (on 1), clears (on 0) or only reads (on -1) sig's bit in set, on
+ * the kernel's layout: bit sig - 1, in words of unsigned long. Returns
+ * the bit as it is after. */
+static bool sig_bit(sigset_t *set, int sig, int on)
+{
+	const size_t word_bits = 8 * sizeof(unsigned long);
+	unsigned long w, mask;
+	char *p;
+
+	if (sig <= 0 || sig > SIG_MAX)
+		return false;
+	p = (char *)set + (size_t)(sig - 1) / word_bits * sizeof(w);
+	mask = 1UL << ((unsigned)(sig - 1) % word_bits);
+	memcpy(&w, p, sizeof(w));
+	if (on >= 0) {
+		w = on ? w | mask : w & ~mask;
+		memcpy(p, &w, sizeof(w));
+	}
+	return (w & mask) != 0;
+}
 
 void sig_set_add(sigset_t *set, int sig)
 {
-	unsigned long w;
-	size_t i;
-
-	if (sig <= 0 || sig > SIG_MAX)
-		return;
-	i = (size_t)(sig - 1) / SIG_WORD_BITS;
-	memcpy(&w, (char *)set + i * sizeof(w), sizeof(w));
-	w |= 1UL << ((unsigned)(sig - 1) % SIG_WORD_BITS);
-	memcpy((char *)set + i * sizeof(w), &w, sizeof(w));
+	sig_bit(set, sig, 1);
 }
 
 void sig_set_del(sigset_t *set, int sig)
 {
-	unsigned long w;
-	size_t i;
-
-	if (sig <= 0 || sig > SIG_MAX)
-		return;
-	i = (size_t)(sig - 1) / SIG_WORD_BITS;
-	memcpy(&w, (char *)set + i * sizeof(w), sizeof(w));
-	w &= ~(1UL << ((unsigned)(sig - 1) % SIG_WORD_BITS));
-	memcpy((char *)set + i * sizeof(w), &w, sizeof(w));
+	sig_bit(set, sig, 0);
 }
 
 bool sig_set_has(const sigset_t *set, int sig)
 {
-	unsigned long w;
-	size_t i;
-
-	if (sig <= 0 || sig > SIG_MAX)
-		return false;
-	i = (size_t)(sig - 1) / SIG_WORD_BITS;
-	memcpy(&w, (const char *)set + i * sizeof(w), sizeof(w));
-	return (w >> ((unsigned)(sig - 1) % SIG_WORD_BITS)) & 1;
+	/* Read only (on -1): the cast does not lead to a write. */
+	return sig_bit((sigset_t *)set, sig, -1);
 }
 
 int sig_setmask(const sigset_t *set, sigset_t *old)
