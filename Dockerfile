@@ -22,7 +22,7 @@ WORKDIR /src
 # The libraries first: this layer is rebuilt only when the build script
 # changes, not with every change to lastcall's sources.
 COPY Makefile ./
-COPY helper/static.sh ./helper/
+COPY helper/static.sh helper/apt-sources.sh ./helper/
 RUN make static-libs BUILD=/build
 COPY helper ./helper
 ARG VERSION=0.1.0

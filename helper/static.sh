@@ -44,35 +44,7 @@ add_deb_src() {
 	{
 		echo "# Added by lastcall's helper/static.sh: the source packages of the"
 		echo "# Debian archives above, for apt-get source."
-		# deb822: copy each stanza with "Types: deb" whose URIs are Debian's.
-		for s in /etc/apt/sources.list.d/*.sources; do
-			[ -f "$s" ] || continue
-			awk '
-				BEGIN { RS = ""; FS = "\n" }
-				{
-					types = ""; debian = 0; body = ""
-					for (i = 1; i <= NF; i++) {
-						if ($i ~ /^#/) continue
-						if ($i ~ /^Types:/) { types = $i; continue }
-						if ($i ~ /^URIs:/ && $i ~ /debian/) debian = 1
-						body = body $i "\n"
-					}
-					if (types ~ /(^|[ :])deb( |$)/ && debian) printf "Types: deb-src\n%s\n", body
-				}' "$s"
-		done
-		# One-line format: "deb [opts] URI suite components".
-		for s in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-			[ -f "$s" ] || continue
-			awk '$1 == "deb" && $0 ~ /debian/ {
-				line = $0; sub(/^deb/, "", line)
-				printf "Types: deb-src\n"
-				n = split(line, w, " "); i = 1
-				if (w[1] ~ /^\[/) { while (i <= n && w[i] !~ /\]$/) i++; i++ }
-				printf "URIs: %s\nSuites: %s\nComponents:", w[i], w[i + 1]
-				for (j = i + 2; j <= n; j++) printf " %s", w[j]
-				printf "\n\n"
-			}' "$s"
-		done
+		"$root/helper/apt-sources.sh" | sed 's/^Types: deb$/Types: deb-src/'
 	} >"$f"
 	grep -q '^Types: deb-src' "$f" || { rm -f "$f"; die "no Debian archive in apt's sources to take deb-src entries from"; }
 	say "added $f"
@@ -136,11 +108,24 @@ if ! stamp mbedtls; then
 	done_ mbedtls
 fi
 
-if ! stamp curl; then
-	d=$(fetch curl)
-	say "curl: $(basename "$d")"
+# autotools_lib PKG LIBDIR INCDIR CONFIGURE_ARGS...: configures Debian's
+# source of PKG as a static library into the prefix, then builds and
+# installs only LIBDIR and INCDIR (no tools, docs or tests).
+autotools_lib() {
+	local pkg=$1 libdir=$2 incdir=$3 d
+	shift 3
+	stamp "$pkg" && return 0
+	d=$(fetch "$pkg")
+	say "$pkg: $(basename "$d")"
 	(cd "$d" && [ -x configure ] || autoreconf -fi >/dev/null 2>&1)
-	(cd "$d" && ./configure -q --prefix="$prefix" --disable-shared --enable-static \
+	(cd "$d" && ./configure -q --prefix="$prefix" --disable-shared --enable-static "$@" >/dev/null)
+	make -s -C "$d/$libdir" -j"$jobs" >/dev/null
+	make -s -C "$d/$libdir" install >/dev/null
+	make -s -C "$d/$incdir" install >/dev/null
+	done_ "$pkg"
+}
+
+autotools_lib curl lib include \
 		--with-mbedtls="$prefix" --without-ca-bundle --without-ca-path \
 		--without-ca-fallback --enable-http --enable-unix-sockets --disable-ftp \
 		--disable-file --disable-ldap --disable-ldaps --disable-rtsp --disable-dict \
@@ -152,25 +137,11 @@ if ! stamp curl; then
 		--enable-threaded-resolver --without-zlib --without-brotli \
 		--without-zstd --without-libpsl --without-libidn2 --without-nghttp2 \
 		--without-nghttp3 --without-ngtcp2 --without-librtmp --without-libssh2 \
-		--without-libssh --without-libgsasl --without-winidn >/dev/null)
-	make -s -C "$d/lib" -j"$jobs" >/dev/null
-	make -s -C "$d/lib" install >/dev/null
-	make -s -C "$d/include" install >/dev/null
-	done_ curl
-fi
-
-if ! stamp libmicrohttpd; then
-	d=$(fetch libmicrohttpd)
-	say "libmicrohttpd: $(basename "$d")"
-	(cd "$d" && ./configure -q --prefix="$prefix" --disable-shared --enable-static \
+		--without-libssh --without-libgsasl --without-winidn
+autotools_lib libmicrohttpd src/microhttpd src/include \
 		--disable-https --disable-curl --disable-doc --disable-examples --disable-tools \
 		--disable-dauth --disable-bauth --disable-postprocessor --disable-httpupgrade \
-		--without-gnutls >/dev/null)
-	make -s -C "$d/src/microhttpd" -j"$jobs" >/dev/null
-	make -s -C "$d/src/microhttpd" install >/dev/null
-	make -s -C "$d/src/include" install >/dev/null
-	done_ libmicrohttpd
-fi
+		--without-gnutls
 
 if ! stamp cjson; then
 	d=$(fetch cjson)

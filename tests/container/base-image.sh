@@ -25,31 +25,9 @@ if timeout 120 podman pull -q "docker.io/library/$name" >/dev/null 2>&1; then
 	exit 0
 fi
 
-# The mirror: the first Debian archive (not -security) in apt's sources,
-# deb822 stanzas first, then one-line entries.
-mirror=$(
-	{
-		for f in /etc/apt/sources.list.d/*.sources; do
-			[ -f "$f" ] || continue
-			awk 'BEGIN { RS = ""; FS = "\n" }
-			{
-				deb = 0; uri = ""
-				for (i = 1; i <= NF; i++) {
-					if ($i ~ /^Types:/ && $i ~ /(^|[ :])deb( |$)/) deb = 1
-					if ($i ~ /^URIs:/) { split($i, w, " "); uri = w[2] }
-				}
-				if (deb && uri ~ /debian/ && uri !~ /security/) print uri
-			}' "$f"
-		done
-		for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
-			[ -f "$f" ] || continue
-			awk '$1 == "deb" {
-				i = 2; if ($2 ~ /^\[/) { while (i <= NF && $i !~ /\]$/) i++; i++ }
-				if ($i ~ /debian/ && $i !~ /security/) print $i
-			}' "$f"
-		done
-	} | head -n1
-)
+# The mirror: the first Debian archive (not -security) in apt's sources.
+mirror=$("$(dirname "$0")/../../helper/apt-sources.sh" |
+	awk '/^URIs:/ && !/security/ { print $2; exit }')
 [ -n "$mirror" ] || { say "no Debian mirror in apt's sources, and $name cannot be pulled"; exit 1; }
 command -v debootstrap >/dev/null || { say "debootstrap is not installed, and $name cannot be pulled"; exit 1; }
 
