@@ -253,12 +253,15 @@ int loop_run(struct loop *l)
 {
 	struct epoll_event evs[LOOP_EVENTS_BATCH];
 
-	l->stop = false;
+	/* A stop asked for before the run (a callback ran by hand, say the
+	 * drain that a standalone hook starts and ends at once) is honoured:
+	 * the stop is consumed when the run ends, not when it begins. */
 	while (!l->stop) {
 		int n = epoll_wait(l->epfd, evs, LOOP_EVENTS_BATCH, -1);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
+			l->stop = false;
 			return -errno;
 		}
 		for (int i = 0; i < n && !l->stop; i++) {
@@ -274,6 +277,7 @@ int loop_run(struct loop *l)
 			s->fn(l, s->fd, evs[i].events, s->data);
 		}
 	}
+	l->stop = false;
 	return 0;
 }
 

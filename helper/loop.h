@@ -30,7 +30,9 @@ int loop_timer_add(struct loop *l, int64_t due_ms, loop_timer_fn *fn,
 /* Cancels a timer; ids of fired or cancelled timers are ignored. */
 void loop_timer_cancel(struct loop *l, int id);
 
-/* Runs until loop_stop(). Returns 0, or a negative errno when epoll fails. */
+/* Runs until loop_stop(), at once when it was called before the run (the
+ * stop is consumed as the run ends). Returns 0, or a negative errno when
+ * epoll fails. */
 int loop_run(struct loop *l);
 void loop_stop(struct loop *l);
 

@@ -447,6 +447,27 @@ static void test_fd_and_timer(void **state)
 	close(timer_pipe[1]);
 }
 
+/* A stop asked for before the run (a standalone hook whose drain ends
+ * before the loop starts) returns at once, and is consumed: the next run
+ * goes on until its own stop. */
+static void test_stop_before_run(void **state)
+{
+	int64_t start;
+
+	(void)state;
+	memset(&seen, 0, sizeof(seen));
+	assert_int_equal(loop_timer_add(l, loop_now_ms() + 5000, on_timer, (void *)1, NULL), 0);
+	loop_stop(l);
+	start = loop_now_ms();
+	assert_int_equal(loop_run(l), 0);
+	assert_true(loop_now_ms() - start < 1000);
+	assert_int_equal(seen.n_order, 0);
+	assert_int_equal(loop_timer_add(l, loop_now_ms() + 10, on_timer_stop, (void *)2, NULL), 0);
+	assert_int_equal(loop_run(l), 0);
+	assert_int_equal(seen.n_order, 1);
+	assert_int_equal(seen.order[0], 2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -466,6 +487,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_timer_stop_keeps_the_rest, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timers_max, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fd_and_timer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stop_before_run, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
