@@ -87,6 +87,31 @@ void drain_init(struct drain *d, const struct drain_budget *fitted)
 		d->at[i] = -1;
 }
 
+enum drain_phase drain_phase_now(const struct drain *d)
+{
+	return d->phase;
+}
+
+int64_t drain_t0(const struct drain *d)
+{
+	return d->t0;
+}
+
+int64_t drain_since_t0(const struct drain *d, int64_t now)
+{
+	return d->t0 < 0 ? -1 : now - d->t0;
+}
+
+int64_t drain_phase_ms(const struct drain *d, enum drain_phase p)
+{
+	return p >= DRAIN_PHASES || d->t0 < 0 || d->at[p] < 0 ? -1 : d->at[p] - d->t0;
+}
+
+const struct drain_budget *drain_budget(const struct drain *d)
+{
+	return &d->b;
+}
+
 int64_t drain_kill_at(const struct drain *d)
 {
 	return d->t0 < 0 ? -1 : d->t0 + d->b.grace_ms - d->b.kill_margin_ms;

@@ -90,6 +90,18 @@ unsigned drain_refit(struct drain *d, int64_t now, const struct drain_budget *fi
 /* Time passed: re-evaluate deadlines. */
 unsigned drain_tick(struct drain *d, int64_t now);
 
+/* What the engine knows, for those who report it; nobody else reads
+ * struct drain's fields. */
+enum drain_phase drain_phase_now(const struct drain *d);
+/* T0, or -1 before the drain. */
+int64_t drain_t0(const struct drain *d);
+/* ms from T0 to now, or -1 before the drain. */
+int64_t drain_since_t0(const struct drain *d, int64_t now);
+/* ms from T0 to the start of phase p, or -1 when p was not reached. */
+int64_t drain_phase_ms(const struct drain *d, enum drain_phase p);
+/* The budget in force (fitted; shrunk by drain_refit). */
+const struct drain_budget *drain_budget(const struct drain *d);
+
 /* The next time drain_tick must run, or -1 when no deadline is pending. */
 int64_t drain_next_deadline(const struct drain *d);
 /* The SIGKILL deadline (T0 + grace - margin), or -1 before T0. */

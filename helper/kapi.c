@@ -216,35 +216,6 @@ int kapi_event_body(char *buf, size_t size, const char *ns, const char *pod,
 	return print_into(root, buf, size);
 }
 
-int kapi_summary_json(char *buf, size_t size, const struct kapi_summary *s)
-{
-	cJSON *root = cJSON_CreateObject();
-	cJSON *phases;
-
-	if (!root)
-		return -ENOMEM;
-	phases = cJSON_CreateObject();
-	if (!phases || !cJSON_AddNumberToObject(root, "exit_code", s->exit_code) ||
-	    (s->app_code >= 0 && !cJSON_AddNumberToObject(root, "app_code", s->app_code)) ||
-	    !cJSON_AddBoolToObject(root, "forced_kill", s->forced_kill) ||
-	    !cJSON_AddBoolToObject(root, "drained", s->drained) ||
-	    (s->inflight_left >= 0 &&
-	     !cJSON_AddNumberToObject(root, "inflight_left", s->inflight_left))) {
-		cJSON_Delete(phases);
-		cJSON_Delete(root);
-		return -ENOMEM;
-	}
-	cJSON_AddItemToObject(root, "phases", phases);
-	for (size_t i = 0; i < s->n_phases && i < KAPI_PHASES_MAX; i++) {
-		if (s->phase_ms[i] >= 0 &&
-		    !cJSON_AddNumberToObject(phases, s->phase_names[i], (double)s->phase_ms[i])) {
-			cJSON_Delete(root);
-			return -ENOMEM;
-		}
-	}
-	return print_into(root, buf, size);
-}
-
 void kapi_now(char *buf, size_t size, bool micro)
 {
 	struct timeval tv;

@@ -64,23 +64,6 @@ int kapi_event_body(char *buf, size_t size, const char *ns, const char *pod,
 		    const char *uid, const char *reason, const char *type,
 		    const char *message, const char *now_rfc3339);
 
-/* What the termination message says of a shutdown. */
-struct kapi_summary {
-	const char *phase_names[KAPI_PHASES_MAX];
-	int64_t phase_ms[KAPI_PHASES_MAX];	/* ms after T0, -1: not reached */
-	size_t n_phases;
-	bool drained;		/* a drain ran (T0 known) */
-	bool forced_kill;
-	int inflight_left;	/* at exit, -1 unknown */
-	int app_code;		/* the app's status, -1 unknown (sidecar) */
-	int exit_code;
-};
-
-/* The one-line JSON of the termination message (kubectl describe pod
- * shows it): {"exit_code":..,"app_code":..,"forced_kill":..,"drained":..,
- * "inflight_left":..,"phases":{"unready":0,...}}. Length or -ENOSPC. */
-int kapi_summary_json(char *buf, size_t size, const struct kapi_summary *s);
-
 /* "2026-11-21T07:00:18Z" (seconds) or with microseconds (MicroTime). */
 void kapi_now(char *buf, size_t size, bool micro);
 

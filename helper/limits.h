@@ -24,7 +24,12 @@
 /* Longest resolved path of the command to execute. */
 #define SPAWN_PATH_MAX 4096
 
-/* Event loop: registered fds and timers. */
+/* Event loop: registered fds and timers. Timers cannot run out by
+ * construction: each user keeps one id per timer and cancels it before
+ * arming it again, so at most 9 are armed at once (fetch 1, httpd 3: its
+ * two servers and the /wait deadline, kapi 1, the drain shell 2, sup's
+ * leftovers or adopt's watch 1, the exit flush 1). The callers that can
+ * check still do, and log. */
 #define LOOP_FDS_MAX 64
 #define LOOP_TIMERS_MAX 16
 #define LOOP_EVENTS_BATCH 32
@@ -77,6 +82,13 @@
 #define FETCH_BODY_MAX (64 * 1024)
 #define FETCH_CONNECT_TIMEOUT_MAX_MS 1000
 
+/* Processes of the app's tree looked at per /proc scan: to find its
+ * listening sockets, and to signal what it leaves behind (leftovers forked
+ * past it are caught by the next pass: reaping re-scans). */
+#define PROC_TREE_MAX 1024
+/* Children of PID 1 a standalone hook looks at to tell it is stopping. */
+#define PID1_CHILDREN_MAX 64
+
 /* A standalone hook that stopped the container's PID 1 looks this often
  * whether PID 1's children are gone (it must return before PID 1 exits). */
 #define PID1_POLL_MS 5
@@ -96,10 +108,11 @@
 /* At exit, what is still being sent (Events, --on-exit-url) gets at most
  * this long, never past the kill deadline. */
 #define EXIT_FLUSH_MAX_MS 1000
+/* ...polling this often whether it is done (curl has no "all done" fd). */
+#define EXIT_FLUSH_POLL_MS 10
 /* --on-exit-url entries. */
 #define ON_EXIT_URLS_MAX 4
-/* Phases in a termination message; Kubernetes keeps its first 4096 bytes. */
-#define KAPI_PHASES_MAX 8
+/* A termination message; Kubernetes keeps its first 4096 bytes. */
 #define TERMINATION_MSG_MAX 4096
 
 /* Connection sampling before the drain (only to find the serving ports). */

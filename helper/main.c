@@ -63,7 +63,7 @@ int main(int argc, char **argv)
 	sigset_t orig_mask;
 
 	/* First thing: no signal may arrive before we can forward it. */
-	sup_signals_init(&orig_mask);
+	sig_block_all(&orig_mask);
 
 	if (argc < 2) {
 		usage(stderr);

@@ -82,7 +82,7 @@ const char *opts_check(const struct cmd_opts *o);
 
 #define OPT_TERMINATION_LOG                                                     \
 	OPT("termination-log", CFG_CUSTOM, 0, sup.termination_log, "PATH",       \
-	    SUP_TERMINATION_LOG,                                                \
+	    REPORT_TERMINATION_LOG,                                                \
 	    "One JSON line on how it ended, for kubectl describe pod; none: off", \
 	    opts_parse_optional)
 

@@ -8,7 +8,7 @@
  * to the drain in progress (POST /drain is idempotent).
  *
  * Standalone mode: nothing answers there. The hook runs the drain engine
- * itself (sup_adopt, SUP_MODE_HOOK) on the pod's sockets and returns when
+ * itself (adopt_run, SUP_MODE_HOOK) on the pod's sockets and returns when
  * drained, or once the app it was told to signal has exited.
  */
 #include "prestop.h"
@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "adopt.h"
 #include "cli.h"
 #include "client.h"
 #include "drain.h"
@@ -157,6 +158,9 @@ static int attached(const struct cmd_opts *o, int *ret_code)
 	}
 }
 
+/* PID 1's stdout (the unit tests point it at a file of theirs). */
+static const char *pid1_stdout = "/proc/1/fd/1";
+
 /* Standalone: the hook's output never reaches `kubectl logs`; PID 1's
  * stdout does, unless PID 1 is the pod's /pause (shareProcessNamespace). */
 static void tee_to_pid1(void)
@@ -165,7 +169,7 @@ static void tee_to_pid1(void)
 
 	if (getpid() == 1 || proc_is_named(1, "pause"))
 		return;
-	fd = open("/proc/1/fd/1", O_WRONLY | O_APPEND | O_NOCTTY | O_CLOEXEC);
+	fd = open(pid1_stdout, O_WRONLY | O_APPEND | O_NOCTTY | O_CLOEXEC);
 	if (fd >= 0)
 		log_tee(fd);
 }
@@ -190,5 +194,5 @@ int prestop_main(int argc, char **argv)
 	if (o.sup.control && attached(&o, &code))
 		return code;
 	tee_to_pid1();
-	return sup_adopt(&o.sup, SUP_MODE_HOOK);
+	return adopt_run(&o.sup, SUP_MODE_HOOK);
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "adopt.h"
 #include "cli.h"
 #include "opts.h"
 #include "sup.h"
@@ -144,5 +145,5 @@ int sidecar_main(int argc, char **argv)
 		return cli_fail(&sidecar_cmd, "give --target-process NAME or --pid-file PATH");
 	if ((bad = opts_check(&o)))
 		return cli_fail(&sidecar_cmd, bad);
-	return sup_adopt(&o.sup, SUP_MODE_SIDECAR);
+	return adopt_run(&o.sup, SUP_MODE_SIDECAR);
 }

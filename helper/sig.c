@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -180,6 +181,49 @@ int sig_setmask(const sigset_t *set, sigset_t *old)
 	if (syscall(SYS_rt_sigprocmask, SIG_SETMASK, set, old, (size_t)(SIG_MAX / 8)) < 0)
 		return -errno;
 	return 0;
+}
+
+void sig_block_all(sigset_t *ret_orig_mask)
+{
+	sigset_t all;
+	struct sigaction ign;
+
+	/* Every signal but the faults, on the kernel's bits and through the
+	 * system call: sigfillset leaves out what the libc keeps (musl:
+	 * 32..34) and glibc's sigprocmask will not block 32 and 33; at their
+	 * default action they would end lastcall when it is not PID 1. */
+	sigemptyset(&all);
+	for (int sig = 1; sig <= SIG_MAX; sig++) {
+		if (sig_policy(sig) != SIG_POLICY_SYNC)
+			sig_set_add(&all, sig);
+	}
+	sig_setmask(&all, ret_orig_mask);
+
+	memset(&ign, 0, sizeof(ign));
+	ign.sa_handler = SIG_IGN;
+	for (int sig = 1; sig <= SIG_MAX; sig++) {
+		if (sig_policy(sig) == SIG_POLICY_IGNORE) {
+			sigaction(sig, &ign, NULL);
+			sig_set_del(&all, sig);
+		}
+	}
+	/* Ignored ones are unblocked again so they cannot pile up pending. */
+	sig_setmask(&all, NULL);
+}
+
+int sig_fd_open(void)
+{
+	sigset_t mask;
+	int fd;
+
+	sigemptyset(&mask);
+	for (int sig = 1; sig <= SIG_MAX; sig++) {
+		enum sig_policy p = sig_policy(sig);
+		if (p == SIG_POLICY_FORWARD || p == SIG_POLICY_REAP || p == SIG_POLICY_RESERVED)
+			sig_set_add(&mask, sig);
+	}
+	fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	return fd < 0 ? -errno : fd;
 }
 
 void sig_rewrite_init(struct sig_rewrite *r)

@@ -53,6 +53,18 @@ bool sig_set_has(const sigset_t *set, int sig);
  * and 33 unblocked, and nothing handles them. 0 or a negative errno. */
 int sig_setmask(const sigset_t *set, sigset_t *old);
 
+/*
+ * Blocks every signal but the synchronous faults and ignores the TTY stop
+ * signals and SIGPIPE, saving what was there into *ret_orig_mask for the
+ * child. Called first thing in main, before anything can raise a signal.
+ */
+void sig_block_all(sigset_t *ret_orig_mask);
+
+/* A signalfd (CLOEXEC, non-blocking) for every signal lastcall reads:
+ * forwarded, SIGCHLD, and the libcs' reserved ones (read and dropped).
+ * The fd, or a negative errno. */
+int sig_fd_open(void);
+
 /* FROM:TO rewrites applied to forwarded signals; TO 0 drops the signal. */
 struct sig_rewrite {
 	int to[SIG_MAX + 1];

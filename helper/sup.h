@@ -1,4 +1,5 @@
-/* sup.h - the supervisor behind `lastcall run`: spawn, forward, reap, exit. */
+/* sup.h - the supervisor behind `lastcall run`: spawn, forward, reap, exit;
+ * and the options every mode shares (run, sidecar and hook: adopt.h). */
 #ifndef LASTCALL_SUP_H
 #define LASTCALL_SUP_H
 
@@ -14,11 +15,10 @@
 #include "httpd.h"
 #include "kapi.h"
 #include "limits.h"
+#include "loop.h"
+#include "report.h"
 #include "sig.h"
 #include "status.h"
-
-/* Kubernetes mounts it in every container; elsewhere nothing is created. */
-#define SUP_TERMINATION_LOG "/dev/termination-log"
 /* Where Kubernetes mounts the service account. */
 #define SUP_KUBE_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
 
@@ -67,11 +67,15 @@ struct sup_opts {
 };
 
 /*
- * Blocks every signal but the synchronous faults and ignores the TTY stop
- * signals and SIGPIPE, saving what was there into *ret_orig_mask for the
- * child. Called first thing in main, before anything can raise a signal.
+ * The loop and the signalfd (sig_fd_open) on it, calling fn: what every
+ * mode opens first. 0, or a negative errno, logged.
  */
-void sup_signals_init(sigset_t *ret_orig_mask);
+int sup_open(struct loop **ret_loop, int *ret_sfd, loop_fd_fn *fn, void *data);
+/* A pidfd for pid, or -1 (before Linux 5.3). */
+int sup_pidfd_open(pid_t pid);
+/* Signals pid through pidfd when there is one (it cannot hit a reused
+ * pid), else by kill(2). 0 or a negative errno (-ESRCH: gone). */
+int sup_pidfd_signal(int pidfd, pid_t pid, int sig);
 
 /*
  * Runs argv as the supervised child until it and every descendant are
@@ -80,14 +84,5 @@ void sup_signals_init(sigset_t *ret_orig_mask);
  */
 int sup_run(const struct sup_opts *o, char *const argv[],
 	    const sigset_t *orig_mask);
-
-/*
- * Runs the drain engine next to an app that is not our child (sidecar), or
- * once, at once, as a standalone preStop hook (hook; stop_signal 0: none,
- * return when drained). Exit codes: 0 the app left (or, hook, drained);
- * 137 (sidecar) it had to be SIGKILLed; 1 (hook) the budget ran out or
- * the hook was interrupted; 125 lastcall could not start.
- */
-int sup_adopt(const struct sup_opts *o, enum sup_mode mode);
 
 #endif

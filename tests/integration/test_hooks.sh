@@ -125,6 +125,19 @@ for bad in "" soon 5x -1; do
 	check "sleep '$bad': 125 (got $c)" [ "$c" = 125 ]
 done
 
+# --- a standalone hook with no window at all ---
+# --min-delay 0 and a stop timeout that takes the whole window: the drain
+# ends before the loop runs. It used to log "drained" and then block until
+# the kubelet gave up (the loop forgot the stop asked for before it ran).
+t0=$(now_ms)
+timeout 20 unshare --net "$LASTCALL" prestop --control none --min-delay 0 --stop-timeout 29s \
+	--grace-period 30s >"$WORK/zero.out" 2>&1
+c=$?
+el=$(($(now_ms) - t0))
+check "zero-window hook: 0 (got $c)" [ "$c" = 0 ]
+check "zero-window hook: returns within a second ($el ms)" [ "$el" -lt 1000 ]
+check "zero-window hook: drained once" [ "$(count_lines 'event=drained ' "$WORK/zero.out")" = 1 ]
+
 # --- install ---
 mkdir -p "$WORK/shared"
 check "install copies the binary" "$LASTCALL" install "$WORK/shared"

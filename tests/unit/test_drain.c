@@ -936,6 +936,30 @@ static void test_random_sequences(void **state)
 	assert_true(stop_then_kill > 0);
 }
 
+/* What the shell and the reports read, through the accessors. */
+static void test_accessors(void **state)
+{
+	struct drain d;
+
+	(void)state;
+	drain_init(&d, &DEF);
+	assert_int_equal(drain_phase_now(&d), DRAIN_SERVING);
+	assert_int_equal(drain_t0(&d), -1);
+	assert_int_equal(drain_since_t0(&d, T0 + 5), -1);
+	assert_int_equal(drain_phase_ms(&d, DRAIN_UNREADY), -1);
+	assert_int_equal(drain_budget(&d)->grace_ms, 30000);
+	drain_trigger(&d, T0);
+	assert_int_equal(drain_phase_now(&d), DRAIN_PROPAGATE);
+	assert_int_equal(drain_t0(&d), T0);
+	assert_int_equal(drain_since_t0(&d, T0 + 5), 5);
+	assert_int_equal(drain_phase_ms(&d, DRAIN_UNREADY), 0);
+	assert_int_equal(drain_phase_ms(&d, DRAIN_PROPAGATE), 0);
+	drain_tick(&d, T0 + 2000);
+	assert_int_equal(drain_phase_ms(&d, DRAIN_DRAIN), 2000);
+	assert_int_equal(drain_phase_ms(&d, DRAIN_STOP), -1);
+	assert_int_equal(drain_phase_ms(&d, DRAIN_PHASES), -1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -948,6 +972,7 @@ int main(void)
 		cmocka_unit_test(test_budget_caps_quiet_and_max),
 		cmocka_unit_test(test_budget_random_invariants),
 		cmocka_unit_test(test_init),
+		cmocka_unit_test(test_accessors),
 		cmocka_unit_test(test_refit_shorter_moves_deadlines),
 		cmocka_unit_test(test_refit_longer_ignored),
 		cmocka_unit_test(test_refit_past_deadline_kills),

@@ -185,49 +185,6 @@ static void test_parse_pod(void **state)
 	assert_int_equal(pod(big, &p, err), -EINVAL);
 }
 
-static void test_summary(void **state)
-{
-	struct kapi_summary sum = {
-		.phase_names = { "unready", "propagate", "drain", "stop", "kill", "done" },
-		.phase_ms = { 0, 1, 2050, 2100, -1, 2110 },
-		.n_phases = 6,
-		.drained = true,
-		.inflight_left = 0,
-		.app_code = 143,
-		.exit_code = 0,
-	};
-	char buf[TERMINATION_MSG_MAX];
-	cJSON *j, *ph;
-
-	(void)state;
-	assert_true(kapi_summary_json(buf, sizeof(buf), &sum) > 0);
-	assert_null(strchr(buf, '\n'));
-	j = cJSON_Parse(buf);
-	assert_non_null(j);
-	assert_int_equal(cJSON_GetObjectItemCaseSensitive(j, "exit_code")->valueint, 0);
-	assert_int_equal(cJSON_GetObjectItemCaseSensitive(j, "app_code")->valueint, 143);
-	assert_true(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(j, "forced_kill")));
-	assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "drained")));
-	ph = cJSON_GetObjectItemCaseSensitive(j, "phases");
-	assert_int_equal(cJSON_GetObjectItemCaseSensitive(ph, "drain")->valueint, 2050);
-	assert_null(cJSON_GetObjectItemCaseSensitive(ph, "kill"));	/* not reached */
-	assert_int_equal(cJSON_GetArraySize(ph), 5);
-	cJSON_Delete(j);
-
-	/* A sidecar does not know the app's status; before any drain. */
-	sum.app_code = -1;
-	sum.inflight_left = -1;
-	sum.drained = false;
-	sum.n_phases = 0;
-	assert_true(kapi_summary_json(buf, sizeof(buf), &sum) > 0);
-	j = cJSON_Parse(buf);
-	assert_null(cJSON_GetObjectItemCaseSensitive(j, "app_code"));
-	assert_null(cJSON_GetObjectItemCaseSensitive(j, "inflight_left"));
-	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "phases")), 0);
-	cJSON_Delete(j);
-	assert_int_equal(kapi_summary_json(buf, 16, &sum), -ENOSPC);
-}
-
 static void test_error_message(void **state)
 {
 	(void)state;
@@ -272,7 +229,6 @@ int main(void)
 		cmocka_unit_test(test_gate_patch),
 		cmocka_unit_test(test_event_body),
 		cmocka_unit_test(test_parse_pod),
-		cmocka_unit_test(test_summary),
 		cmocka_unit_test(test_error_message),
 		cmocka_unit_test(test_now),
 	};

@@ -1,0 +1,137 @@
+/* test_sample.c - sample.c: the sampling pace, and the sampler on real
+ * loopback sockets: ports found from our own listening socket, a new
+ * connection and a request seen as fresh, nothing fresh when idle, and
+ * the ports forgotten when the app is gone. */
+#include "../../helper/sample.c"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+static void test_next_ms(void **state)
+{
+	int64_t seek = 100;
+
+	(void)state;
+	/* Before the app is ready: fast, backing off to SAMPLE_IDLE_MS. */
+	assert_int_equal(sample_next_ms(DRAIN_SERVING, false, 100, &seek), 100);
+	assert_int_equal(sample_next_ms(DRAIN_SERVING, false, 100, &seek), 200);
+	assert_int_equal(sample_next_ms(DRAIN_SERVING, false, 100, &seek), 400);
+	assert_int_equal(sample_next_ms(DRAIN_SERVING, false, 100, &seek), 800);
+	assert_int_equal(sample_next_ms(DRAIN_SERVING, false, 100, &seek), SAMPLE_IDLE_MS);
+	assert_int_equal(sample_next_ms(DRAIN_SERVING, false, 100, &seek), SAMPLE_IDLE_MS);
+	/* Ready: slow, only to notice new ports. */
+	assert_int_equal(sample_next_ms(DRAIN_SERVING, true, 100, &seek), SAMPLE_IDLE_MS);
+	/* Draining: the sample interval, whatever the backoff. */
+	for (int p = DRAIN_UNREADY; p < DRAIN_STOP; p++)
+		assert_int_equal(sample_next_ms((enum drain_phase)p, false, 100, &seek), 100);
+	/* From the stop on: never (the owner watches the app's exit). */
+	for (int p = DRAIN_STOP; p < DRAIN_PHASES; p++)
+		assert_int_equal(sample_next_ms((enum drain_phase)p, true, 100, &seek), -1);
+}
+
+static int listener(uint16_t *ret_port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(fd, 8), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
+	*ret_port = ntohs(a.sin_port);
+	return fd;
+}
+
+static int connect_to(uint16_t port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	return fd;
+}
+
+static void test_sampler(void **state)
+{
+	struct sample *s;
+	const uint16_t *ports;
+	const struct conn_stats *st;
+	uint16_t port;
+	pid_t self = getpid();
+	bool fresh = true;
+	char text[64], buf[8];
+	int lfd, c, a;
+
+	(void)state;
+	lfd = listener(&port);
+	assert_int_equal(sample_new(NULL, 0, &s), 0);
+	assert_true(sample_discovers(s));
+	/* Nothing found yet: nothing to sample. */
+	assert_int_equal(sample_take(s, &fresh), -ENOENT);
+	assert_null(sample_stats(s));
+	sample_ports_text(s, text, sizeof(text));
+	assert_string_equal(text, "none");
+	/* Our own listening socket is found, once. */
+	assert_int_equal(sample_discover(s, &self, 1), 1);
+	assert_int_equal(sample_discover(s, &self, 1), 0);
+	assert_int_equal(sample_ports(s, &ports), 1);
+	assert_int_equal(ports[0], port);
+	/* The first dump is never fresh. */
+	c = connect_to(port);
+	a = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	assert_true(a >= 0);
+	assert_int_equal(sample_take(s, &fresh), 0);
+	assert_false(fresh);
+	st = sample_stats(s);
+	assert_non_null(st);
+	assert_int_equal(st->established, 1);
+	/* Idle: nothing fresh. */
+	assert_int_equal(sample_take(s, &fresh), 0);
+	assert_false(fresh);
+	/* A request on the known connection is. */
+	assert_int_equal(write(c, "GET / HTTP/1.1\r\n\r\n", 18), 18);
+	assert_true(read(a, buf, sizeof(buf)) > 0);
+	assert_int_equal(sample_take(s, &fresh), 0);
+	assert_true(fresh);
+	/* Forgotten: discovered ports go, with the last dump. */
+	sample_forget(s);
+	assert_int_equal(sample_ports(s, &ports), 0);
+	assert_int_equal(sample_take(s, &fresh), -ENOENT);
+	sample_free(s);
+
+	/* Given ports are never discovered nor forgotten. */
+	assert_int_equal(sample_new(&port, 1, &s), 0);
+	assert_false(sample_discovers(s));
+	assert_int_equal(sample_discover(s, &self, 1), 0);
+	sample_forget(s);
+	assert_int_equal(sample_ports(s, &ports), 1);
+	sample_ports_text(s, text, sizeof(text));
+	snprintf(buf, sizeof(buf), "%u", port);
+	assert_string_equal(text, buf);
+	sample_free(s);
+	sample_free(NULL);
+	close(a);
+	close(c);
+	close(lfd);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_next_ms),
+		cmocka_unit_test(test_sampler),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
