@@ -27,16 +27,16 @@ struct adopt {
 	enum sup_mode mode;
 	struct loop *loop;
 	int sfd;
-	bool present;		/* the app was found and has not exited */
-	pid_t pid;		/* the app's main process, while present */
-	int pidfd;		/* readable when it exits, or -1 */
-	bool stopped;		/* the stop signal went to it */
+	bool present; /* the app was found and has not exited */
+	pid_t pid;    /* the app's main process, while present */
+	int pidfd;    /* readable when it exits, or -1 */
+	bool stopped; /* the stop signal went to it */
 	bool seek_failed_logged;
-	int64_t seek_ms;	/* looking for it: backs off to SAMPLE_IDLE_MS */
+	int64_t seek_ms; /* looking for it: backs off to SAMPLE_IDLE_MS */
 	int watch_timer;
 	bool ended;
-	bool app_left;		/* it still ran when we finished */
-	int code;		/* what adopt_run returns */
+	bool app_left; /* it still ran when we finished */
+	int code;      /* what adopt_run returns */
 	struct shut *sh;
 };
 
@@ -104,7 +104,7 @@ static void watch_arm(struct adopt *a)
 	} else if (a->pidfd < 0) {
 		next = a->o->sample_ms;
 	} else {
-		return;	/* the pidfd says when it exits */
+		return; /* the pidfd says when it exits */
 	}
 	if (loop_timer_add(a->loop, loop_now_ms() + next, on_watch_timer, a, &a->watch_timer) < 0)
 		log_error("timer_failed", "what=watch");
@@ -190,7 +190,8 @@ static void on_watch_timer(struct loop *l, void *data)
 	if (a->ended)
 		return;
 	if (a->stopped && hook_on_pid1(a) && pid1_stopping()) {
-		log_info("returning", "reason=pid1_stopping ms=%lld", shut_ms(a->sh, loop_now_ms()));
+		log_info("returning", "reason=pid1_stopping ms=%lld",
+			 shut_ms(a->sh, loop_now_ms()));
 		finish(a, 0);
 		return;
 	}
@@ -212,7 +213,7 @@ static void on_signal(struct adopt *a, int sig)
 	case SHUT_SIG_END:
 		if (drain_on)
 			log_info("app_gone", "signal=%s", name);
-		else	/* --drain-on none: a sidecar that only serves probes */
+		else /* --drain-on none: a sidecar that only serves probes */
 			log_info("stopping", "signal=%s drain=off", name);
 		finish(a, 0);
 		break;
@@ -344,8 +345,7 @@ static const struct shut_ops adopt_shut_ops = {
 
 int adopt_run(const struct sup_opts *o, enum sup_mode mode)
 {
-	struct adopt a = { .o = o, .mode = mode, .sfd = -1, .pidfd = -1,
-			   .seek_ms = o->sample_ms };
+	struct adopt a = { .o = o, .mode = mode, .sfd = -1, .pidfd = -1, .seek_ms = o->sample_ms };
 	struct shut_role role = shut_role_for(mode, o);
 	char sig[SIG_NAME_MAX];
 	int r;

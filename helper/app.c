@@ -21,12 +21,12 @@ struct app_slot {
 	struct app *a;
 	enum app_call call;
 	struct fetch_target t;
-	const char *spec;	/* as the user wrote it, for the logs */
+	const char *spec; /* as the user wrote it, for the logs */
 	bool used;
-	bool busy;		/* a request is under way */
-	bool failing;		/* the last one failed: logged already */
-	bool ever_ok;		/* a 2xx came at least once */
-	int last;		/* last value handed out, -2 before any */
+	bool busy;    /* a request is under way */
+	bool failing; /* the last one failed: logged already */
+	bool ever_ok; /* a 2xx came at least once */
+	int last;     /* last value handed out, -2 before any */
 };
 
 struct app {
@@ -189,8 +189,8 @@ void app_call(struct app *a, enum app_call call)
 	sl = &a->slot[call];
 	if (sl->busy)
 		return;
-	r = fetch_start(a->f, &sl->t, call == APP_DRAIN ? "POST" : "GET", NULL,
-			a->timeout_ms, on_done, sl);
+	r = fetch_start(a->f, &sl->t, call == APP_DRAIN ? "POST" : "GET", NULL, a->timeout_ms,
+			on_done, sl);
 	if (r < 0) {
 		note(sl, false, strerror(-r), 0);
 		return;

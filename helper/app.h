@@ -17,14 +17,14 @@ struct fetch;
 struct app;
 
 enum app_call {
-	APP_READY,	/* value: 1 ready, 0 not */
-	APP_DRAIN,	/* value: the HTTP status, 0 when no answer came */
-	APP_INFLIGHT,	/* value: N, or -1 when the sample failed */
+	APP_READY,    /* value: 1 ready, 0 not */
+	APP_DRAIN,    /* value: the HTTP status, 0 when no answer came */
+	APP_INFLIGHT, /* value: N, or -1 when the sample failed */
 	APP_CALLS,
 };
 
 struct app_urls {
-	const char *url[APP_CALLS];	/* NULL: not used */
+	const char *url[APP_CALLS]; /* NULL: not used */
 	int64_t timeout_ms;
 };
 

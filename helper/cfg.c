@@ -16,7 +16,10 @@ int cfg_parse_duration(const char *s, int64_t *ret_ms)
 		const char *suffix;
 		int64_t ms;
 	} units[] = {
-		{ "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 },
+		{ "ms", 1 },
+		{ "s", 1000 },
+		{ "m", 60000 },
+		{ "h", 3600000 },
 	};
 	int64_t total = 0;
 	const char *p = s;
@@ -105,16 +108,15 @@ void cfg_env_name(const char *name, char *buf, size_t size)
 }
 
 /* Applies one value to the option's field. */
-static int apply(const struct cfg_opt *o, void *opts, const char *value,
-		 const char *origin, char *err, size_t errlen)
+static int apply(const struct cfg_opt *o, void *opts, const char *value, const char *origin,
+		 char *err, size_t errlen)
 {
 	char *field = (char *)opts + o->offset;
 	char why[CFG_ERR_MAX] = "";
 	int r = 0;
 
 	if (strlen(value) > CFG_VALUE_MAX) {
-		snprintf(err, errlen, "%s: value too long (over %d bytes)", origin,
-			 CFG_VALUE_MAX);
+		snprintf(err, errlen, "%s: value too long (over %d bytes)", origin, CFG_VALUE_MAX);
 		return -EINVAL;
 	}
 	switch (o->type) {
@@ -154,12 +156,10 @@ static int apply(const struct cfg_opt *o, void *opts, const char *value,
 	return 0;
 }
 
-static const struct cfg_opt *find_long(const struct cfg_cmd *cmd, const char *name,
-				       size_t len)
+static const struct cfg_opt *find_long(const struct cfg_cmd *cmd, const char *name, size_t len)
 {
 	for (size_t i = 0; i < cmd->n_opts; i++) {
-		if (strlen(cmd->opts[i].name) == len &&
-		    strncmp(cmd->opts[i].name, name, len) == 0)
+		if (strlen(cmd->opts[i].name) == len && strncmp(cmd->opts[i].name, name, len) == 0)
 			return &cmd->opts[i];
 	}
 	return NULL;
@@ -175,8 +175,7 @@ static const struct cfg_opt *find_short(const struct cfg_cmd *cmd, char c)
 }
 
 /* Applies the comma-separated list (or single value) of an env variable. */
-static int apply_env(const struct cfg_opt *o, void *opts, char *err,
-		     size_t errlen)
+static int apply_env(const struct cfg_opt *o, void *opts, char *err, size_t errlen)
 {
 	char env[64], origin[96];
 	char item[CFG_VALUE_MAX + 1];
@@ -216,8 +215,8 @@ static int apply_env(const struct cfg_opt *o, void *opts, char *err,
 	return 0;
 }
 
-int cfg_parse(const struct cfg_cmd *cmd, void *opts, int argc, char **argv,
-	      int *ret_argi, char *err, size_t errlen)
+int cfg_parse(const struct cfg_cmd *cmd, void *opts, int argc, char **argv, int *ret_argi,
+	      char *err, size_t errlen)
 {
 	/* Which options the flags set: those skip the environment. */
 	bool given[64] = { false };
@@ -248,7 +247,8 @@ int cfg_parse(const struct cfg_cmd *cmd, void *opts, int argc, char **argv,
 			o = find_long(cmd, a + 2, len);
 			has_inline = eq != NULL;
 			if (!o) {
-				snprintf(err, errlen, "unknown option \"--%.*s\"", (int)len > 64 ? 64 : (int)len, a + 2);
+				snprintf(err, errlen, "unknown option \"--%.*s\"",
+					 (int)len > 64 ? 64 : (int)len, a + 2);
 				return -EINVAL;
 			}
 		} else {
@@ -323,8 +323,8 @@ void cfg_usage(FILE *out, const struct cfg_cmd *cmd)
 {
 	char env[64];
 
-	fprintf(out, "Usage: lastcall %s [OPTIONS]%s%s\n\n%s\n", cmd->name,
-		cmd->args ? " " : "", cmd->args ? cmd->args : "", cmd->summary);
+	fprintf(out, "Usage: lastcall %s [OPTIONS]%s%s\n\n%s\n", cmd->name, cmd->args ? " " : "",
+		cmd->args ? cmd->args : "", cmd->summary);
 	if (cmd->description)
 		fprintf(out, "\n%s", cmd->description);
 	fprintf(out, "\nOptions (each also from the environment variable shown):\n");
@@ -336,8 +336,8 @@ void cfg_usage(FILE *out, const struct cfg_cmd *cmd)
 			snprintf(left, sizeof(left), "-%c, --%s%s%s", o->short_name, o->name,
 				 o->metavar ? " " : "", o->metavar ? o->metavar : "");
 		else
-			snprintf(left, sizeof(left), "    --%s%s%s", o->name,
-				 o->metavar ? " " : "", o->metavar ? o->metavar : "");
+			snprintf(left, sizeof(left), "    --%s%s%s", o->name, o->metavar ? " " : "",
+				 o->metavar ? o->metavar : "");
 		cfg_env_name(o->name, env, sizeof(env));
 		fprintf(out, "  %-34s %s%s\n", left, o->help,
 			(o->flags & CFG_REPEAT) ? " (repeatable)" : "");

@@ -15,11 +15,11 @@
 #include <stdio.h>
 
 enum cfg_type {
-	CFG_BOOL,	/* bool */
-	CFG_DURATION,	/* int64_t milliseconds */
-	CFG_STRING,	/* const char *, points into argv or environ */
-	CFG_SIGNAL,	/* int signal number */
-	CFG_CUSTOM,	/* parsed by opt->parse */
+	CFG_BOOL,     /* bool */
+	CFG_DURATION, /* int64_t milliseconds */
+	CFG_STRING,   /* const char *, points into argv or environ */
+	CFG_SIGNAL,   /* int signal number */
+	CFG_CUSTOM,   /* parsed by opt->parse */
 };
 
 /* May be given several times; only for CFG_CUSTOM options, whose parse
@@ -27,22 +27,22 @@ enum cfg_type {
 #define CFG_REPEAT 1u
 
 struct cfg_opt {
-	const char *name;	/* long flag without "--" */
-	char short_name;	/* or 0 */
+	const char *name; /* long flag without "--" */
+	char short_name;  /* or 0 */
 	enum cfg_type type;
 	unsigned flags;
-	size_t offset;		/* of the field in the options struct */
-	const char *metavar;	/* shown in --help; NULL for booleans */
-	const char *def;	/* default as text, or NULL */
+	size_t offset;	     /* of the field in the options struct */
+	const char *metavar; /* shown in --help; NULL for booleans */
+	const char *def;     /* default as text, or NULL */
 	const char *help;
 	/* CFG_CUSTOM: parse value into field; -EINVAL with a reason in err. */
 	int (*parse)(void *field, const char *value, char *err, size_t errlen);
 };
 
 struct cfg_cmd {
-	const char *name;	/* "run" */
-	const char *args;	/* "[--] CMD [ARGS...]", or NULL: no arguments */
-	const char *summary;	/* one line */
+	const char *name;	 /* "run" */
+	const char *args;	 /* "[--] CMD [ARGS...]", or NULL: no arguments */
+	const char *summary;	 /* one line */
 	const char *description; /* paragraphs for --help, or NULL */
 	const struct cfg_opt *opts;
 	size_t n_opts;
@@ -56,8 +56,8 @@ struct cfg_cmd {
  * argument (argc when none), or returns CFG_HELP when --help was asked.
  * On error returns -EINVAL with a one-line reason in err.
  */
-int cfg_parse(const struct cfg_cmd *cmd, void *opts, int argc, char **argv,
-	      int *ret_argi, char *err, size_t errlen);
+int cfg_parse(const struct cfg_cmd *cmd, void *opts, int argc, char **argv, int *ret_argi,
+	      char *err, size_t errlen);
 
 /* Prints the --help text of cmd. */
 void cfg_usage(FILE *out, const struct cfg_cmd *cmd);

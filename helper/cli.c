@@ -26,13 +26,13 @@ int cli_parse_log_format(void *field, const char *value, char *err, size_t errle
 
 int cli_fail(const struct cfg_cmd *cmd, const char *message)
 {
-	fprintf(stderr, "lastcall %s: %s (see 'lastcall %s --help')\n", cmd->name,
-		message, cmd->name);
+	fprintf(stderr, "lastcall %s: %s (see 'lastcall %s --help')\n", cmd->name, message,
+		cmd->name);
 	return STATUS_LASTCALL_FAILED;
 }
 
-int cli_parse(const struct cfg_cmd *cmd, void *opts, struct cli_common *common,
-	      int argc, char **argv, int *ret_argi, int *ret_exit)
+int cli_parse(const struct cfg_cmd *cmd, void *opts, struct cli_common *common, int argc,
+	      char **argv, int *ret_argi, int *ret_exit)
 {
 	char err[CFG_ERR_MAX];
 	int r = cfg_parse(cmd, opts, argc, argv, ret_argi, err, sizeof(err));

@@ -72,8 +72,7 @@ int client_call(const char *sock, const char *method, const char *path, int64_t 
 	return 0;
 }
 
-int client_status_parse(const char *json, size_t len, char *phase, size_t size,
-			long long *ret_ms)
+int client_status_parse(const char *json, size_t len, char *phase, size_t size, long long *ret_ms)
 {
 	cJSON *root = cJSON_ParseWithLength(json, len);
 	const cJSON *p = cJSON_GetObjectItemCaseSensitive(root, "phase");

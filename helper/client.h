@@ -10,7 +10,7 @@
 #include "limits.h"
 
 struct client_reply {
-	long status;			/* 0: no answer (see err) */
+	long status; /* 0: no answer (see err) */
 	char body[FETCH_BODY_MAX + 1];
 	size_t len;
 };
@@ -26,7 +26,6 @@ int client_call(const char *sock, const char *method, const char *path, int64_t 
 
 /* The phase and ms_since_t0 of a /status body. -EINVAL when it is not
  * one (phase left "", ms -1). Pure. */
-int client_status_parse(const char *json, size_t len, char *phase, size_t size,
-			long long *ret_ms);
+int client_status_parse(const char *json, size_t len, char *phase, size_t size, long long *ret_ms);
 
 #endif

@@ -25,8 +25,7 @@ int conn_parse(const struct nlmsghdr *nlh, struct conn *ret)
 	const struct nlattr *attr;
 	struct conn c;
 
-	if (nlh->nlmsg_len < NLMSG_HDRLEN + sizeof(*msg) ||
-	    nlh->nlmsg_type != SOCK_DIAG_BY_FAMILY)
+	if (nlh->nlmsg_len < NLMSG_HDRLEN + sizeof(*msg) || nlh->nlmsg_type != SOCK_DIAG_BY_FAMILY)
 		return -EINVAL;
 	msg = NLMSG_DATA(nlh);
 	if (msg->idiag_family != AF_INET && msg->idiag_family != AF_INET6)
@@ -56,7 +55,8 @@ int conn_parse(const struct nlmsghdr *nlh, struct conn *ret)
 			return -EINVAL;
 		c.last_recv_ms = ti.tcpi_last_data_recv;
 		c.last_sent_ms = ti.tcpi_last_data_sent;
-		if (len >= offsetof(struct tcp_info, tcpi_bytes_received) + sizeof(ti.tcpi_bytes_received)) {
+		if (len >= offsetof(struct tcp_info, tcpi_bytes_received) +
+				   sizeof(ti.tcpi_bytes_received)) {
 			c.bytes_received = ti.tcpi_bytes_received;
 			c.bytes_sent = ti.tcpi_bytes_acked;
 			c.has_bytes = true;
@@ -81,11 +81,11 @@ bool conn_pending(const struct conn *c, const struct conn *prev)
 	rx = prev ? c->bytes_received > prev->bytes_received : c->bytes_received > 0;
 	tx = prev ? c->bytes_sent > prev->bytes_sent : c->bytes_sent > 0;
 	if (rx && !tx)
-		return true;		/* data came, nothing went out since */
+		return true; /* data came, nothing went out since */
 	if (!rx && !tx)
-		return prev && prev->pending;	/* nothing happened: as before */
+		return prev && prev->pending; /* nothing happened: as before */
 	if (!rx)
-		return false;		/* answered */
+		return false; /* answered */
 	/* Both moved: the newer wins; on the same tick, say answered (a
 	 * wrong "answered" costs little, as the app finishes what it holds;
 	 * a wrong "pending" would hold the drain to its deadline). */
@@ -123,9 +123,8 @@ static bool port_in(uint16_t p, const uint16_t *ports, size_t n)
 	return false;
 }
 
-void conn_compare(const struct conn *prev, size_t n_prev, struct conn *cur,
-		  size_t n_cur, const uint16_t *ports, size_t n_ports,
-		  struct conn_stats *ret)
+void conn_compare(const struct conn *prev, size_t n_prev, struct conn *cur, size_t n_cur,
+		  const uint16_t *ports, size_t n_ports, struct conn_stats *ret)
 {
 	struct conn_stats st = { 0, 0, 0, 0 };
 	size_t j = 0;
@@ -205,9 +204,8 @@ int conn_bytecode_ports(const uint16_t *ports, size_t n_ports, void *buf, size_t
 	return (int)len;
 }
 
-static int dump_family(const struct nl_sock *nl, uint32_t seq, int family,
-		       uint32_t state_mask, const void *bc, size_t bc_len,
-		       struct dump_ctx *ctx)
+static int dump_family(const struct nl_sock *nl, uint32_t seq, int family, uint32_t state_mask,
+		       const void *bc, size_t bc_len, struct dump_ctx *ctx)
 {
 	static union {
 		struct nlmsghdr h;
@@ -240,8 +238,8 @@ static int dump_family(const struct nl_sock *nl, uint32_t seq, int family,
 	return -E2BIG;
 }
 
-int conn_dump(uint32_t state_mask, const uint16_t *ports, size_t n_ports,
-	      struct conn *out, size_t cap, size_t *ret_n)
+int conn_dump(uint32_t state_mask, const uint16_t *ports, size_t n_ports, struct conn *out,
+	      size_t cap, size_t *ret_n)
 {
 	struct dump_ctx ctx = { out, cap, 0, 0 };
 	struct inet_diag_bc_op bc[PORTS_MAX * 5];
@@ -299,8 +297,7 @@ static int socket_inodes(pid_t pid, uint32_t *inodes, size_t cap, size_t *n)
 	return 0;
 }
 
-int conn_listen_ports(const pid_t *pids, size_t n_pids, uint16_t *ports,
-		      size_t cap, size_t *ret_n)
+int conn_listen_ports(const pid_t *pids, size_t n_pids, uint16_t *ports, size_t cap, size_t *ret_n)
 {
 	struct conn *ls = NULL;
 	uint32_t *inodes = NULL;

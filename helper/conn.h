@@ -22,19 +22,19 @@ struct nlmsghdr;
 enum { CONN_TCP_ESTABLISHED = 1, CONN_TCP_LISTEN = 10 };
 
 struct conn {
-	uint64_t cookie;	/* the kernel's socket cookie: identity */
+	uint64_t cookie; /* the kernel's socket cookie: identity */
 	uint32_t inode;
-	uint16_t lport;		/* local port, host order */
-	uint8_t state;		/* TCP_ESTABLISHED, TCP_LISTEN... */
-	uint32_t rqueue;	/* bytes not read by the app yet */
-	uint32_t wqueue;	/* bytes not sent or not acked */
-	uint32_t last_recv_ms;	/* ms since data was last received */
-	uint32_t last_sent_ms;	/* ms since data was last sent */
+	uint16_t lport;	       /* local port, host order */
+	uint8_t state;	       /* TCP_ESTABLISHED, TCP_LISTEN... */
+	uint32_t rqueue;       /* bytes not read by the app yet */
+	uint32_t wqueue;       /* bytes not sent or not acked */
+	uint32_t last_recv_ms; /* ms since data was last received */
+	uint32_t last_sent_ms; /* ms since data was last sent */
 	uint64_t bytes_received;
-	uint64_t bytes_sent;	/* tcpi_bytes_sent, or tcpi_bytes_acked before 4.19 */
-	bool has_info;		/* tcp_info was present */
-	bool has_bytes;		/* ...with the byte counters (Linux 4.1+) */
-	bool pending;		/* a request not answered yet (set by conn_compare) */
+	uint64_t bytes_sent; /* tcpi_bytes_sent, or tcpi_bytes_acked before 4.19 */
+	bool has_info;	     /* tcp_info was present */
+	bool has_bytes;	     /* ...with the byte counters (Linux 4.1+) */
+	bool pending;	     /* a request not answered yet (set by conn_compare) */
 };
 
 /*
@@ -61,10 +61,10 @@ bool conn_busy(const struct conn *c, const struct conn *prev);
 void conn_sort(struct conn *c, size_t n);
 
 struct conn_stats {
-	int established;	/* serving connections now */
-	int busy;		/* of which with a request in flight */
-	int new_conns;		/* not in the previous dump */
-	int new_requests;	/* known ones that received bytes since */
+	int established;  /* serving connections now */
+	int busy;	  /* of which with a request in flight */
+	int new_conns;	  /* not in the previous dump */
+	int new_requests; /* known ones that received bytes since */
 };
 
 /*
@@ -72,9 +72,8 @@ struct conn_stats {
  * n_ports is 0) and compares them with prev (both sorted), setting
  * cur[i].pending for the next comparison. Pure.
  */
-void conn_compare(const struct conn *prev, size_t n_prev, struct conn *cur,
-		  size_t n_cur, const uint16_t *ports, size_t n_ports,
-		  struct conn_stats *ret);
+void conn_compare(const struct conn *prev, size_t n_prev, struct conn *cur, size_t n_cur,
+		  const uint16_t *ports, size_t n_ports, struct conn_stats *ret);
 
 /*
  * Builds inet_diag filter bytecode that keeps sockets whose local port is
@@ -92,8 +91,8 @@ int conn_bytecode_ports(const uint16_t *ports, size_t n_ports, void *buf, size_t
  * (with *ret_n; more than cap are dropped and counted as -ENOBUFS only if
  * nothing fit) or a negative errno.
  */
-int conn_dump(uint32_t state_mask, const uint16_t *ports, size_t n_ports,
-	      struct conn *out, size_t cap, size_t *ret_n);
+int conn_dump(uint32_t state_mask, const uint16_t *ports, size_t n_ports, struct conn *out,
+	      size_t cap, size_t *ret_n);
 
 /*
  * The TCP ports on which the processes pids listen: their socket inodes
@@ -101,7 +100,6 @@ int conn_dump(uint32_t state_mask, const uint16_t *ports, size_t n_ports,
  * NULL, every listening port of the network namespace. Sorted, unique.
  * Returns 0 or a negative errno.
  */
-int conn_listen_ports(const pid_t *pids, size_t n_pids, uint16_t *ports,
-		      size_t cap, size_t *ret_n);
+int conn_listen_ports(const pid_t *pids, size_t n_pids, uint16_t *ports, size_t cap, size_t *ret_n);
 
 #endif

@@ -6,9 +6,8 @@
 #include <string.h>
 
 static const char *const phase_names[DRAIN_PHASES] = {
-	[DRAIN_SERVING] = "serving",	[DRAIN_UNREADY] = "unready",
-	[DRAIN_PROPAGATE] = "propagate", [DRAIN_DRAIN] = "drain",
-	[DRAIN_STOP] = "stop",		[DRAIN_KILL] = "kill",
+	[DRAIN_SERVING] = "serving", [DRAIN_UNREADY] = "unready", [DRAIN_PROPAGATE] = "propagate",
+	[DRAIN_DRAIN] = "drain",     [DRAIN_STOP] = "stop",	  [DRAIN_KILL] = "kill",
 	[DRAIN_DONE] = "done",
 };
 
@@ -38,8 +37,8 @@ static int64_t min64(int64_t a, int64_t b)
 	return a < b ? a : b;
 }
 
-bool drain_budget_fit(const struct drain_budget *in, struct drain_budget *out,
-		      char *why, size_t whylen)
+bool drain_budget_fit(const struct drain_budget *in, struct drain_budget *out, char *why,
+		      size_t whylen)
 {
 	struct drain_budget b = *in;
 	int64_t usable;
@@ -162,8 +161,7 @@ static unsigned advance(struct drain *d, int64_t now)
 	for (;;) {
 		enum drain_phase before = d->phase;
 
-		if (d->phase >= DRAIN_UNREADY && d->phase < DRAIN_KILL &&
-		    now >= drain_kill_at(d)) {
+		if (d->phase >= DRAIN_UNREADY && d->phase < DRAIN_KILL && now >= drain_kill_at(d)) {
 			act |= enter(d, DRAIN_KILL, now);
 			break;
 		}

@@ -32,10 +32,10 @@ enum drain_phase {
 
 /* What the caller must do after an event; a bit set. */
 enum drain_action {
-	DRAIN_ACT_UNREADY = 1,	/* readiness off, tell the app */
-	DRAIN_ACT_STOP = 2,	/* send the stop signal */
-	DRAIN_ACT_KILL = 4,	/* SIGKILL every process left */
-	DRAIN_ACT_PHASE = 8,	/* the phase changed: log it */
+	DRAIN_ACT_UNREADY = 1, /* readiness off, tell the app */
+	DRAIN_ACT_STOP = 2,    /* send the stop signal */
+	DRAIN_ACT_KILL = 4,    /* SIGKILL every process left */
+	DRAIN_ACT_PHASE = 8,   /* the phase changed: log it */
 };
 
 struct drain_budget {
@@ -53,18 +53,18 @@ struct drain_budget {
  * and the maximum delay are capped by what is left. Returns true when
  * something had to shrink, with a one-line account in why.
  */
-bool drain_budget_fit(const struct drain_budget *in, struct drain_budget *out,
-		      char *why, size_t whylen);
+bool drain_budget_fit(const struct drain_budget *in, struct drain_budget *out, char *why,
+		      size_t whylen);
 
 struct drain {
-	struct drain_budget b;	/* already fitted */
+	struct drain_budget b; /* already fitted */
 	enum drain_phase phase;
 	int64_t t0;
-	int64_t at[DRAIN_PHASES];	/* when each phase began, -1 if not */
-	int64_t last_traffic;	/* last new connection or request seen */
-	int inflight;		/* last sample, -1 when unknown */
-	int idle_samples;	/* consecutive samples with nothing in flight */
-	bool child_gone;	/* the main child exited */
+	int64_t at[DRAIN_PHASES]; /* when each phase began, -1 if not */
+	int64_t last_traffic;	  /* last new connection or request seen */
+	int inflight;		  /* last sample, -1 when unknown */
+	int idle_samples;	  /* consecutive samples with nothing in flight */
+	bool child_gone;	  /* the main child exited */
 };
 
 void drain_init(struct drain *d, const struct drain_budget *fitted);

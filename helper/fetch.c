@@ -23,15 +23,15 @@
 #endif
 
 struct fetch_req {
-	CURL *easy;		/* NULL when the slot is free */
+	CURL *easy; /* NULL when the slot is free */
 	fetch_done_fn *fn;
 	void *data;
 	int64_t started;
 	size_t len;
 	bool too_big;
-	struct curl_slist *headers;	/* owned; freed with the slot */
-	unsigned char peer_ip[16];	/* the server's address when the URL */
-	size_t peer_ip_len;		/* names it by one; else 0 */
+	struct curl_slist *headers; /* owned; freed with the slot */
+	unsigned char peer_ip[16];  /* the server's address when the URL */
+	size_t peer_ip_len;	    /* names it by one; else 0 */
 	char body[FETCH_BODY_MAX + 1];
 	char errbuf[CURL_ERROR_SIZE];
 };
@@ -43,11 +43,9 @@ struct fetch {
 	struct fetch_req req[FETCH_REQUESTS_MAX];
 };
 
-static const char fetch_hint[] =
-	"expected http://HOST:PORT/PATH or unix:/PATH/TO.sock:/PATH";
+static const char fetch_hint[] = "expected http://HOST:PORT/PATH or unix:/PATH/TO.sock:/PATH";
 
-int fetch_target_parse(const char *spec, struct fetch_target *ret, char *err,
-		       size_t errlen)
+int fetch_target_parse(const char *spec, struct fetch_target *ret, char *err, size_t errlen)
 {
 	struct fetch_target t;
 	CURLU *u = NULL;
@@ -63,7 +61,8 @@ int fetch_target_parse(const char *spec, struct fetch_target *ret, char *err,
 		size_t plen = sep ? (size_t)(sep - path) : strlen(path);
 
 		if (path[0] != '/') {
-			snprintf(err, errlen, "unix: needs an absolute socket path (%s)", fetch_hint);
+			snprintf(err, errlen, "unix: needs an absolute socket path (%s)",
+				 fetch_hint);
 			goto out;
 		}
 		if (plen >= sizeof(t.unix_path)) {
@@ -190,7 +189,7 @@ static size_t on_write(char *p, size_t size, size_t n, void *userp)
 
 	if (len > FETCH_BODY_MAX - q->len) {
 		q->too_big = true;
-		return 0;	/* CURLE_WRITE_ERROR: stop reading */
+		return 0; /* CURLE_WRITE_ERROR: stop reading */
 	}
 	memcpy(q->body + q->len, p, len);
 	q->len += len;
@@ -218,7 +217,7 @@ static int fetch_errno(CURLcode c)
 	case CURLE_COULDNT_CONNECT:
 		return -ECONNREFUSED;
 	case CURLE_WRITE_ERROR:
-		return -EMSGSIZE;	/* only on_write refuses */
+		return -EMSGSIZE; /* only on_write refuses */
 	default:
 		return -EIO;
 	}
@@ -328,8 +327,8 @@ static int add_header(struct curl_slist **l, const char *name, const char *value
 	return 0;
 }
 
-int fetch_start(struct fetch *f, const struct fetch_target *t, const char *method,
-		const char *body, int64_t timeout_ms, fetch_done_fn *fn, void *data)
+int fetch_start(struct fetch *f, const struct fetch_target *t, const char *method, const char *body,
+		int64_t timeout_ms, fetch_done_fn *fn, void *data)
 {
 	return fetch_start_ex(f, t, method, body, timeout_ms, NULL, fn, data);
 }
@@ -383,7 +382,7 @@ static int verify_ip_san(void *p, mbedtls_x509_crt *crt, int depth, uint32_t *fl
 	    !(crt->ext_types & MBEDTLS_X509_EXT_SUBJECT_ALT_NAME))
 		return 0;
 	for (san = &crt->subject_alt_names; san; san = san->next) {
-		if (san->buf.tag == (MBEDTLS_ASN1_CONTEXT_SPECIFIC | 7) &&	/* iPAddress */
+		if (san->buf.tag == (MBEDTLS_ASN1_CONTEXT_SPECIFIC | 7) && /* iPAddress */
 		    san->buf.len == q->peer_ip_len &&
 		    memcmp(san->buf.p, q->peer_ip, q->peer_ip_len) == 0) {
 			*flags &= ~(uint32_t)MBEDTLS_X509_BADCERT_CN_MISMATCH;
@@ -407,8 +406,8 @@ int fetch_start_ex(struct fetch *f, const struct fetch_target *t, const char *me
 {
 	struct fetch_req *q = NULL;
 	CURL *e;
-	long connect_ms = timeout_ms < FETCH_CONNECT_TIMEOUT_MAX_MS
-				  ? (long)timeout_ms : FETCH_CONNECT_TIMEOUT_MAX_MS;
+	long connect_ms = timeout_ms < FETCH_CONNECT_TIMEOUT_MAX_MS ? (long)timeout_ms
+								    : FETCH_CONNECT_TIMEOUT_MAX_MS;
 
 	for (size_t i = 0; i < FETCH_REQUESTS_MAX && !q; i++) {
 		if (!f->req[i].easy)

@@ -27,21 +27,20 @@ struct fetch;
  */
 struct fetch_target {
 	char url[FETCH_URL_MAX];
-	char unix_path[FETCH_UNIX_PATH_MAX];	/* "" for TCP */
+	char unix_path[FETCH_UNIX_PATH_MAX]; /* "" for TCP */
 };
 
 /* Parses spec into *ret. -EINVAL with a one-line reason in err. Pure. */
-int fetch_target_parse(const char *spec, struct fetch_target *ret, char *err,
-		       size_t errlen);
+int fetch_target_parse(const char *spec, struct fetch_target *ret, char *err, size_t errlen);
 
 struct fetch_result {
-	long status;		/* HTTP status, 0 when no answer came */
-	int code;		/* 0 with a status; else -ETIMEDOUT, -ECONNREFUSED
-				 * (nothing listens), -EMSGSIZE (body too big), -EIO */
-	const char *error;	/* transport error, "" when status != 0 */
-	const char *body;	/* NUL-terminated, at most FETCH_BODY_MAX */
+	long status;	   /* HTTP status, 0 when no answer came */
+	int code;	   /* 0 with a status; else -ETIMEDOUT, -ECONNREFUSED
+			    * (nothing listens), -EMSGSIZE (body too big), -EIO */
+	const char *error; /* transport error, "" when status != 0 */
+	const char *body;  /* NUL-terminated, at most FETCH_BODY_MAX */
 	size_t len;
-	int64_t ms;		/* how long the request took */
+	int64_t ms; /* how long the request took */
 };
 
 typedef void fetch_done_fn(void *data, const struct fetch_result *r);
@@ -57,15 +56,15 @@ void fetch_free(struct fetch *f);
  * Returns 0, or -ENOSPC when FETCH_REQUESTS_MAX are under way, -ENOMEM,
  * -EIO when curl refuses.
  */
-int fetch_start(struct fetch *f, const struct fetch_target *t, const char *method,
-		const char *body, int64_t timeout_ms, fetch_done_fn *fn, void *data);
+int fetch_start(struct fetch *f, const struct fetch_target *t, const char *method, const char *body,
+		int64_t timeout_ms, fetch_done_fn *fn, void *data);
 
 /* What the Kubernetes API needs on top: each field optional. */
 struct fetch_extra {
-	const char *cainfo;		/* verify TLS against this CA file only */
-	const char *bearer;		/* Authorization: Bearer (copied by curl) */
-	const char *content_type;	/* Content-Type header of body */
-	const char *accept;		/* Accept header */
+	const char *cainfo;	  /* verify TLS against this CA file only */
+	const char *bearer;	  /* Authorization: Bearer (copied by curl) */
+	const char *content_type; /* Content-Type header of body */
+	const char *accept;	  /* Accept header */
 };
 
 /*

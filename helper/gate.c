@@ -77,11 +77,14 @@ int gate_main(int argc, char **argv)
 	if (argc - argi != 2)
 		return cli_fail(&gate_cmd, "expected TYPE and true or false");
 	if (!kapi_gate_type_ok(argv[argi]))
-		return cli_fail(&gate_cmd, "TYPE: not a condition type lastcall may set (kubelet-owned, or not [prefix/]name)");
+		return cli_fail(
+			&gate_cmd,
+			"TYPE: not a condition type lastcall may set (kubelet-owned, or not [prefix/]name)");
 	if (cfg_parse_bool(argv[argi + 1], &status) < 0)
 		return cli_fail(&gate_cmd, "expected true or false after TYPE");
 	if (!o.sup.kube.pod_name)
-		return cli_fail(&gate_cmd, "--pod-name is needed (LASTCALL_POD_NAME from the downward API)");
+		return cli_fail(&gate_cmd,
+				"--pod-name is needed (LASTCALL_POD_NAME from the downward API)");
 	if (o.sup.kube.timeout_ms < 10)
 		return cli_fail(&gate_cmd, "--api-timeout: at least 10ms");
 	o.sup.kube.gate = argv[argi];
@@ -107,7 +110,8 @@ int gate_main(int argc, char **argv)
 	if (!g.done && kapi_pending(k) > 0)
 		loop_run(g.loop);
 	if (g.http >= 200 && g.http < 300) {
-		log_info("readiness_gate", "type=%s status=%s", argv[argi], status ? "True" : "False");
+		log_info("readiness_gate", "type=%s status=%s", argv[argi],
+			 status ? "True" : "False");
 		code = 0;
 	} else {
 		/* kapi logged why. */

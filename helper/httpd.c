@@ -23,8 +23,8 @@
 #include "loop.h"
 
 struct waiter {
-	struct MHD_Connection *conn;	/* NULL when the slot is free */
-	int target;			/* enum drain_phase */
+	struct MHD_Connection *conn; /* NULL when the slot is free */
+	int target;		     /* enum drain_phase */
 	int64_t deadline;
 	bool resumed;
 };
@@ -137,7 +137,8 @@ int httpd_acl_add(struct httpd_acl *acl, const char *spec, char *err, size_t err
 	acl->v[acl->n++] = net;
 	return 0;
 bad:
-	snprintf(err, errlen, "expected an IP address or ADDRESS/PREFIX (10.0.0.5, 10.0.0.0/8, fd00::/8)");
+	snprintf(err, errlen,
+		 "expected an IP address or ADDRESS/PREFIX (10.0.0.5, 10.0.0.0/8, fd00::/8)");
 	return -EINVAL;
 }
 
@@ -183,8 +184,8 @@ bool httpd_acl_allows(const struct httpd_acl *acl, const struct sockaddr *sa)
 	return false;
 }
 
-static enum MHD_Result respond(struct MHD_Connection *c, unsigned status,
-			       const char *type, const char *body, size_t len)
+static enum MHD_Result respond(struct MHD_Connection *c, unsigned status, const char *type,
+			       const char *body, size_t len)
 {
 	struct MHD_Response *r;
 	enum MHD_Result ret;
@@ -199,14 +200,12 @@ static enum MHD_Result respond(struct MHD_Connection *c, unsigned status,
 	return ret;
 }
 
-static enum MHD_Result respond_text(struct MHD_Connection *c, unsigned status,
-				    const char *text)
+static enum MHD_Result respond_text(struct MHD_Connection *c, unsigned status, const char *text)
 {
 	return respond(c, status, "text/plain; charset=utf-8", text, strlen(text));
 }
 
-static enum MHD_Result respond_status(struct httpd *h, struct MHD_Connection *c,
-				      unsigned code)
+static enum MHD_Result respond_status(struct httpd *h, struct MHD_Connection *c, unsigned code)
 {
 	char buf[HTTPD_BODY_OUT_MAX];
 	size_t n = h->ops->status(h->data, buf, sizeof(buf));
@@ -273,8 +272,8 @@ void httpd_notify(struct httpd *h)
 
 /* Answers with the status once the phase is target (200) or after
  * timeout_ms (408), holding the request suspended meanwhile. */
-static enum MHD_Result wait_phase(struct httpd *h, struct MHD_Connection *c,
-				  struct req *rq, enum drain_phase target, int64_t timeout_ms)
+static enum MHD_Result wait_phase(struct httpd *h, struct MHD_Connection *c, struct req *rq,
+				  enum drain_phase target, int64_t timeout_ms)
 {
 	if (h->ops->phase(h->data) >= (int)target)
 		return respond_status(h, c, MHD_HTTP_OK);
@@ -306,8 +305,7 @@ static enum MHD_Result wait_done(struct httpd *h, struct MHD_Connection *c, stru
 }
 
 /* GET /wait?phase=NAME&timeout=DURATION on the control socket. */
-static enum MHD_Result handle_wait(struct httpd *h, struct MHD_Connection *c,
-				   struct req *rq)
+static enum MHD_Result handle_wait(struct httpd *h, struct MHD_Connection *c, struct req *rq)
 {
 	const char *ps = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "phase");
 	const char *ts = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "timeout");
@@ -328,8 +326,8 @@ static enum MHD_Result handle_wait(struct httpd *h, struct MHD_Connection *c,
  * the answer until drained: the kubelet sends the stop signal only when
  * the hook returns. No timeout of ours: the drain engine reaches "drained"
  * within its budget, or the app is gone. */
-static enum MHD_Result handle_prestop(struct httpd *h, struct server *s,
-				      struct MHD_Connection *c, struct req *rq)
+static enum MHD_Result handle_prestop(struct httpd *h, struct server *s, struct MHD_Connection *c,
+				      struct req *rq)
 {
 	const union MHD_ConnectionInfo *ci;
 
@@ -346,8 +344,8 @@ static enum MHD_Result handle_prestop(struct httpd *h, struct server *s,
 }
 
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
-			       const char *method, const char *version,
-			       const char *upload, size_t *upload_size, void **con_cls)
+			       const char *method, const char *version, const char *upload,
+			       size_t *upload_size, void **con_cls)
 {
 	struct server *s = cls;
 	struct httpd *h = s->h;
@@ -400,8 +398,7 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 	if (strcmp(url, "/drain") == 0 || strcmp(url, "/wait") == 0) {
 		/* State changes only through the 0600 control socket. */
 		if (!s->control)
-			return respond_text(c, MHD_HTTP_FORBIDDEN,
-					    "only on the control socket\n");
+			return respond_text(c, MHD_HTTP_FORBIDDEN, "only on the control socket\n");
 		if (url[1] == 'd') {
 			if (!post)
 				return respond_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST\n");
@@ -471,13 +468,14 @@ static void on_server_fd(struct loop *l, int fd, uint32_t events, void *data)
 	server_run(data);
 }
 
-static int server_start(struct httpd *h, struct server *s, int lfd, bool control,
-			char *err, size_t errlen)
+static int server_start(struct httpd *h, struct server *s, int lfd, bool control, char *err,
+			size_t errlen)
 {
 	const union MHD_DaemonInfo *info;
 
 	s->h = h;
 	s->control = control;
+	/* clang-format off */
 	s->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
 				0, NULL, NULL, handler, s,
 				MHD_OPTION_LISTEN_SOCKET, lfd,
@@ -488,6 +486,7 @@ static int server_start(struct httpd *h, struct server *s, int lfd, bool control
 				MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
 				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 				MHD_OPTION_END);
+	/* clang-format on */
 	if (!s->d) {
 		snprintf(err, errlen, "cannot start the HTTP server");
 		close(lfd);
@@ -516,13 +515,12 @@ static int tcp_socket(const char *listen_s, int *ret_port, char *err, size_t err
 	if (fd < 0)
 		goto fail;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, (socklen_t)len) < 0 ||
-	    listen(fd, HTTPD_BACKLOG) < 0)
+	if (bind(fd, (struct sockaddr *)&ss, (socklen_t)len) < 0 || listen(fd, HTTPD_BACKLOG) < 0)
 		goto fail;
 	len = sizeof(ss);
 	getsockname(fd, (struct sockaddr *)&ss, (socklen_t *)&len);
 	*ret_port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
-						    : ((struct sockaddr_in6 *)&ss)->sin6_port);
+						  : ((struct sockaddr_in6 *)&ss)->sin6_port);
 	return fd;
 fail:
 	snprintf(err, errlen, "--listen %s: %s", listen_s, strerror(errno));
@@ -552,7 +550,8 @@ static int unix_socket(const char *path, char *err, size_t errlen)
 		bool live = connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0;
 		close(probe);
 		if (live) {
-			snprintf(err, errlen, "--control %s: another lastcall is listening there", path);
+			snprintf(err, errlen, "--control %s: another lastcall is listening there",
+				 path);
 			close(fd);
 			return -EADDRINUSE;
 		}

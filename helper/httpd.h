@@ -28,7 +28,7 @@ struct httpd_acl {
 	struct httpd_net {
 		sa_family_t family;
 		uint8_t addr[16];
-		uint8_t prefix;		/* bits */
+		uint8_t prefix; /* bits */
 	} v[HTTPD_ALLOW_MAX];
 	size_t n;
 };
@@ -46,7 +46,7 @@ struct httpd_ops {
 	size_t (*status)(void *data, char *buf, size_t size);
 	size_t (*metrics)(void *data, char *buf, size_t size);
 	void (*drain)(void *data, const char *origin);
-	int (*phase)(void *data);	/* enum drain_phase */
+	int (*phase)(void *data); /* enum drain_phase */
 };
 
 /*

@@ -17,8 +17,8 @@
 #include "loop.h"
 
 static const char *const kubelet_types[] = {
-	"Ready", "ContainersReady", "Initialized", "PodScheduled",
-	"PodReadyToStartContainers", "DisruptionTarget",
+	"Ready",	"ContainersReady",	     "Initialized",
+	"PodScheduled", "PodReadyToStartContainers", "DisruptionTarget",
 };
 
 static bool alnum(char c)
@@ -46,7 +46,8 @@ static bool prefix_ok(const char *p, size_t n)
 		return false;
 	for (size_t i = 0, start = 0; i <= n; i++) {
 		if (i < n && p[i] != '.') {
-			if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= '0' && p[i] <= '9') || p[i] == '-'))
+			if (!((p[i] >= 'a' && p[i] <= 'z') || (p[i] >= '0' && p[i] <= '9') ||
+			      p[i] == '-'))
 				return false;
 			continue;
 		}
@@ -90,9 +91,8 @@ static int print_into(cJSON *j, char *buf, size_t size)
 	return r;
 }
 
-int kapi_gate_patch(char *buf, size_t size, const char *uid, const char *type,
-		    bool status, const char *reason, const char *message,
-		    const char *now_rfc3339)
+int kapi_gate_patch(char *buf, size_t size, const char *uid, const char *type, bool status,
+		    const char *reason, const char *message, const char *now_rfc3339)
 {
 	cJSON *root = cJSON_CreateObject();
 	cJSON *meta, *st, *conds, *c;
@@ -124,8 +124,7 @@ fail:
 	return -ENOMEM;
 }
 
-int kapi_parse_pod(const char *json, size_t len, struct kapi_pod *ret, char *err,
-		   size_t errlen)
+int kapi_parse_pod(const char *json, size_t len, struct kapi_pod *ret, char *err, size_t errlen)
 {
 	cJSON *root = cJSON_ParseWithLength(json, len);
 	const cJSON *kind, *meta, *uid, *ts, *grace;
@@ -162,9 +161,10 @@ int kapi_parse_pod(const char *json, size_t len, struct kapi_pod *ret, char *err
 	pod.deleting = cJSON_IsString(ts);
 	grace = cJSON_GetObjectItemCaseSensitive(meta, "deletionGracePeriodSeconds");
 	if (grace && !cJSON_IsNull(grace)) {
-		if (!cJSON_IsNumber(grace) || grace->valuedouble < 0 ||
-		    grace->valuedouble > 1e9 || grace->valuedouble != (double)(int64_t)grace->valuedouble) {
-			snprintf(err, errlen, "metadata.deletionGracePeriodSeconds is not a count of seconds");
+		if (!cJSON_IsNumber(grace) || grace->valuedouble < 0 || grace->valuedouble > 1e9 ||
+		    grace->valuedouble != (double)(int64_t)grace->valuedouble) {
+			snprintf(err, errlen,
+				 "metadata.deletionGracePeriodSeconds is not a count of seconds");
 			goto out;
 		}
 		pod.deletion_grace_s = (int64_t)grace->valuedouble;
@@ -176,9 +176,9 @@ out:
 	return r;
 }
 
-int kapi_event_body(char *buf, size_t size, const char *ns, const char *pod,
-		    const char *uid, const char *reason, const char *type,
-		    const char *message, const char *now_rfc3339)
+int kapi_event_body(char *buf, size_t size, const char *ns, const char *pod, const char *uid,
+		    const char *reason, const char *type, const char *message,
+		    const char *now_rfc3339)
 {
 	cJSON *root = cJSON_CreateObject();
 	cJSON *meta, *obj, *src;
@@ -264,8 +264,8 @@ struct kapi_req {
 	struct kapi *k;
 	enum kapi_call call;
 	bool busy;
-	int value;		/* gate: the status it sets */
-	uint64_t seq;		/* gate: the order it was sent in */
+	int value;    /* gate: the status it sets */
+	uint64_t seq; /* gate: the order it was sent in */
 };
 
 struct kapi_queued {
@@ -283,16 +283,16 @@ struct kapi {
 	const struct kapi_ops *ops;
 	void *data;
 	char ns[KAPI_NAME_MAX];
-	char uid[KAPI_UID_MAX];		/* given, or learnt from GET pod */
-	char base[128];			/* https://HOST:PORT */
+	char uid[KAPI_UID_MAX]; /* given, or learnt from GET pod */
+	char base[128];		/* https://HOST:PORT */
 	char ca[512];
 	struct kapi_req req[KAPI_REQS];
 	bool failing[KAPI_CALLS];
 
-	int gate_want;			/* -1 nothing asked yet, 0, 1 */
-	int gate_have;			/* the last one answered 2xx, -1 unknown */
-	uint64_t gate_seq;		/* patches sent */
-	uint64_t have_seq;		/* the seq of the one gate_have is from */
+	int gate_want;	   /* -1 nothing asked yet, 0, 1 */
+	int gate_have;	   /* the last one answered 2xx, -1 unknown */
+	uint64_t gate_seq; /* patches sent */
+	uint64_t have_seq; /* the seq of the one gate_have is from */
 	int64_t gate_retry_at;
 	int64_t gate_backoff_ms;
 
@@ -335,7 +335,8 @@ int kapi_new(struct loop *l, struct fetch *f, const struct kapi_config *c,
 	int r;
 
 	if (!c->pod_name || !*c->pod_name || strlen(c->pod_name) >= KAPI_NAME_MAX) {
-		snprintf(err, errlen, "--pod-name: the pod's name is needed (downward API metadata.name)");
+		snprintf(err, errlen,
+			 "--pod-name: the pod's name is needed (downward API metadata.name)");
 		return -EINVAL;
 	}
 	if (c->pod_uid && strlen(c->pod_uid) >= KAPI_UID_MAX) {
@@ -343,12 +344,14 @@ int kapi_new(struct loop *l, struct fetch *f, const struct kapi_config *c,
 		return -EINVAL;
 	}
 	if (c->gate && !kapi_gate_type_ok(c->gate)) {
-		snprintf(err, errlen, "--readiness-gate \"%s\": not a condition type lastcall may set (kubelet-owned, or not a qualified name)",
+		snprintf(err, errlen,
+			 "--readiness-gate \"%s\": not a condition type lastcall may set (kubelet-owned, or not a qualified name)",
 			 c->gate);
 		return -EINVAL;
 	}
 	if (!host || !*host || !port || !*port) {
-		snprintf(err, errlen, "KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set (not in a pod?)");
+		snprintf(err, errlen,
+			 "KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set (not in a pod?)");
 		return -EINVAL;
 	}
 	if (strlen(host) + strlen(port) > 100 || strspn(port, "0123456789") != strlen(port)) {
@@ -457,7 +460,7 @@ static void gate_backoff(struct kapi *k)
 {
 	k->gate_retry_at = loop_now_ms() + k->gate_backoff_ms;
 	k->gate_backoff_ms = k->gate_backoff_ms * 2 > KAPI_RETRY_MAX_MS ? KAPI_RETRY_MAX_MS
-									 : k->gate_backoff_ms * 2;
+									: k->gate_backoff_ms * 2;
 	loop_timer_cancel(k->loop, k->retry_timer);
 	k->retry_timer = 0;
 	loop_timer_add(k->loop, k->gate_retry_at, on_retry_timer, k, &k->retry_timer);
@@ -521,8 +524,10 @@ static int start(struct kapi *k, enum kapi_call call, const char *method, const 
 		 const char *body, const char *content_type, struct kapi_req **ret_q)
 {
 	struct fetch_target t;
-	struct fetch_extra x = { .cainfo = k->ca, .content_type = content_type,
-				 .accept = call == KAPI_POD ? KAPI_ACCEPT_METADATA : "application/json" };
+	struct fetch_extra x = { .cainfo = k->ca,
+				 .content_type = content_type,
+				 .accept = call == KAPI_POD ? KAPI_ACCEPT_METADATA
+							    : "application/json" };
 	struct kapi_req *q = NULL;
 	char token[KAPI_TOKEN_MAX];
 	int r;
@@ -537,8 +542,8 @@ static int start(struct kapi *k, enum kapi_call call, const char *method, const 
 	if (r < 0) {
 		explicit_bzero(token, sizeof(token));
 		if (!k->failing[call])
-			log_warn("kube_api_failed", "call=%s error=\"%s/token: %s\"", call_names[call],
-				 k->c.dir, strerror(-r));
+			log_warn("kube_api_failed", "call=%s error=\"%s/token: %s\"",
+				 call_names[call], k->c.dir, strerror(-r));
 		k->failing[call] = true;
 		return r;
 	}
@@ -569,13 +574,11 @@ static void gate_send(struct kapi *k, bool status)
 	kapi_now(now, sizeof(now), false);
 	if (kapi_gate_patch(body, sizeof(body), k->uid, k->c.gate, status,
 			    status ? "AppReady" : "Draining",
-			    status ? "lastcall: the app is ready" : "lastcall: draining",
-			    now) < 0)
+			    status ? "lastcall: the app is ready" : "lastcall: draining", now) < 0)
 		return;
-	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods/%s/status", k->ns,
-		 k->c.pod_name);
-	if (start(k, KAPI_GATE, "PATCH", path, body, "application/strategic-merge-patch+json",
-		  &q) < 0) {
+	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods/%s/status", k->ns, k->c.pod_name);
+	if (start(k, KAPI_GATE, "PATCH", path, body, "application/strategic-merge-patch+json", &q) <
+	    0) {
 		gate_backoff(k);
 		return;
 	}

@@ -26,18 +26,18 @@ struct kapi;
 struct loop;
 
 struct kapi_config {
-	const char *dir;	/* token, ca.crt, namespace */
-	const char *pod_name;	/* NULL: the API is not used at all */
-	const char *pod_uid;	/* precondition and Event uid; NULL: learnt */
-	const char *gate;	/* readiness-gate condition type, or NULL */
-	bool events;		/* post core/v1 Events */
-	int64_t timeout_ms;	/* of every call */
+	const char *dir;      /* token, ca.crt, namespace */
+	const char *pod_name; /* NULL: the API is not used at all */
+	const char *pod_uid;  /* precondition and Event uid; NULL: learnt */
+	const char *gate;     /* readiness-gate condition type, or NULL */
+	bool events;	      /* post core/v1 Events */
+	int64_t timeout_ms;   /* of every call */
 };
 
 struct kapi_pod {
 	char uid[KAPI_UID_MAX];
-	bool deleting;			/* metadata.deletionTimestamp is set */
-	int64_t deletion_grace_s;	/* metadata.deletionGracePeriodSeconds, -1 */
+	bool deleting;		  /* metadata.deletionTimestamp is set */
+	int64_t deletion_grace_s; /* metadata.deletionGracePeriodSeconds, -1 */
 };
 
 /* Condition types the kubelet owns: never written by lastcall. */
@@ -49,20 +49,18 @@ bool kapi_gate_type_ok(const char *type);
  * (conditions merge by type; the uid makes it a precondition). uid may be
  * NULL or "". Returns the length, or -ENOSPC.
  */
-int kapi_gate_patch(char *buf, size_t size, const char *uid, const char *type,
-		    bool status, const char *reason, const char *message,
-		    const char *now_rfc3339);
+int kapi_gate_patch(char *buf, size_t size, const char *uid, const char *type, bool status,
+		    const char *reason, const char *message, const char *now_rfc3339);
 
 /* Parses a Pod (or its PartialObjectMetadata). -EINVAL with a one-line reason in err when it is
  * not JSON, not a Pod, or its fields have the wrong types. */
-int kapi_parse_pod(const char *json, size_t len, struct kapi_pod *ret, char *err,
-		   size_t errlen);
+int kapi_parse_pod(const char *json, size_t len, struct kapi_pod *ret, char *err, size_t errlen);
 
 /* A core/v1 Event on the pod. type is "Normal" or "Warning". Returns the
  * length, or -ENOSPC. */
-int kapi_event_body(char *buf, size_t size, const char *ns, const char *pod,
-		    const char *uid, const char *reason, const char *type,
-		    const char *message, const char *now_rfc3339);
+int kapi_event_body(char *buf, size_t size, const char *ns, const char *pod, const char *uid,
+		    const char *reason, const char *type, const char *message,
+		    const char *now_rfc3339);
 
 /* "2026-11-21T07:00:18Z" (seconds) or with microseconds (MicroTime). */
 void kapi_now(char *buf, size_t size, bool micro);

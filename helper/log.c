@@ -17,11 +17,8 @@ static int log_fd = 2;
 static int log_tee_fd = -1;
 
 static const char *const level_names[] = {
-	[LOG_DEBUG] = "debug",
-	[LOG_INFO] = "info",
-	[LOG_WARN] = "warn",
-	[LOG_ERROR] = "error",
-	[LOG_OFF] = "off",
+	[LOG_DEBUG] = "debug", [LOG_INFO] = "info", [LOG_WARN] = "warn",
+	[LOG_ERROR] = "error", [LOG_OFF] = "off",
 };
 
 void log_setup(enum log_level min, enum log_format format, int fd)
@@ -123,11 +120,13 @@ static void out_escaped(struct out *o, const char *v)
 	for (; *v && !o->full; v++) {
 		unsigned char c = (unsigned char)*v;
 		switch (c) {
+		/* clang-format off */
 		case '"': out_puts(o, "\\\""); break;
 		case '\\': out_puts(o, "\\\\"); break;
 		case '\n': out_puts(o, "\\n"); break;
 		case '\r': out_puts(o, "\\r"); break;
 		case '\t': out_puts(o, "\\t"); break;
+		/* clang-format on */
 		default:
 			if (c < 0x20 || c == 0x7f) {
 				out_puts(o, "\\u00");
@@ -142,8 +141,8 @@ static void out_escaped(struct out *o, const char *v)
 
 /* Writes a whole field or, when it does not fit, nothing: a cut field would
  * leave an open quote or half an escape in the line. */
-static void out_field(struct out *o, enum log_format format, const char *key,
-		      const char *value, bool numeric)
+static void out_field(struct out *o, enum log_format format, const char *key, const char *value,
+		      bool numeric)
 {
 	size_t start = o->len;
 	bool sep = o->fields;
@@ -202,8 +201,7 @@ static bool json_integer(const char *v)
  * Returns false on a conversion we do not support. *numeric tells whether
  * the conversion was an integer one.
  */
-static bool format_conv(const char **pfmt, va_list *ap, struct out *val,
-			bool *numeric)
+static bool format_conv(const char **pfmt, va_list *ap, struct out *val, bool *numeric)
 {
 	char spec[32];
 	size_t n = 0;
@@ -236,6 +234,7 @@ static bool format_conv(const char **pfmt, va_list *ap, struct out *val,
 				spec[n++] = *f++;
 		}
 	}
+	/* clang-format off */
 	enum { L_INT, L_CHAR, L_SHORT, L_LONG, L_LLONG, L_SIZE, L_INTMAX, L_PTRDIFF } len = L_INT;
 	if (f[0] == 'h' && f[1] == 'h') { len = L_CHAR; spec[n++] = *f++; spec[n++] = *f++; }
 	else if (f[0] == 'h') { len = L_SHORT; spec[n++] = *f++; }
@@ -294,6 +293,7 @@ static bool format_conv(const char **pfmt, va_list *ap, struct out *val,
 		default: FMT1(va_arg(*ap, unsigned int)); break;
 		}
 		break;
+	/* clang-format on */
 	case 'c':
 		FMT1(va_arg(*ap, int));
 		break;
@@ -316,9 +316,8 @@ static bool format_conv(const char **pfmt, va_list *ap, struct out *val,
 	return true;
 }
 
-size_t log_format_line(char *buf, size_t size, enum log_format format,
-		       const char *ts, enum log_level level, const char *event,
-		       const char *fmt, va_list ap)
+size_t log_format_line(char *buf, size_t size, enum log_format format, const char *ts,
+		       enum log_level level, const char *event, const char *fmt, va_list ap)
 {
 	/* Keep room for the truncation marker and the line end. */
 	static const size_t reserve = 32;
@@ -415,9 +414,9 @@ static void log_timestamp(char *buf, size_t size)
 
 	clock_gettime(CLOCK_REALTIME, &now);
 	gmtime_r(&now.tv_sec, &tm);
-	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ",
-		 tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-		 tm.tm_min, tm.tm_sec, now.tv_nsec / 1000000);
+	snprintf(buf, size, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900,
+		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+		 now.tv_nsec / 1000000);
 }
 
 void log_event(enum log_level level, const char *event, const char *fmt, ...)
@@ -433,8 +432,7 @@ void log_event(enum log_level level, const char *event, const char *fmt, ...)
 	}
 	log_timestamp(ts, sizeof(ts));
 	va_start(ap, fmt);
-	size_t len = log_format_line(line, sizeof(line), log_fmt, ts, level,
-				     event, fmt, ap);
+	size_t len = log_format_line(line, sizeof(line), log_fmt, ts, level, event, fmt, ap);
 	va_end(ap);
 
 	/* One write per line so lines from several processes never mix. */

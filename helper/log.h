@@ -33,9 +33,8 @@ int log_format_parse(const char *s, enum log_format *ret_format);
 /* Formats one event line (with trailing newline) into buf, without the
  * timestamp when ts is NULL. Pure: used by log_event and the unit tests.
  * Returns the line length (truncated lines end with a truncated=1 field). */
-size_t log_format_line(char *buf, size_t size, enum log_format format,
-		       const char *ts, enum log_level level, const char *event,
-		       const char *fmt, va_list ap);
+size_t log_format_line(char *buf, size_t size, enum log_format format, const char *ts,
+		       enum log_level level, const char *event, const char *fmt, va_list ap);
 
 void log_event(enum log_level level, const char *event, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

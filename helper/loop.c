@@ -13,14 +13,14 @@
 #include "limits.h"
 
 struct loop_fd {
-	int fd;			/* -1 when the slot is free */
-	uint32_t gen;		/* bumped on every reuse, checked on dispatch */
+	int fd;	      /* -1 when the slot is free */
+	uint32_t gen; /* bumped on every reuse, checked on dispatch */
 	loop_fd_fn *fn;
 	void *data;
 };
 
 struct loop_timer {
-	int id;			/* 0 when the slot is free */
+	int id; /* 0 when the slot is free */
 	int64_t due_ms;
 	loop_timer_fn *fn;
 	void *data;
@@ -169,8 +169,7 @@ static void timers_arm(struct loop *l)
 	timerfd_settime(l->tfd, TFD_TIMER_ABSTIME, &its, NULL);
 }
 
-int loop_timer_add(struct loop *l, int64_t due_ms, loop_timer_fn *fn,
-		   void *data, int *ret_id)
+int loop_timer_add(struct loop *l, int64_t due_ms, loop_timer_fn *fn, void *data, int *ret_id)
 {
 	for (size_t i = 0; i < LOOP_TIMERS_MAX; i++) {
 		struct loop_timer *t = &l->timers[i];

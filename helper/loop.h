@@ -25,8 +25,7 @@ void loop_del(struct loop *l, int fd);
 
 /* Calls fn once at CLOCK_MONOTONIC time due_ms. Returns a timer id > 0 in
  * *ret_id (may be NULL), or -ENOSPC. */
-int loop_timer_add(struct loop *l, int64_t due_ms, loop_timer_fn *fn,
-		   void *data, int *ret_id);
+int loop_timer_add(struct loop *l, int64_t due_ms, loop_timer_fn *fn, void *data, int *ret_id);
 /* Cancels a timer; ids of fired or cancelled timers are ignored. */
 void loop_timer_cancel(struct loop *l, int id);
 

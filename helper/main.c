@@ -19,7 +19,7 @@ static const struct cmd_entry {
 	const struct cfg_cmd *cmd;
 	int (*main)(int argc, char **argv);
 } commands[] = {
-	{ &run_cmd, NULL },	/* needs the original signal mask */
+	{ &run_cmd, NULL }, /* needs the original signal mask */
 	{ &sidecar_cmd, sidecar_main },
 	{ &prestop_cmd, prestop_main },
 	{ &gate_cmd, gate_main },
@@ -86,7 +86,8 @@ int main(int argc, char **argv)
 		}
 		const struct cmd_entry *c = find_command(argv[2]);
 		if (!c) {
-			fprintf(stderr, "lastcall: unknown command \"%s\" (see 'lastcall --help')\n",
+			fprintf(stderr,
+				"lastcall: unknown command \"%s\" (see 'lastcall --help')\n",
 				argv[2]);
 			return STATUS_LASTCALL_FAILED;
 		}

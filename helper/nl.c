@@ -39,8 +39,7 @@ void nl_close(struct nl_sock *s)
 	s->fd = -1;
 }
 
-struct nlmsghdr *nl_msg_start(void *buf, size_t size, uint16_t type, uint16_t flags,
-			      uint32_t seq)
+struct nlmsghdr *nl_msg_start(void *buf, size_t size, uint16_t type, uint16_t flags, uint32_t seq)
 {
 	struct nlmsghdr *nlh = buf;
 
@@ -65,8 +64,7 @@ void *nl_msg_extra(struct nlmsghdr *nlh, size_t size, size_t len)
 	return p;
 }
 
-int nl_attr_put(struct nlmsghdr *nlh, size_t size, uint16_t type, const void *data,
-		size_t len)
+int nl_attr_put(struct nlmsghdr *nlh, size_t size, uint16_t type, const void *data, size_t len)
 {
 	struct nlattr *a = (struct nlattr *)((char *)nlh + nlh->nlmsg_len);
 	size_t total = NLA_HDRLEN + len;
@@ -96,8 +94,9 @@ int nl_recv(const struct nl_sock *s, void *buf, size_t size)
 {
 	struct sockaddr_nl from;
 	struct iovec iov = { buf, size };
-	struct msghdr mh = { .msg_name = &from, .msg_namelen = sizeof(from),
-			     .msg_iov = &iov, .msg_iovlen = 1 };
+	struct msghdr mh = {
+		.msg_name = &from, .msg_namelen = sizeof(from), .msg_iov = &iov, .msg_iovlen = 1
+	};
 	ssize_t n;
 
 	n = recvmsg(s->fd, &mh, 0);
@@ -123,8 +122,7 @@ static int carried_error(const struct nlmsghdr *nlh)
 	return err;
 }
 
-int nl_walk(const void *buf, size_t len, uint32_t seq, uint32_t portid, nl_msg_fn *fn,
-	    void *data)
+int nl_walk(const void *buf, size_t len, uint32_t seq, uint32_t portid, nl_msg_fn *fn, void *data)
 {
 	const char *p = buf;
 	size_t off = 0;
@@ -151,7 +149,7 @@ int nl_walk(const void *buf, size_t len, uint32_t seq, uint32_t portid, nl_msg_f
 			return err < 0 ? err : NL_DONE;
 		case NLMSG_ERROR:
 			err = carried_error(nlh);
-			return err < 0 ? err : NL_DONE;	/* 0 is an ack */
+			return err < 0 ? err : NL_DONE; /* 0 is an ack */
 		case NLMSG_OVERRUN:
 			return -ENOBUFS;
 		default:

@@ -17,7 +17,7 @@ struct nlattr;
 
 struct nl_sock {
 	int fd;
-	uint32_t portid;	/* the address the kernel gave us */
+	uint32_t portid; /* the address the kernel gave us */
 };
 
 /* Opens and binds a netlink socket of protocol (NETLINK_SOCK_DIAG...),
@@ -29,16 +29,14 @@ void nl_close(struct nl_sock *s);
  * Starts a request of type with flags and seq in buf (size bytes, aligned
  * for struct nlmsghdr), its payload zeroed. NULL when size is too small.
  */
-struct nlmsghdr *nl_msg_start(void *buf, size_t size, uint16_t type, uint16_t flags,
-			      uint32_t seq);
+struct nlmsghdr *nl_msg_start(void *buf, size_t size, uint16_t type, uint16_t flags, uint32_t seq);
 
 /* Appends len zeroed bytes (the family header) to the message; returns
  * them, or NULL when they do not fit in size. */
 void *nl_msg_extra(struct nlmsghdr *nlh, size_t size, size_t len);
 
 /* Appends an attribute; 0, or -ENOSPC when it does not fit in size. */
-int nl_attr_put(struct nlmsghdr *nlh, size_t size, uint16_t type, const void *data,
-		size_t len);
+int nl_attr_put(struct nlmsghdr *nlh, size_t size, uint16_t type, const void *data, size_t len);
 
 /* Sends the message to the kernel; 0 or a negative errno. */
 int nl_send(const struct nl_sock *s, const struct nlmsghdr *nlh);
@@ -60,8 +58,7 @@ enum { NL_DONE = 0, NL_MORE = 1 };
  * NLMSG_ERROR, -EINTR when the kernel says the dump was interrupted, or
  * -EPROTO for a reply that is malformed or not ours. Pure.
  */
-int nl_walk(const void *buf, size_t len, uint32_t seq, uint32_t portid, nl_msg_fn *fn,
-	    void *data);
+int nl_walk(const void *buf, size_t len, uint32_t seq, uint32_t portid, nl_msg_fn *fn, void *data);
 
 /*
  * The attributes after the family header (hdrlen bytes) of a message whose

@@ -52,7 +52,8 @@ int opts_parse_drain_on(void *field, const char *value, char *err, size_t errlen
 		memcpy(item, p, n);
 		item[n] = '\0';
 		if (sig_parse(item, 0, &sig) < 0 || sig_policy(sig) != SIG_POLICY_FORWARD) {
-			snprintf(err, errlen, "\"%s\" is not a signal that can start a drain", item);
+			snprintf(err, errlen, "\"%s\" is not a signal that can start a drain",
+				 item);
 			return -EINVAL;
 		}
 		on[sig] = true;

@@ -12,7 +12,7 @@
 struct cmd_opts {
 	struct cli_common common;
 	struct sup_opts sup;
-	const char *until;	/* prestop: return at this phase */
+	const char *until; /* prestop: return at this phase */
 };
 
 int opts_parse_target(void *field, const char *value, char *err, size_t errlen);
@@ -35,6 +35,7 @@ int opts_parse_exit_url(void *field, const char *value, char *err, size_t errlen
 /* Range checks every command needs after parsing: a message, or NULL. */
 const char *opts_check(const struct cmd_opts *o);
 
+/* clang-format off */
 #define OPT(name, type, flags, member, metavar, def, help, parse)               \
 	{ name, 0, type, flags, offsetof(struct cmd_opts, member), metavar, def, \
 	  help, parse }
@@ -127,4 +128,5 @@ const char *opts_check(const struct cmd_opts *o);
 	    "Timeout of each call to the app URLs (http://HOST:PORT/PATH, unix:/S.sock:/PATH)", \
 	    NULL)
 
+/* clang-format on */
 #endif

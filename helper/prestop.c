@@ -114,8 +114,8 @@ static int attached(const struct cmd_opts *o, int *ret_code)
 	}
 	*ret_code = 1;
 	if (r < 0) {
-		fprintf(stderr, "lastcall prestop: the instance on %s failed: %s\n",
-			o->sup.control, err);
+		fprintf(stderr, "lastcall prestop: the instance on %s failed: %s\n", o->sup.control,
+			err);
 		return 1;
 	}
 	if (reply.status != 202) {
@@ -129,13 +129,14 @@ static int attached(const struct cmd_opts *o, int *ret_code)
 		int64_t left = end - loop_now_ms();
 
 		if (left <= 0) {
-			fprintf(stderr, "lastcall prestop: the drain did not reach %s within the grace period\n",
+			fprintf(stderr,
+				"lastcall prestop: the drain did not reach %s within the grace period\n",
 				o->until);
 			return 1;
 		}
 		/* Short polls: progress on the way, and the deadline kept. */
-		r = client_call(o->sup.control, "GET", path, left < 3000 ? left : 3000, &reply,
-				err, sizeof(err));
+		r = client_call(o->sup.control, "GET", path, left < 3000 ? left : 3000, &reply, err,
+				sizeof(err));
 		if (r == -ETIMEDOUT)
 			continue;
 		if (r < 0) {
@@ -151,8 +152,8 @@ static int attached(const struct cmd_opts *o, int *ret_code)
 			return 1;
 		}
 		if (reply.status != 408) {
-			fprintf(stderr, "lastcall prestop: GET /wait answered %ld: %s", reply.status,
-				reply.body);
+			fprintf(stderr, "lastcall prestop: GET /wait answered %ld: %s",
+				reply.status, reply.body);
 			return 1;
 		}
 	}
@@ -185,8 +186,9 @@ int prestop_main(int argc, char **argv)
 	if (cli_parse(&prestop_cmd, &o, &o.common, argc, argv, &argi, &code))
 		return code;
 	if (drain_phase_parse(o.until, &target) < 0 || target == DRAIN_SERVING)
-		return cli_fail(&prestop_cmd,
-				"--until: expected unready, propagate, drain, drained, stop, kill or done");
+		return cli_fail(
+			&prestop_cmd,
+			"--until: expected unready, propagate, drain, drained, stop, kill or done");
 	if ((bad = opts_check(&o)))
 		return cli_fail(&prestop_cmd, bad);
 	if (o.sup.stop_signal && !o.sup.pid_file && !o.sup.target_process)

@@ -108,8 +108,7 @@ static int read_stat(int dirfd, const char *name, struct proc_stat *ret)
 	return proc_parse_stat(buf, (size_t)n, ret);
 }
 
-int proc_descendants(pid_t pid, pid_t pgrp, pid_t *out, size_t cap,
-		     size_t *ret_n)
+int proc_descendants(pid_t pid, pid_t pgrp, pid_t *out, size_t cap, size_t *ret_n)
 {
 	struct proc_stat *all = NULL;
 	size_t n_all = 0, n_out = 0;

@@ -11,7 +11,7 @@ struct proc_stat {
 	pid_t ppid;
 	pid_t pgrp;
 	char state;
-	unsigned long long starttime;	/* clock ticks after boot; 0 if cut */
+	unsigned long long starttime; /* clock ticks after boot; 0 if cut */
 };
 
 /*
@@ -26,8 +26,7 @@ int proc_parse_stat(const char *buf, size_t len, struct proc_stat *ret);
  * into out; *ret_n is the number written. Returns 0, or a negative errno
  * when /proc cannot be read.
  */
-int proc_descendants(pid_t pid, pid_t pgrp, pid_t *out, size_t cap,
-		     size_t *ret_n);
+int proc_descendants(pid_t pid, pid_t pgrp, pid_t *out, size_t cap, size_t *ret_n);
 
 /*
  * Whether pid is a live process: /proc/PID/stat exists and is not a zombie

@@ -22,9 +22,9 @@ bool ready_is(enum drain_phase phase, bool app_ready, bool app_running);
 bool ready_app(bool has_ready_url, bool url_ready, size_t n_ports);
 
 struct ready {
-	const char *file;	/* --ready-file, or NULL */
-	bool file_on;		/* the file exists, as far as we made it */
-	struct kapi *kapi;	/* the gate, or NULL */
+	const char *file;  /* --ready-file, or NULL */
+	bool file_on;	   /* the file exists, as far as we made it */
+	struct kapi *kapi; /* the gate, or NULL */
 };
 
 /*

@@ -40,11 +40,13 @@ size_t report_status(const struct report *r, char *buf, size_t size)
 	if (size == 0)
 		return 0;
 	buf[0] = '\0';
-	put(buf, size, &len, "{\"phase\":\"%s\",\"ready\":%s,\"ms_since_t0\":%lld,"
+	put(buf, size, &len,
+	    "{\"phase\":\"%s\",\"ready\":%s,\"ms_since_t0\":%lld,"
 	    "\"deadline_ms\":%lld,\"inflight\":%d,\"inflight_source\":\"%s\","
-	    "\"connections\":%d,\"ports\":[", drain_phase_name(r->phase),
-	    r->ready ? "true" : "false", (long long)r->since_t0, (long long)r->deadline_ms,
-	    r->inflight, r->inflight_app ? "app" : "kernel", r->connections);
+	    "\"connections\":%d,\"ports\":[",
+	    drain_phase_name(r->phase), r->ready ? "true" : "false", (long long)r->since_t0,
+	    (long long)r->deadline_ms, r->inflight, r->inflight_app ? "app" : "kernel",
+	    r->connections);
 	for (size_t i = 0; i < r->n_ports; i++)
 		put(buf, size, &len, "%s%u", i ? "," : "", r->ports[i]);
 	put(buf, size, &len, "],\"phases\":{");
@@ -82,7 +84,8 @@ size_t report_metrics(const struct report *r, char *buf, size_t size)
 	}
 	put(buf, size, &len,
 	    "# HELP lastcall_ready Whether /readyz answers 200.\n"
-	    "# TYPE lastcall_ready gauge\nlastcall_ready %d\n", r->ready);
+	    "# TYPE lastcall_ready gauge\nlastcall_ready %d\n",
+	    r->ready);
 	put(buf, size, &len,
 	    "# HELP lastcall_inflight_requests Requests in flight (from the app, or serving connections busy).\n"
 	    "# TYPE lastcall_inflight_requests gauge\nlastcall_inflight_requests %d\n",
@@ -94,8 +97,7 @@ size_t report_metrics(const struct report *r, char *buf, size_t size)
 	return len;
 }
 
-int report_summary(const struct report *r, int exit_code, int app_code, char *buf,
-		   size_t size)
+int report_summary(const struct report *r, int exit_code, int app_code, char *buf, size_t size)
 {
 	bool drained = r->since_t0 >= 0;
 	cJSON *root = cJSON_CreateObject();
@@ -116,7 +118,7 @@ int report_summary(const struct report *r, int exit_code, int app_code, char *bu
 	}
 	if (!cJSON_AddItemToObject(root, "phases", phases))
 		goto out;
-	phases = NULL;	/* root's now */
+	phases = NULL; /* root's now */
 	if (size > INT32_MAX)
 		size = INT32_MAX;
 	n = cJSON_PrintPreallocated(root, buf, (int)size, false) ? (int)strlen(buf) : -ENOSPC;
@@ -136,7 +138,8 @@ void report_termination_log(const char *path, const char *line)
 	fd = open(path, flags, 0644);
 	if (fd < 0) {
 		if (errno != ENOENT || (flags & O_CREAT))
-			log_warn("termination_log_failed", "path=%s error=%s", path, strerror(errno));
+			log_warn("termination_log_failed", "path=%s error=%s", path,
+				 strerror(errno));
 		return;
 	}
 	if (write(fd, line, len) != (ssize_t)len || write(fd, "\n", 1) != 1)
@@ -163,7 +166,7 @@ int64_t report_flush_until(int64_t now, int64_t t0, int64_t grace_ms, int64_t ki
 struct flush {
 	struct loop *loop;
 	struct kapi *kapi;
-	size_t pending;		/* exit calls without an answer */
+	size_t pending; /* exit calls without an answer */
 	int64_t until;
 	int timer;
 };
@@ -209,8 +212,8 @@ static void on_flush_timer(struct loop *l, void *data)
 }
 
 void report_flush(struct loop *l, struct fetch **fe, struct kapi *k,
-		  const struct fetch_target *urls, size_t n_urls, int64_t timeout_ms,
-		  int64_t until, bool app_left)
+		  const struct fetch_target *urls, size_t n_urls, int64_t timeout_ms, int64_t until,
+		  bool app_left)
 {
 	struct flush f = { .loop = l, .kapi = k, .until = until };
 	struct exit_call calls[ON_EXIT_URLS_MAX];

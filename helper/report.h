@@ -27,14 +27,14 @@ struct report {
 	bool ready;			/* /readyz would answer 200 */
 	int64_t since_t0;		/* now, after T0 */
 	int64_t deadline_ms;		/* the SIGKILL deadline */
-	int64_t phase_ms[DRAIN_PHASES];	/* when each phase began */
+	int64_t phase_ms[DRAIN_PHASES]; /* when each phase began */
 	int64_t grace_ms;		/* the grace period in force */
 	int inflight;			/* requests in flight, -1 unknown */
 	bool inflight_app;		/* ...as the app counts them, else the kernel */
 	int connections;		/* established on the serving ports, -1 unknown */
 	const uint16_t *ports;
 	size_t n_ports;
-	bool forced_kill;		/* lastcall had to SIGKILL */
+	bool forced_kill; /* lastcall had to SIGKILL */
 };
 
 /* The /status body: one JSON object and a newline. Its length (cut to
@@ -48,8 +48,7 @@ size_t report_metrics(const struct report *r, char *buf, size_t size);
  * "inflight_left":..,"phases":{"unready":0,...}}; app_code -1 (unknown)
  * and an unknown in-flight count are left out. Length, -ENOSPC or
  * -ENOMEM. */
-int report_summary(const struct report *r, int exit_code, int app_code, char *buf,
-		   size_t size);
+int report_summary(const struct report *r, int exit_code, int app_code, char *buf, size_t size);
 
 /*
  * Writes the termination message (with a newline) to path. The default
@@ -75,8 +74,7 @@ int64_t report_flush_until(int64_t now, int64_t t0, int64_t grace_ms, int64_t ki
  * *f (aborting what is still under way) and sets it to NULL: the app and
  * kapi clients on it can then only be freed.
  */
-void report_flush(struct loop *l, struct fetch **f, struct kapi *k,
-		  const struct fetch_target *urls, size_t n_urls, int64_t timeout_ms,
-		  int64_t until, bool app_left);
+void report_flush(struct loop *l, struct fetch **f, struct kapi *k, const struct fetch_target *urls,
+		  size_t n_urls, int64_t timeout_ms, int64_t until, bool app_left);
 
 #endif

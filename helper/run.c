@@ -13,6 +13,7 @@
 #include "sup.h"
 
 /* What run and sidecar both serve and report, after their own rows. */
+/* clang-format off */
 #define OPTS_SERVING                                                            \
 	OPTS_ENDPOINTS,                                                         \
 	OPT_READY_FILE("Create PATH while ready, remove it at the drain (exec readinessProbe)"), \
@@ -22,11 +23,11 @@
 	OPT_ON_EXIT_URL,                                                        \
 	OPTS_KUBE,                                                              \
 	CLI_LOG_OPTS(struct cmd_opts, common)
+/* clang-format on */
 
 static const struct cfg_opt run_opts_table[] = {
 	OPT("signal-target", CFG_CUSTOM, 0, sup.target, "child|group", "group",
-	    "Forward signals to CMD's whole process group, or to CMD alone",
-	    opts_parse_target),
+	    "Forward signals to CMD's whole process group, or to CMD alone", opts_parse_target),
 	OPT("rewrite", CFG_CUSTOM, CFG_REPEAT, sup.rewrite, "FROM:TO", NULL,
 	    "Send signal TO when FROM arrives (TERM:QUIT, 15:3); TO 0 drops FROM",
 	    opts_parse_rewrite),
@@ -93,13 +94,11 @@ int run_main(int argc, char **argv, const sigset_t *orig_mask)
 
 static const struct cfg_opt sidecar_opts_table[] = {
 	OPT("target-process", CFG_STRING, 0, sup.target_process, "NAME", NULL,
-	    "The app's main process: comm or argv[0] base name (oldest, not a child of one)",
-	    NULL),
+	    "The app's main process: comm or argv[0] base name (oldest, not a child of one)", NULL),
 	OPT("pid-file", CFG_STRING, 0, sup.pid_file, "PATH", NULL,
 	    "...or the file holding its pid (wins over --target-process)", NULL),
 	OPT("drain-on", CFG_CUSTOM, 0, sup.drain_on, "SIGNALS", "TERM,INT",
-	    "Signals that start the drain (once the app is gone: exit 0)",
-	    opts_parse_drain_on),
+	    "Signals that start the drain (once the app is gone: exit 0)", opts_parse_drain_on),
 	OPTS_BUDGET,
 	OPT("stop-signal", CFG_SIGNAL, 0, sup.stop_signal, "SIGNAL", "TERM",
 	    "Signal sent to the app once drained (QUIT for nginx)", NULL),

@@ -11,8 +11,8 @@
 struct sample {
 	uint16_t ports[PORTS_MAX];
 	size_t n_ports;
-	bool given;		/* the ports were given: never discovered */
-	struct conn *prev, *cur;	/* two dumps, sorted by cookie */
+	bool given;		 /* the ports were given: never discovered */
+	struct conn *prev, *cur; /* two dumps, sorted by cookie */
 	size_t n_prev;
 	bool have_prev;
 	struct conn_stats stats;
@@ -113,7 +113,7 @@ int sample_take(struct sample *s, bool *ret_fresh)
 	}
 	r = conn_dump(1u << CONN_TCP_ESTABLISHED, s->ports, s->n_ports, s->cur, CONN_MAX, &n);
 	if (r < 0)
-		return r;	/* the last good counts stay */
+		return r; /* the last good counts stay */
 	conn_sort(s->cur, n);
 	conn_compare(s->prev, s->have_prev ? s->n_prev : 0, s->cur, n, s->ports, s->n_ports,
 		     &s->stats);
@@ -132,8 +132,7 @@ const struct conn_stats *sample_stats(const struct sample *s)
 	return s && s->stats_valid ? &s->stats : NULL;
 }
 
-int64_t sample_next_ms(enum drain_phase phase, bool app_ready, int64_t sample_ms,
-		       int64_t *seek_ms)
+int64_t sample_next_ms(enum drain_phase phase, bool app_ready, int64_t sample_ms, int64_t *seek_ms)
 {
 	int64_t interval;
 

@@ -57,7 +57,6 @@ const struct conn_stats *sample_stats(const struct sample *s);
  * doubles up to SAMPLE_IDLE_MS) so an app that never listens costs no
  * /proc scan every sample_ms. Pure.
  */
-int64_t sample_next_ms(enum drain_phase phase, bool app_ready, int64_t sample_ms,
-		       int64_t *seek_ms);
+int64_t sample_next_ms(enum drain_phase phase, bool app_ready, int64_t sample_ms, int64_t *seek_ms);
 
 #endif

@@ -31,26 +31,26 @@ struct shut {
 	struct shut_role role;
 	const struct shut_ops *ops;
 	void *data;
-	bool ended;		/* shut_end: nothing fires any more */
+	bool ended; /* shut_end: nothing fires any more */
 
 	struct drain d;
-	enum drain_phase logged;	/* the last phase logged */
+	enum drain_phase logged; /* the last phase logged */
 	int drain_timer;
 	int sample_timer;
-	int64_t seek_ms;	/* sampling interval while the app is not ready */
+	int64_t seek_ms; /* sampling interval while the app is not ready */
 	bool forced_kill;
 
-	struct sample *smp;	/* NULL when the role samples nothing */
+	struct sample *smp; /* NULL when the role samples nothing */
 	bool sample_failed_logged;
 	bool ports_denied_logged;
 	struct ready ready;
 
-	struct fetch *fetch;	/* outgoing HTTP: app URLs, API, exit URLs */
+	struct fetch *fetch; /* outgoing HTTP: app URLs, API, exit URLs */
 	struct app *app;
-	bool app_url_ready;	/* the last --app-ready-url answer */
-	int app_inflight;	/* the last --app-inflight-url answer, -1 none */
+	bool app_url_ready; /* the last --app-ready-url answer */
+	int app_inflight;   /* the last --app-inflight-url answer, -1 none */
 	struct kapi *kapi;
-	bool pod_retried;	/* the T0 read of the pod was tried again */
+	bool pod_retried; /* the T0 read of the pod was tried again */
 	struct httpd *httpd;
 };
 
@@ -189,7 +189,8 @@ static void log_phase(struct shut *sh, enum drain_phase p)
 			 (long long)(drain_stop_at(&sh->d) - drain_t0(&sh->d)));
 		break;
 	case DRAIN_PROPAGATE:
-		log_info("phase", "phase=propagate ms=%lld min_delay_ms=%lld quiet_ms=%lld max_delay_ms=%lld",
+		log_info("phase",
+			 "phase=propagate ms=%lld min_delay_ms=%lld quiet_ms=%lld max_delay_ms=%lld",
 			 ms, (long long)b->min_delay_ms, (long long)b->quiet_ms,
 			 (long long)b->max_delay_ms);
 		break;
@@ -228,8 +229,8 @@ static void stop(struct shut *sh, int64_t now)
 	r = sh->ops->stop(sh->data, sh->o->stop_signal, &target, &pid);
 	log_info("stop_signal_sent", "signal=%s target=%s pid=%d ms=%lld delivered=%s", name,
 		 target, (int)pid, shut_ms(sh, now), r < 0 ? "false" : "true");
-	kapi_event(sh->kapi, "StopSignalSent", r < 0, "%s to the app (pid %d) at %lld ms%s",
-		   name, (int)pid, shut_ms(sh, now), r < 0 ? ", not delivered" : "");
+	kapi_event(sh->kapi, "StopSignalSent", r < 0, "%s to the app (pid %d) at %lld ms%s", name,
+		   (int)pid, shut_ms(sh, now), r < 0 ? ", not delivered" : "");
 	if (sh->ops->stopped)
 		sh->ops->stopped(sh->data);
 }
@@ -272,7 +273,8 @@ static void apply(struct shut *sh, unsigned act)
 		if (sh->ops->running(sh->data)) {
 			stop(sh, now);
 		} else if (sh->role.stop_needs_app) {
-			log_error("stop_signal_failed", "error=no_target ms=%lld", shut_ms(sh, now));
+			log_error("stop_signal_failed", "error=no_target ms=%lld",
+				  shut_ms(sh, now));
 			done(sh, 1);
 			return;
 		}
@@ -609,7 +611,8 @@ static void on_pod(void *data, const struct kapi_pod *pod)
 	in.grace_ms = pod_ms;
 	drain_budget_fit(&in, &fitted, why, sizeof(why));
 	act = drain_refit(&sh->d, now, &fitted);
-	log_warn("grace_shortened", "flag_ms=%lld pod_ms=%lld deadline_ms=%lld stop_by_ms=%lld ms=%lld",
+	log_warn("grace_shortened",
+		 "flag_ms=%lld pod_ms=%lld deadline_ms=%lld stop_by_ms=%lld ms=%lld",
 		 (long long)sh->o->budget.grace_ms, (long long)pod_ms,
 		 (long long)(drain_kill_at(&sh->d) - drain_t0(&sh->d)),
 		 (long long)(drain_stop_at(&sh->d) - drain_t0(&sh->d)), shut_ms(sh, now));
@@ -665,8 +668,13 @@ int shut_new(struct loop *l, const struct sup_opts *o, const struct shut_role *r
 		log_error("start_failed", "what=memory error=%s", strerror(ENOMEM));
 		return -ENOMEM;
 	}
-	*sh = (struct shut){ .loop = l, .o = o, .role = *role, .ops = ops, .data = data,
-			     .seek_ms = o->sample_ms, .app_inflight = -1 };
+	*sh = (struct shut){ .loop = l,
+			     .o = o,
+			     .role = *role,
+			     .ops = ops,
+			     .data = data,
+			     .seek_ms = o->sample_ms,
+			     .app_inflight = -1 };
 	if (drain_budget_fit(&o->budget, &fitted, why, sizeof(why)))
 		log_warn("budget_compressed", "detail=%s", why);
 	drain_init(&sh->d, &fitted);

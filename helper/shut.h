@@ -31,17 +31,17 @@ struct shut;
 
 /* What differs between the modes, as the shell reads it. */
 struct shut_role {
-	bool drains;		/* a drain can start at all */
-	bool sampled;		/* the sample timer runs (readiness, ports, a drain) */
-	bool stop_returns;	/* drained is the end: done(0), no stop signal
-				 * (a hook without --signal; the kubelet signals) */
-	bool stop_needs_app;	/* a stop with no app to signal fails: done(1) */
-	bool kill_ours;		/* at the deadline we SIGKILL; else done(1) and
-				 * the kubelet's SIGKILL follows (a hook) */
-	bool ready_at_start;	/* --ready-file exists already (a hook) */
-	bool report;		/* termination message and exit flush (not a
-				 * hook: the kubelet waits for it, and only PID
-				 * 1's message is shown) */
+	bool drains;	     /* a drain can start at all */
+	bool sampled;	     /* the sample timer runs (readiness, ports, a drain) */
+	bool stop_returns;   /* drained is the end: done(0), no stop signal
+			      * (a hook without --signal; the kubelet signals) */
+	bool stop_needs_app; /* a stop with no app to signal fails: done(1) */
+	bool kill_ours;	     /* at the deadline we SIGKILL; else done(1) and
+			      * the kubelet's SIGKILL follows (a hook) */
+	bool ready_at_start; /* --ready-file exists already (a hook) */
+	bool report;	     /* termination message and exit flush (not a
+			      * hook: the kubelet waits for it, and only PID
+			      * 1's message is shown) */
 };
 
 /* The role of mode with these options. Pure. */
@@ -49,12 +49,12 @@ struct shut_role shut_role_for(enum sup_mode mode, const struct sup_opts *o);
 
 /* What a signal read by the owner does. */
 enum shut_sig {
-	SHUT_SIG_FORWARD,	/* run: send it on to the app */
-	SHUT_SIG_DRAIN,		/* start the drain (shut_trigger) */
-	SHUT_SIG_END,		/* stop now, exit 0 (a sidecar without a drain,
-				 * or whose app is gone: a native sidecar's
-				 * SIGTERM comes after the app's exit) */
-	SHUT_SIG_INTERRUPT,	/* a hook interrupted: exit 1 */
+	SHUT_SIG_FORWARD,   /* run: send it on to the app */
+	SHUT_SIG_DRAIN,	    /* start the drain (shut_trigger) */
+	SHUT_SIG_END,	    /* stop now, exit 0 (a sidecar without a drain,
+			     * or whose app is gone: a native sidecar's
+			     * SIGTERM comes after the app's exit) */
+	SHUT_SIG_INTERRUPT, /* a hook interrupted: exit 1 */
 	SHUT_SIG_IGNORE,
 };
 

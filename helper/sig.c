@@ -12,17 +12,14 @@
 #include <unistd.h>
 
 static const char *const sig_names[SIG_MAX + 1] = {
-	[SIGHUP] = "HUP",	[SIGINT] = "INT",	[SIGQUIT] = "QUIT",
-	[SIGILL] = "ILL",	[SIGTRAP] = "TRAP",	[SIGABRT] = "ABRT",
-	[SIGBUS] = "BUS",	[SIGFPE] = "FPE",	[SIGKILL] = "KILL",
-	[SIGUSR1] = "USR1",	[SIGSEGV] = "SEGV",	[SIGUSR2] = "USR2",
-	[SIGPIPE] = "PIPE",	[SIGALRM] = "ALRM",	[SIGTERM] = "TERM",
-	[SIGSTKFLT] = "STKFLT",	[SIGCHLD] = "CHLD",	[SIGCONT] = "CONT",
-	[SIGSTOP] = "STOP",	[SIGTSTP] = "TSTP",	[SIGTTIN] = "TTIN",
-	[SIGTTOU] = "TTOU",	[SIGURG] = "URG",	[SIGXCPU] = "XCPU",
-	[SIGXFSZ] = "XFSZ",	[SIGVTALRM] = "VTALRM",	[SIGPROF] = "PROF",
-	[SIGWINCH] = "WINCH",	[SIGIO] = "IO",		[SIGPWR] = "PWR",
-	[SIGSYS] = "SYS",
+	[SIGHUP] = "HUP",   [SIGINT] = "INT",	    [SIGQUIT] = "QUIT", [SIGILL] = "ILL",
+	[SIGTRAP] = "TRAP", [SIGABRT] = "ABRT",	    [SIGBUS] = "BUS",	[SIGFPE] = "FPE",
+	[SIGKILL] = "KILL", [SIGUSR1] = "USR1",	    [SIGSEGV] = "SEGV", [SIGUSR2] = "USR2",
+	[SIGPIPE] = "PIPE", [SIGALRM] = "ALRM",	    [SIGTERM] = "TERM", [SIGSTKFLT] = "STKFLT",
+	[SIGCHLD] = "CHLD", [SIGCONT] = "CONT",	    [SIGSTOP] = "STOP", [SIGTSTP] = "TSTP",
+	[SIGTTIN] = "TTIN", [SIGTTOU] = "TTOU",	    [SIGURG] = "URG",	[SIGXCPU] = "XCPU",
+	[SIGXFSZ] = "XFSZ", [SIGVTALRM] = "VTALRM", [SIGPROF] = "PROF", [SIGWINCH] = "WINCH",
+	[SIGIO] = "IO",	    [SIGPWR] = "PWR",	    [SIGSYS] = "SYS",
 };
 
 enum sig_policy sig_policy(int sig)
@@ -232,8 +229,7 @@ void sig_rewrite_init(struct sig_rewrite *r)
 		r->to[i] = i;
 }
 
-int sig_rewrite_add(struct sig_rewrite *r, const char *spec, char *err,
-		    size_t errlen)
+int sig_rewrite_add(struct sig_rewrite *r, const char *spec, char *err, size_t errlen)
 {
 	char from_s[32];
 	const char *colon = strchr(spec, ':');
@@ -259,8 +255,8 @@ int sig_rewrite_add(struct sig_rewrite *r, const char *spec, char *err,
 			 sig_name(from, name));
 		return -EINVAL;
 	}
-	if (to != 0 && sig_policy(to) != SIG_POLICY_FORWARD && to != SIGKILL &&
-	    to != SIGSTOP && to != SIGTSTP) {
+	if (to != 0 && sig_policy(to) != SIG_POLICY_FORWARD && to != SIGKILL && to != SIGSTOP &&
+	    to != SIGTSTP) {
 		snprintf(err, errlen, "cannot rewrite to %s", sig_name(to, name));
 		return -EINVAL;
 	}

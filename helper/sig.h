@@ -20,7 +20,7 @@ enum sig_policy {
 	SIG_POLICY_REAP,	/* SIGCHLD: reap, never forward */
 	SIG_POLICY_IGNORE,	/* TTY stop signals and SIGPIPE: set to SIG_IGN */
 	SIG_POLICY_SYNC,	/* faults: left unblocked and at default */
-	SIG_POLICY_UNCATCHABLE,	/* SIGKILL, SIGSTOP */
+	SIG_POLICY_UNCATCHABLE, /* SIGKILL, SIGSTOP */
 	SIG_POLICY_RESERVED,	/* 32, 33: the libcs' own (threads): blocked,
 				 * read and dropped, never forwarded */
 	SIG_POLICY_INVALID,	/* not a signal number */
@@ -76,8 +76,7 @@ void sig_rewrite_init(struct sig_rewrite *r);
  * rewritten, to a forwardable signal or 0. On error returns -EINVAL and
  * writes a reason into err.
  */
-int sig_rewrite_add(struct sig_rewrite *r, const char *spec, char *err,
-		    size_t errlen);
+int sig_rewrite_add(struct sig_rewrite *r, const char *spec, char *err, size_t errlen);
 /* The signal to send for a received sig, 0 to drop it. */
 int sig_rewrite_apply(const struct sig_rewrite *r, int sig);
 

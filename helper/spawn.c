@@ -17,8 +17,7 @@
 extern char **environ;
 
 /* What Docker and Kubernetes put in PATH when the image sets none. */
-static const char default_path[] =
-	"/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+static const char default_path[] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 static int check_candidate(const char *p)
 {
@@ -78,8 +77,8 @@ int spawn_resolve(const char *file, const char *path, char *out, size_t size)
 
 /* Child side: only async-signal-safe calls from here to exec. */
 static void __attribute__((noreturn))
-child_exec(const char *path, char *const argv[], char *const sh_argv[],
-	   const sigset_t *orig_mask, bool take_tty, int errfd)
+child_exec(const char *path, char *const argv[], char *const sh_argv[], const sigset_t *orig_mask,
+	   bool take_tty, int errfd)
 {
 	struct sigaction dfl;
 	int err;

@@ -37,8 +37,7 @@ static int parse_code(const char *s, char stop)
 	return (int)v;
 }
 
-int status_map_add(struct status_map *m, const char *spec, char *err,
-		   size_t errlen)
+int status_map_add(struct status_map *m, const char *spec, char *err, size_t errlen)
 {
 	int from = parse_code(spec, ':');
 	const char *colon = from >= 0 ? spec + strcspn(spec, ":") : NULL;
@@ -46,8 +45,7 @@ int status_map_add(struct status_map *m, const char *spec, char *err,
 
 	if (from < 0 || to < 0) {
 		snprintf(err, errlen,
-			 "expected FROM:TO with exit codes 0..255 (e.g. 143:0), got \"%s\"",
-			 spec);
+			 "expected FROM:TO with exit codes 0..255 (e.g. 143:0), got \"%s\"", spec);
 		return -EINVAL;
 	}
 	m->to[from] = (unsigned char)to;

@@ -19,8 +19,7 @@ struct status_map {
 
 void status_map_init(struct status_map *m);
 /* Parses "FROM:TO" (0..255 each). -EINVAL with a reason in err. */
-int status_map_add(struct status_map *m, const char *spec, char *err,
-		   size_t errlen);
+int status_map_add(struct status_map *m, const char *spec, char *err, size_t errlen);
 int status_map_apply(const struct status_map *m, int code);
 
 #endif

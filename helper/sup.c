@@ -40,9 +40,9 @@
 
 /* The main child's life, as far as the supervisor is concerned. */
 enum sup_state {
-	SUP_RUNNING,		/* the main child runs */
-	SUP_LEFTOVER_TERM,	/* it exited; others got SIGTERM */
-	SUP_LEFTOVER_KILL,	/* SIGKILL until none */
+	SUP_RUNNING,	   /* the main child runs */
+	SUP_LEFTOVER_TERM, /* it exited; others got SIGTERM */
+	SUP_LEFTOVER_KILL, /* SIGKILL until none */
 	SUP_DONE,
 };
 
@@ -50,10 +50,10 @@ struct sup {
 	const struct sup_opts *o;
 	struct loop *loop;
 	int sfd;
-	pid_t child;		/* also its process group id */
-	int pidfd;		/* race-free signalling of the child, or -1 */
+	pid_t child; /* also its process group id */
+	int pidfd;   /* race-free signalling of the child, or -1 */
 	enum sup_state state;
-	int child_code;		/* 0..255, valid once the child is reaped */
+	int child_code; /* 0..255, valid once the child is reaped */
 	int64_t child_exit_ms;
 	int kill_timer;
 	struct shut *sh;
@@ -173,8 +173,8 @@ static bool reap(struct sup *s)
 					 sig_name(WTERMSIG(st), name), s->child_code,
 					 shut_ms(s->sh, s->child_exit_ms));
 			else
-				log_info("child_exited", "pid=%d code=%d ms=%lld", pid, s->child_code,
-					 shut_ms(s->sh, s->child_exit_ms));
+				log_info("child_exited", "pid=%d code=%d ms=%lld", pid,
+					 s->child_code, shut_ms(s->sh, s->child_exit_ms));
 			if (s->pidfd >= 0) {
 				close(s->pidfd);
 				s->pidfd = -1;
@@ -251,14 +251,14 @@ static void forward(struct sup *s, int sig)
 	sig_name(to, to_name);
 	r = send_target(s, to, &target);
 	if (r < 0 && r != -ESRCH) {
-		log_warn("signal_forward_failed", "signal=%s target=%s error=%s", to_name,
-			 target, strerror(-r));
+		log_warn("signal_forward_failed", "signal=%s target=%s error=%s", to_name, target,
+			 strerror(-r));
 		return;
 	}
 	/* Terminal resizes can come in bursts: not worth an info line each. */
 	log_event(sig == SIGWINCH ? LOG_DEBUG : LOG_INFO, "signal_forwarded",
-		  "signal=%s sent=%s target=%s pgid=%d delivered=%s", from, to_name,
-		  target, s->child, r < 0 ? "false" : "true");
+		  "signal=%s sent=%s target=%s pgid=%d delivered=%s", from, to_name, target,
+		  s->child, r < 0 ? "false" : "true");
 }
 
 static void on_signalfd(struct loop *l, int fd, uint32_t events, void *data)
@@ -397,9 +397,8 @@ int sup_run(const struct sup_opts *o, char *const argv[], const sigset_t *orig_m
 	 * started is ours to reap. Every error below is logged and survived.
 	 */
 	s.pidfd = sup_pidfd_open(s.child);
-	log_info("started", "pid=%d cmd=%s mode=%s target=%s drain=%s grace_ms=%lld", s.child,
-		 cmd, pid1 ? "pid1" : "subreaper",
-		 o->target == SUP_TARGET_CHILD ? "child" : "group",
+	log_info("started", "pid=%d cmd=%s mode=%s target=%s drain=%s grace_ms=%lld", s.child, cmd,
+		 pid1 ? "pid1" : "subreaper", o->target == SUP_TARGET_CHILD ? "child" : "group",
 		 shut_drains(s.sh) ? "on" : "off", (long long)shut_grace_ms(s.sh));
 	/* Sampling finds the app ready: the drain, the probes and the gate
 	 * condition need it. */

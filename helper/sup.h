@@ -23,15 +23,15 @@
 #define SUP_KUBE_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
 
 enum sup_target {
-	SUP_TARGET_GROUP,	/* the child's process group (the default) */
-	SUP_TARGET_CHILD,	/* the child alone */
+	SUP_TARGET_GROUP, /* the child's process group (the default) */
+	SUP_TARGET_CHILD, /* the child alone */
 };
 
 /* Who the supervisor is: the parent of the app, or next to it. */
 enum sup_mode {
-	SUP_MODE_RUN,		/* `run`: spawns the app, forwards, reaps */
-	SUP_MODE_SIDECAR,	/* `sidecar`: finds the app in a shared PID namespace */
-	SUP_MODE_HOOK,		/* `prestop` standalone: drains at once, returns */
+	SUP_MODE_RUN,	  /* `run`: spawns the app, forwards, reaps */
+	SUP_MODE_SIDECAR, /* `sidecar`: finds the app in a shared PID namespace */
+	SUP_MODE_HOOK,	  /* `prestop` standalone: drains at once, returns */
 };
 
 struct sup_opts {
@@ -48,18 +48,18 @@ struct sup_opts {
 	struct sup_ports {
 		uint16_t v[PORTS_MAX];
 		size_t n;
-	} ports;			/* serving ports; none: discover */
-	const char *listen;		/* HOST:PORT of the probes, or NULL */
-	const char *control;		/* control socket path, or NULL */
-	struct app_urls app;		/* the app's own endpoints, each optional */
-	struct httpd_acl allow;		/* may GET /prestop over TCP, with loopback */
-	const char *ready_file;		/* exists while ready, or NULL */
-	const char *termination_log;	/* the summary at exit, or NULL */
-	struct kapi_config kube;	/* the API, when kube.pod_name is set */
+	} ports;		     /* serving ports; none: discover */
+	const char *listen;	     /* HOST:PORT of the probes, or NULL */
+	const char *control;	     /* control socket path, or NULL */
+	struct app_urls app;	     /* the app's own endpoints, each optional */
+	struct httpd_acl allow;	     /* may GET /prestop over TCP, with loopback */
+	const char *ready_file;	     /* exists while ready, or NULL */
+	const char *termination_log; /* the summary at exit, or NULL */
+	struct kapi_config kube;     /* the API, when kube.pod_name is set */
 	struct sup_exit_urls {
 		struct fetch_target v[ON_EXIT_URLS_MAX];
 		size_t n;
-	} on_exit;			/* POSTed once the app is gone */
+	} on_exit; /* POSTed once the app is gone */
 
 	/* sidecar and hook: the app's main process, by name or pid file. */
 	const char *target_process;
@@ -82,7 +82,6 @@ int sup_pidfd_signal(int pidfd, pid_t pid, int sig);
  * gone, and returns the exit code for lastcall: the child's status mapped
  * through exit_map, or 125/126/127 when it could not be started.
  */
-int sup_run(const struct sup_opts *o, char *const argv[],
-	    const sigset_t *orig_mask);
+int sup_run(const struct sup_opts *o, char *const argv[], const sigset_t *orig_mask);
 
 #endif

@@ -28,8 +28,8 @@ struct probe_opts {
 static const struct cfg_opt probe_opts_table[] = {
 	{ "control", 0, CFG_STRING, 0, offsetof(struct probe_opts, control), "PATH",
 	  "/tmp/lastcall.sock", "The instance's control socket (or http://HOST:PORT)", NULL },
-	{ "timeout", 0, CFG_DURATION, 0, offsetof(struct probe_opts, timeout_ms), "DURATION",
-	  "1s", "Give up after this long: not ready", NULL },
+	{ "timeout", 0, CFG_DURATION, 0, offsetof(struct probe_opts, timeout_ms), "DURATION", "1s",
+	  "Give up after this long: not ready", NULL },
 	CLI_LOG_OPTS(struct probe_opts, common),
 };
 
@@ -73,7 +73,8 @@ int tools_probe_main(int argc, char **argv)
 	}
 	if (reply.status != 200) {
 		reply.body[strcspn(reply.body, "\n")] = '\0';
-		fprintf(stderr, "lastcall probe: %s: %ld %s\n", argv[argi], reply.status, reply.body);
+		fprintf(stderr, "lastcall probe: %s: %ld %s\n", argv[argi], reply.status,
+			reply.body);
 		return 1;
 	}
 	return 0;
@@ -169,8 +170,8 @@ const struct cfg_cmd tools_install_cmd = {
 };
 
 /* Copies fd in to DIR/NAME through a temporary file. */
-static int install_copy(int in, const char *dir, const char *name, off_t *ret_size,
-			char *err, size_t errlen)
+static int install_copy(int in, const char *dir, const char *name, off_t *ret_size, char *err,
+			size_t errlen)
 {
 	char tmp[4096], dst[4096], buf[65536];
 	int out = -1, r = 0;
@@ -250,7 +251,8 @@ int tools_install_main(int argc, char **argv)
 	}
 	in = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
 	if (in < 0) {
-		fprintf(stderr, "lastcall install: cannot read my own binary: %s\n", strerror(errno));
+		fprintf(stderr, "lastcall install: cannot read my own binary: %s\n",
+			strerror(errno));
 		return STATUS_LASTCALL_FAILED;
 	}
 	r = install_copy(in, argv[argi], o.name, &size, err, sizeof(err));

@@ -36,6 +36,7 @@ for what in "$@"; do
 		need_cmd nsenter util-linux
 		need_cmd openssl openssl
 		need_cmd file file
+		need_cmd clang-format clang-format
 		[ -x /usr/sbin/nginx ] || pkgs+=(nginx)
 		for p in podman runc netavark debootstrap iptables; do want_pkg "$p"; done
 		;;

@@ -158,7 +158,8 @@ int main(int argc, char **argv)
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	lfd = socket(AF_INET, SOCK_STREAM, 0);
 	if (lfd < 0 || bind(lfd, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(lfd, 4096) < 0 ||
-	    getsockname(lfd, (struct sockaddr *)&a, &alen) < 0 || pipe(ready) < 0 || pipe(quit) < 0) {
+	    getsockname(lfd, (struct sockaddr *)&a, &alen) < 0 || pipe(ready) < 0 ||
+	    pipe(quit) < 0) {
 		fprintf(stderr, "conncount: setup: %s\n", strerror(errno));
 		return 1;
 	}
@@ -193,12 +194,12 @@ int main(int argc, char **argv)
 
 	for (int r = 0; r < rounds; r++) {
 		for (int k = 0; k < 4; k++) {
-			int m = (k + r) % 4;	/* alternate who goes first */
+			int m = (k + r) % 4; /* alternate who goes first */
 			double t0 = now_ms();
-			long c = m == 0 ? count_dump(&port, 1, buf, cap)
-			       : m == 1 ? run_ss(ss_port)
-			       : m == 2 ? count_dump(NULL, 0, buf, cap)
-					: run_ss(ss_all);
+			long c = m == 0	  ? count_dump(&port, 1, buf, cap)
+				 : m == 1 ? run_ss(ss_port)
+				 : m == 2 ? count_dump(NULL, 0, buf, cap)
+					  : run_ss(ss_all);
 			t[m][r] = now_ms() - t0;
 			if (c < 0)
 				return 1;
@@ -219,10 +220,11 @@ int main(int argc, char **argv)
 	printf("%-46s %8ld %10.2f\n", "ss -Htn state established sport = :PORT", got[1], md[1]);
 	printf("%-46s %8ld %10.2f\n", "lastcall conn_dump, all, tcp_info", got[2], md[2]);
 	printf("%-46s %8ld %10.2f\n", "ss -Htn state established", got[3], md[3]);
-	printf("ratio ss / lastcall: %.1fx with the port filter, %.1fx without\n",
-	       md[1] / md[0], md[3] / md[2]);
+	printf("ratio ss / lastcall: %.1fx with the port filter, %.1fx without\n", md[1] / md[0],
+	       md[3] / md[2]);
 	if (got[0] != conns || got[1] != conns || got[2] != conns * 2 || got[3] != conns * 2) {
-		fprintf(stderr, "conncount: counts disagree with the %ld connections opened\n", conns);
+		fprintf(stderr, "conncount: counts disagree with the %ld connections opened\n",
+			conns);
 		return 1;
 	}
 	return 0;

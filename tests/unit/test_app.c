@@ -35,11 +35,25 @@ static void test_inflight_good(void **state)
 static void test_inflight_bad(void **state)
 {
 	static const char *const bad[] = {
-		"", " ", "null", "[]", "[{\"inflight\":1}]", "3", "\"3\"", "{}",
-		"{\"inflight\":\"3\"}", "{\"inflight\":null}", "{\"inflight\":true}",
-		"{\"inflight\":-1}", "{\"inflight\":1.5}", "{\"inflight\":1e12}",
-		"{\"inflight\":2147483648}", "{\"Inflight\":1}", "{\"inflight\":",
-		"{\"inflight\":1", "<html>busy</html>",
+		"",
+		" ",
+		"null",
+		"[]",
+		"[{\"inflight\":1}]",
+		"3",
+		"\"3\"",
+		"{}",
+		"{\"inflight\":\"3\"}",
+		"{\"inflight\":null}",
+		"{\"inflight\":true}",
+		"{\"inflight\":-1}",
+		"{\"inflight\":1.5}",
+		"{\"inflight\":1e12}",
+		"{\"inflight\":2147483648}",
+		"{\"Inflight\":1}",
+		"{\"inflight\":",
+		"{\"inflight\":1",
+		"<html>busy</html>",
 	};
 	char err[256];
 	int n;
@@ -50,7 +64,7 @@ static void test_inflight_bad(void **state)
 		n = -7;
 		assert_int_equal(app_inflight_parse(bad[i], strlen(bad[i]), &n, err, sizeof(err)),
 				 -EINVAL);
-		assert_int_equal(n, -7);	/* untouched on failure */
+		assert_int_equal(n, -7); /* untouched on failure */
 		assert_true(strlen(err) > 0);
 		assert_null(strchr(err, '\n'));
 	}

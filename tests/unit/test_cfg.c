@@ -49,16 +49,15 @@ static int parse_item(void *field, const char *value, char *err, size_t errlen)
 }
 
 static const struct cfg_opt topts_table[] = {
-	{ "timeout", 't', CFG_DURATION, 0, offsetof(struct topts, timeout_ms),
-	  "DURATION", "5s", "How long to wait", NULL },
-	{ "verbose", 'v', CFG_BOOL, 0, offsetof(struct topts, verbose), NULL,
-	  "false", "Say more", NULL },
-	{ "name", 'n', CFG_STRING, 0, offsetof(struct topts, name), "NAME", NULL,
-	  "A name", NULL },
-	{ "stop-signal", 's', CFG_SIGNAL, 0, offsetof(struct topts, stop_signal),
-	  "SIGNAL", "TERM", "Signal to stop with", NULL },
-	{ "item", 0, CFG_CUSTOM, CFG_REPEAT, offsetof(struct topts, items), "ITEM",
-	  NULL, "An item", parse_item },
+	{ "timeout", 't', CFG_DURATION, 0, offsetof(struct topts, timeout_ms), "DURATION", "5s",
+	  "How long to wait", NULL },
+	{ "verbose", 'v', CFG_BOOL, 0, offsetof(struct topts, verbose), NULL, "false", "Say more",
+	  NULL },
+	{ "name", 'n', CFG_STRING, 0, offsetof(struct topts, name), "NAME", NULL, "A name", NULL },
+	{ "stop-signal", 's', CFG_SIGNAL, 0, offsetof(struct topts, stop_signal), "SIGNAL", "TERM",
+	  "Signal to stop with", NULL },
+	{ "item", 0, CFG_CUSTOM, CFG_REPEAT, offsetof(struct topts, items), "ITEM", NULL, "An item",
+	  parse_item },
 };
 
 static const struct cfg_cmd tcmd = {
@@ -80,7 +79,7 @@ static const struct cfg_cmd tcmd_noargs = {
 };
 
 static const char *const env_vars[] = {
-	"LASTCALL_TIMEOUT", "LASTCALL_VERBOSE", "LASTCALL_NAME",
+	"LASTCALL_TIMEOUT",	"LASTCALL_VERBOSE", "LASTCALL_NAME",
 	"LASTCALL_STOP_SIGNAL", "LASTCALL_ITEM",
 };
 
@@ -107,8 +106,7 @@ static int teardown(void **state)
 static char err[CFG_ERR_MAX];
 
 /* Parses a NULL-terminated argv into a zeroed *o. */
-static int parse_argv(const struct cfg_cmd *cmd, struct topts *o, int *argi,
-		      char **argv)
+static int parse_argv(const struct cfg_cmd *cmd, struct topts *o, int *argi, char **argv)
 {
 	int argc = 0;
 
@@ -120,16 +118,15 @@ static int parse_argv(const struct cfg_cmd *cmd, struct topts *o, int *argi,
 	return cfg_parse(cmd, o, argc, argv, argi, err, sizeof(err));
 }
 
-#define PARSE(cmd, o, argi, ...) \
-	parse_argv(cmd, o, argi, (char *[]){ "test", __VA_ARGS__, NULL })
+#define PARSE(cmd, o, argi, ...) parse_argv(cmd, o, argi, (char *[]){ "test", __VA_ARGS__, NULL })
 
 /* Asserts an -EINVAL whose message holds each of the given strings. */
-#define assert_parse_error(r, ...)                                            \
-	do {                                                                  \
-		const char *const want_[] = { __VA_ARGS__ };                  \
-		assert_int_equal((r), -EINVAL);                               \
-		for (size_t i_ = 0; i_ < sizeof(want_) / sizeof(want_[0]); i_++) \
-			if (!strstr(err, want_[i_]))                          \
+#define assert_parse_error(r, ...)                                                     \
+	do {                                                                           \
+		const char *const want_[] = { __VA_ARGS__ };                           \
+		assert_int_equal((r), -EINVAL);                                        \
+		for (size_t i_ = 0; i_ < sizeof(want_) / sizeof(want_[0]); i_++)       \
+			if (!strstr(err, want_[i_]))                                   \
 				fail_msg("error \"%s\" lacks \"%s\"", err, want_[i_]); \
 	} while (0)
 
@@ -178,9 +175,9 @@ static void test_duration_good(void **state)
 static void test_duration_bad(void **state)
 {
 	static const char *const bad[] = {
-		"", "abc", "5x", "-1s", "-1", "s", "ms", "1.2.3s", "5 s", " 5s",
-		"5s ", "5S", "1m30", "1s5", "1sm", "1mss", "5sec", "1d", "+5s",
-		".s", "1..5s", "1e3ms", "0x10s",
+		"",	"abc", "5x",  "-1s", "-1",    "s",     "ms",	"1.2.3s",
+		"5 s",	" 5s", "5s ", "5S",  "1m30",  "1s5",   "1sm",	"1mss",
+		"5sec", "1d",  "+5s", ".s",  "1..5s", "1e3ms", "0x10s",
 	};
 
 	(void)state;
@@ -209,7 +206,9 @@ static void test_bool(void **state)
 {
 	static const char *const yes[] = { "1", "true", "TRUE", "True", "yes", "Yes", "on", "ON" };
 	static const char *const no[] = { "0", "false", "FALSE", "no", "No", "off", "OFF" };
-	static const char *const bad[] = { "", "2", "tru", "truee", "y", "n", " true", "true ", "-1" };
+	static const char *const bad[] = {
+		"", "2", "tru", "truee", "y", "n", " true", "true ", "-1"
+	};
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
@@ -286,7 +285,8 @@ static void test_parse_long_inline(void **state)
 
 	(void)state;
 	assert_int_equal(PARSE(&tcmd, &o, &argi, "--timeout=1500ms", "--name=web",
-			       "--stop-signal=SIGQUIT", "--verbose=true", "--item=a"), 0);
+			       "--stop-signal=SIGQUIT", "--verbose=true", "--item=a"),
+			 0);
 	assert_int_equal(argi, 6);
 	assert_int_equal(o.timeout_ms, 1500);
 	assert_string_equal(o.name, "web");
@@ -307,8 +307,9 @@ static void test_parse_long_separate(void **state)
 	int argi;
 
 	(void)state;
-	assert_int_equal(PARSE(&tcmd, &o, &argi, "--timeout", "2s", "--name", "x",
-			       "--stop-signal", "9", "cmd", "arg"), 0);
+	assert_int_equal(PARSE(&tcmd, &o, &argi, "--timeout", "2s", "--name", "x", "--stop-signal",
+			       "9", "cmd", "arg"),
+			 0);
 	assert_int_equal(argi, 7);
 	assert_int_equal(o.timeout_ms, 2000);
 	assert_string_equal(o.name, "x");
@@ -329,8 +330,7 @@ static void test_parse_short(void **state)
 	int argi;
 
 	(void)state;
-	assert_int_equal(PARSE(&tcmd, &o, &argi, "-t", "1m", "-nfoo", "-v", "-sHUP",
-			       "cmd"), 0);
+	assert_int_equal(PARSE(&tcmd, &o, &argi, "-t", "1m", "-nfoo", "-v", "-sHUP", "cmd"), 0);
 	assert_int_equal(argi, 6);
 	assert_int_equal(o.timeout_ms, 60000);
 	assert_string_equal(o.name, "foo");
@@ -435,7 +435,8 @@ static void test_parse_twice(void **state)
 
 	(void)state;
 	assert_parse_error(PARSE(&tcmd, &o, &argi, "--name=a", "--name=b"), "--name", "twice");
-	assert_parse_error(PARSE(&tcmd, &o, &argi, "-t1s", "--timeout", "2s"), "--timeout", "twice");
+	assert_parse_error(PARSE(&tcmd, &o, &argi, "-t1s", "--timeout", "2s"), "--timeout",
+			   "twice");
 	assert_parse_error(PARSE(&tcmd, &o, &argi, "-v", "-v"), "--verbose", "twice");
 	/* The repeatable option collects every flag, in order. */
 	assert_int_equal(PARSE(&tcmd, &o, &argi, "--item=a", "--item", "b", "--item=c"), 0);
@@ -455,16 +456,16 @@ static void test_parse_bad_value(void **state)
 			   "invalid value \"5x\"", "expected a duration");
 	assert_parse_error(PARSE(&tcmd, &o, &argi, "-t", "25h"), "--timeout", "\"25h\"",
 			   "longer than 24h");
-	assert_parse_error(PARSE(&tcmd, &o, &argi, "--verbose=maybe"), "--verbose",
-			   "\"maybe\"", "expected true or false");
+	assert_parse_error(PARSE(&tcmd, &o, &argi, "--verbose=maybe"), "--verbose", "\"maybe\"",
+			   "expected true or false");
 	assert_parse_error(PARSE(&tcmd, &o, &argi, "-vx"), "--verbose", "\"x\"");
-	assert_parse_error(PARSE(&tcmd, &o, &argi, "--stop-signal=FOO"), "--stop-signal",
-			   "\"FOO\"", "expected a signal");
+	assert_parse_error(PARSE(&tcmd, &o, &argi, "--stop-signal=FOO"), "--stop-signal", "\"FOO\"",
+			   "expected a signal");
 	/* 0 is "drop" only in the rewrite table. */
 	assert_parse_error(PARSE(&tcmd, &o, &argi, "--stop-signal=0"), "--stop-signal");
 	assert_parse_error(PARSE(&tcmd, &o, &argi, "--name="), "--name", "must not be empty");
-	assert_parse_error(PARSE(&tcmd, &o, &argi, "--item=a", "--item=bad"), "--item",
-			   "\"bad\"", "not an item");
+	assert_parse_error(PARSE(&tcmd, &o, &argi, "--item=a", "--item=bad"), "--item", "\"bad\"",
+			   "not an item");
 
 	/* A value longer than CFG_VALUE_MAX is refused before parsing. */
 	char *big = malloc(CFG_VALUE_MAX + 2);
@@ -587,8 +588,8 @@ static void test_parse_unexpected_argument(void **state)
 	assert_int_equal(argi, 3);
 	assert_parse_error(PARSE(&tcmd_noargs, &o, &argi, "extra"), "unexpected argument",
 			   "\"extra\"");
-	assert_parse_error(PARSE(&tcmd_noargs, &o, &argi, "-v", "--", "x"),
-			   "unexpected argument", "\"x\"");
+	assert_parse_error(PARSE(&tcmd_noargs, &o, &argi, "-v", "--", "x"), "unexpected argument",
+			   "\"x\"");
 	assert_parse_error(PARSE(&tcmd_noargs, &o, &argi, "-"), "unexpected argument");
 }
 
@@ -601,7 +602,8 @@ static void test_parse_err_truncated(void **state)
 	(void)state;
 	memset(&o, 0, sizeof(o));
 	assert_int_equal(cfg_parse(&tcmd, &o, 2, (char *[]){ "test", "--no-such-option", NULL },
-				   &argi, small, sizeof(small)), -EINVAL);
+				   &argi, small, sizeof(small)),
+			 -EINVAL);
 	assert_string_equal(small, "unknown opt");
 }
 
@@ -618,13 +620,22 @@ static void test_usage(void **state)
 
 	static const char *const want[] = {
 		"Usage: lastcall test [OPTIONS] [--] CMD [ARGS...]\n",
-		"A command for the tests.\n", "Longer text.\n",
-		"-t, --timeout DURATION", "How long to wait", "env LASTCALL_TIMEOUT, default 5s",
-		"-v, --verbose ", "env LASTCALL_VERBOSE, default false",
-		"-n, --name NAME", "env LASTCALL_NAME\n",
-		"-s, --stop-signal SIGNAL", "env LASTCALL_STOP_SIGNAL, default TERM",
-		"    --item ITEM", "An item (repeatable)", "env LASTCALL_ITEM (comma-separated)\n",
-		"-h, --help", "Show this help and exit\n",
+		"A command for the tests.\n",
+		"Longer text.\n",
+		"-t, --timeout DURATION",
+		"How long to wait",
+		"env LASTCALL_TIMEOUT, default 5s",
+		"-v, --verbose ",
+		"env LASTCALL_VERBOSE, default false",
+		"-n, --name NAME",
+		"env LASTCALL_NAME\n",
+		"-s, --stop-signal SIGNAL",
+		"env LASTCALL_STOP_SIGNAL, default TERM",
+		"    --item ITEM",
+		"An item (repeatable)",
+		"env LASTCALL_ITEM (comma-separated)\n",
+		"-h, --help",
+		"Show this help and exit\n",
 	};
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
 		if (!strstr(text, want[i]))

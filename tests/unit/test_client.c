@@ -24,15 +24,22 @@ static void test_status_parse(void **state)
 
 	(void)state;
 	assert_int_equal(status_parse("{\"phase\":\"propagate\",\"ready\":false,"
-				      "\"ms_since_t0\":1234,\"inflight\":2}", phase, &ms), 0);
+				      "\"ms_since_t0\":1234,\"inflight\":2}",
+				      phase, &ms),
+			 0);
 	assert_string_equal(phase, "propagate");
 	assert_int_equal(ms, 1234);
 	assert_int_equal(status_parse("{\"phase\":\"serving\",\"ms_since_t0\":-1}", phase, &ms), 0);
 	assert_int_equal(ms, -1);
 	/* Not a status: nothing taken. */
 	static const char *const bad[] = {
-		"", "not found\n", "[]", "{}", "{\"phase\":3,\"ms_since_t0\":1}",
-		"{\"phase\":\"drain\"}", "{\"phase\":\"drain\",\"ms_since_t0\":\"1\"}",
+		"",
+		"not found\n",
+		"[]",
+		"{}",
+		"{\"phase\":3,\"ms_since_t0\":1}",
+		"{\"phase\":\"drain\"}",
+		"{\"phase\":\"drain\",\"ms_since_t0\":\"1\"}",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		strcpy(phase, "x");
@@ -51,7 +58,8 @@ static void test_call_nobody(void **state)
 	(void)state;
 	/* No socket file. */
 	assert_int_equal(client_call("/tmp/lastcall-test-client-none.sock", "GET", "/readyz", 1000,
-				     &reply, err, sizeof(err)), -ENOENT);
+				     &reply, err, sizeof(err)),
+			 -ENOENT);
 	assert_non_null(strstr(err, "No such file"));
 	/* A socket file nobody listens on (a stale one). */
 	snprintf(path, sizeof(path), "/tmp/lastcall-test-client-%d.sock", (int)getpid());

@@ -124,7 +124,7 @@ static void test_parse_ipv6_listen(void **state)
 
 	f.family = AF_INET6;
 	f.state = CONN_TCP_LISTEN;
-	f.sport = 65535;	/* byte order matters at both ends */
+	f.sport = 65535; /* byte order matters at both ends */
 	f.rqueue = 0;
 	f.wqueue = 128;
 	assert_int_equal(conn_parse(put_msg(&buf, &f), &c), 0);
@@ -214,8 +214,7 @@ static void test_parse_short_info(void **state)
 	 * the times are there, bytes_received is not. */
 	nlh = put_msg(&buf, &F);
 	put_attr(nlh, INET_DIAG_INFO,
-		     offsetof(struct tcp_info, tcpi_rcv_ssthresh) + sizeof(ti.tcpi_rcv_ssthresh),
-		     &ti);
+		 offsetof(struct tcp_info, tcpi_rcv_ssthresh) + sizeof(ti.tcpi_rcv_ssthresh), &ti);
 	assert_int_equal(conn_parse(nlh, &c), 0);
 	assert_true(c.has_info);
 	assert_int_equal(c.last_recv_ms, 567);
@@ -232,8 +231,7 @@ static void test_parse_short_info(void **state)
 
 	/* Cut inside tcpi_bytes_received: not taken. */
 	nlh = put_msg(&buf, &F);
-	put_attr(nlh, INET_DIAG_INFO, offsetof(struct tcp_info, tcpi_bytes_received) + 4,
-		     &ti);
+	put_attr(nlh, INET_DIAG_INFO, offsetof(struct tcp_info, tcpi_bytes_received) + 4, &ti);
 	assert_int_equal(conn_parse(nlh, &c), 0);
 	assert_true(c.has_info);
 	assert_true(c.bytes_received == 0);
@@ -241,8 +239,8 @@ static void test_parse_short_info(void **state)
 	/* Ending right after tcpi_bytes_received: taken. */
 	nlh = put_msg(&buf, &F);
 	put_attr(nlh, INET_DIAG_INFO,
-		     offsetof(struct tcp_info, tcpi_bytes_received) + sizeof(ti.tcpi_bytes_received),
-		     &ti);
+		 offsetof(struct tcp_info, tcpi_bytes_received) + sizeof(ti.tcpi_bytes_received),
+		 &ti);
 	assert_int_equal(conn_parse(nlh, &c), 0);
 	assert_true(c.bytes_received == 0x123456789aULL);
 
@@ -381,7 +379,7 @@ static void test_busy(void **state)
 	struct conn prev, c;
 
 	memset(&c, 0, sizeof(c));
-	assert_false(conn_busy(&c, NULL));	/* no info, no queues */
+	assert_false(conn_busy(&c, NULL)); /* no info, no queues */
 	c.rqueue = 1;
 	assert_true(conn_busy(&c, NULL));
 	c.rqueue = 0;
@@ -414,10 +412,10 @@ static struct conn mk(uint64_t cookie, uint16_t lport, uint8_t st, uint64_t byte
 	c.lport = lport;
 	c.state = st;
 	c.bytes_received = bytes;
-	c.bytes_sent = bytes;	/* every request answered */
+	c.bytes_sent = bytes; /* every request answered */
 	c.has_info = true;
 	c.has_bytes = true;
-	c.last_recv_ms = 100;	/* idle: answered after the last request */
+	c.last_recv_ms = 100; /* idle: answered after the last request */
 	c.last_sent_ms = 50;
 	return c;
 }
@@ -433,7 +431,7 @@ static void test_sort(void **state)
 	(void)state;
 	struct conn c[6] = {
 		mk(UINT64_MAX, 1, 1, 0), mk(3, 2, 1, 0), mk(0x8000000000000000ULL, 3, 1, 0),
-		mk(1, 4, 1, 0),	 mk(0, 5, 1, 0), mk(3, 6, 1, 0),
+		mk(1, 4, 1, 0),		 mk(0, 5, 1, 0), mk(3, 6, 1, 0),
 	};
 
 	conn_sort(NULL, 0);
@@ -456,7 +454,7 @@ static void setup_dumps(void)
 	/* prev: cookies 5, 10, 15 (gone now), 20, 50 (listener), 40000 */
 	prev[0] = mk(20, 8080, CONN_TCP_ESTABLISHED, 150);
 	prev[1] = mk(5, 8080, CONN_TCP_ESTABLISHED, 70);
-	prev[1].pending = true;	/* a request in the works since before */
+	prev[1].pending = true; /* a request in the works since before */
 	prev[2] = mk(15, 8080, CONN_TCP_ESTABLISHED, 1);
 	prev[3] = mk(10, 8080, CONN_TCP_ESTABLISHED, 100);
 	prev[4] = mk(50, 8080, CONN_TCP_LISTEN, 0);
@@ -504,8 +502,8 @@ static void test_compare_ports(void **state)
 	conn_compare(prev, 6, cur, 8, p8080, 1, &st);
 	assert_int_equal(st.established, 4);
 	assert_int_equal(st.busy, 3);
-	assert_false(cur[2].pending);	/* 20: answered */
-	assert_true(cur[0].pending);	/* 5: carried over */
+	assert_false(cur[2].pending); /* 20: answered */
+	assert_true(cur[0].pending);  /* 5: carried over */
 	assert_int_equal(st.new_conns, 1);
 	assert_int_equal(st.new_requests, 1);
 
@@ -580,9 +578,9 @@ static void test_compare_prev_cases(void **state)
 /* ---- real dumps of loopback sockets ---- */
 
 struct pair {
-	int lfd;	/* listening on 127.0.0.1:port */
-	int cfd;	/* the client */
-	int sfd;	/* the accepted server side */
+	int lfd; /* listening on 127.0.0.1:port */
+	int cfd; /* the client */
+	int sfd; /* the accepted server side */
 	uint16_t port;
 	ino_t lino, cino, sino;
 };
@@ -667,7 +665,7 @@ static const struct conn *find_inode(const struct conn *c, size_t n, ino_t ino)
 
 	for (size_t i = 0; i < n; i++) {
 		if (c[i].inode == (uint32_t)ino) {
-			assert_null(found);	/* one socket, one entry */
+			assert_null(found); /* one socket, one entry */
 			found = &c[i];
 		}
 	}
@@ -937,11 +935,11 @@ static void test_bytecode_one_port(void **state)
 	assert_int_equal(conn_bytecode_ports(&port, 1, bc, sizeof(bc)), 16);
 	assert_int_equal(bc[0].code, INET_DIAG_BC_S_GE);
 	assert_int_equal(bc[0].yes, 8);
-	assert_int_equal(bc[0].no, 20);	/* end + 4: reject */
+	assert_int_equal(bc[0].no, 20); /* end + 4: reject */
 	assert_int_equal(bc[1].no, 8080);
 	assert_int_equal(bc[2].code, INET_DIAG_BC_S_LE);
-	assert_int_equal(bc[2].yes, 8);	/* to the end: accept */
-	assert_int_equal(bc[2].no, 12);	/* end + 4: reject */
+	assert_int_equal(bc[2].yes, 8); /* to the end: accept */
+	assert_int_equal(bc[2].no, 12); /* end + 4: reject */
 	assert_int_equal(bc[3].no, 8080);
 	assert_true(bc_audit((const char *)bc, 16));
 	assert_true(bc_run((const char *)bc, 16, 8080));
@@ -954,16 +952,19 @@ static void test_bytecode_many_ports(void **state)
 	(void)state;
 	struct inet_diag_bc_op bc[PORTS_MAX * 5];
 	uint16_t ports[PORTS_MAX];
-	static const uint16_t probe[] = { 0, 1, 79, 80, 81, 442, 443, 444, 8079, 8080,
-					  8081, 9000, 9001, 65534, 65535 };
+	static const uint16_t probe[] = { 0,	1,    79,   80,	  81,	442,   443,  444,
+					  8079, 8080, 8081, 9000, 9001, 65534, 65535 };
 
 	for (size_t n = 1; n <= PORTS_MAX; n++) {
 		int len;
 
 		/* 80, 443, 8080, 65535, then 9000.. */
 		for (size_t i = 0; i < n; i++)
-			ports[i] = i == 0 ? 80 : i == 1 ? 443 : i == 2 ? 8080 : i == 3 ? 65535
-										  : (uint16_t)(9000 + i);
+			ports[i] = i == 0   ? 80
+				   : i == 1 ? 443
+				   : i == 2 ? 8080
+				   : i == 3 ? 65535
+					    : (uint16_t)(9000 + i);
 		len = conn_bytecode_ports(ports, n, bc, sizeof(bc));
 		assert_int_equal(len, (int)(n * 20 - 4));
 		assert_true(bc_audit((const char *)bc, len));
@@ -981,7 +982,7 @@ static void test_bytecode_many_ports(void **state)
 static void test_bytecode_limits(void **state)
 {
 	(void)state;
-	struct inet_diag_bc_op bc[10];	/* 40 bytes: room for 2 ports (36) */
+	struct inet_diag_bc_op bc[10]; /* 40 bytes: room for 2 ports (36) */
 	const uint16_t ports[3] = { 1, 2, 3 };
 
 	assert_int_equal(conn_bytecode_ports(ports, 0, bc, sizeof(bc)), -ENOSPC);
@@ -1015,7 +1016,7 @@ static void test_dump_filtered(void **state)
 	assert_non_null(find_inode(d, n, p.lino));
 	assert_non_null(find_inode(d, n, p.sino));
 	assert_non_null(find_inode(d, n, inode_of(ofd)));
-	assert_null(find_inode(d, n, p.cino));	/* the client: an ephemeral port */
+	assert_null(find_inode(d, n, p.cino)); /* the client: an ephemeral port */
 
 	/* Only ours, established only: the accepted side alone. */
 	assert_int_equal(conn_dump(1u << CONN_TCP_ESTABLISHED, &p.port, 1, d, CONN_MAX, &n), 0);

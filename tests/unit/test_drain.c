@@ -87,11 +87,11 @@ static void test_budget_tight_grace_compresses(void **state)
 	/* usable 4000 = 5000 - 1000; stop:min = 5000:2000 kept. */
 	assert_int_equal(out.grace_ms, 5000);
 	assert_int_equal(out.kill_margin_ms, 1000);
-	assert_int_equal(out.stop_timeout_ms, 2857);	/* 4000 * 5000 / 7000 */
+	assert_int_equal(out.stop_timeout_ms, 2857); /* 4000 * 5000 / 7000 */
 	assert_int_equal(out.min_delay_ms, 1143);
 	assert_int_equal(out.stop_timeout_ms + out.min_delay_ms, 4000);
-	assert_int_equal(out.max_delay_ms, 1143);	/* window = 4000 - 2857 */
-	assert_int_equal(out.quiet_ms, 1000);		/* fits the window */
+	assert_int_equal(out.max_delay_ms, 1143); /* window = 4000 - 2857 */
+	assert_int_equal(out.quiet_ms, 1000);	  /* fits the window */
 	assert_true(out.max_delay_ms >= out.min_delay_ms);
 	assert_fits(&in, &out);
 	/* The proportion: 5/2 within rounding. */
@@ -128,7 +128,7 @@ static void test_budget_margin_halved(void **state)
 	char why[512];
 
 	in.grace_ms = 3000;
-	in.kill_margin_ms = 2000;	/* more than half */
+	in.kill_margin_ms = 2000; /* more than half */
 	assert_true(drain_budget_fit(&in, &out, why, sizeof(why)));
 	assert_int_equal(out.kill_margin_ms, 1500);
 	/* usable 1500, stop:min = 5:2 */
@@ -147,7 +147,7 @@ static void test_budget_margin_halved(void **state)
 	assert_int_equal(out.kill_margin_ms, 10000);
 	assert_int_equal(out.stop_timeout_ms, 5000);
 	assert_int_equal(out.min_delay_ms, 2000);
-	assert_int_equal(out.max_delay_ms, 5000);	/* 10000 - 5000 */
+	assert_int_equal(out.max_delay_ms, 5000); /* 10000 - 5000 */
 	assert_int_equal(out.quiet_ms, 1000);
 	assert_fits(&in, &out);
 }
@@ -161,7 +161,7 @@ static void test_budget_tiny_grace(void **state)
 	in.grace_ms = 1000;
 	assert_true(drain_budget_fit(&in, &out, why, sizeof(why)));
 	assert_int_equal(out.kill_margin_ms, 500);
-	assert_int_equal(out.stop_timeout_ms, 357);	/* 500 * 5000 / 7000 */
+	assert_int_equal(out.stop_timeout_ms, 357); /* 500 * 5000 / 7000 */
 	assert_int_equal(out.min_delay_ms, 143);
 	assert_int_equal(out.max_delay_ms, 143);
 	assert_int_equal(out.quiet_ms, 143);
@@ -409,7 +409,7 @@ static void test_propagate_capped_by_max_delay(void **state)
 static void test_propagate_capped_by_stop_at(void **state)
 {
 	(void)state;
-	struct drain_budget b = DEF;	/* deliberately not fitted */
+	struct drain_budget b = DEF; /* deliberately not fitted */
 	struct drain d;
 	int64_t t;
 
@@ -497,7 +497,7 @@ static void test_drain_failed_sample_ignored(void **state)
 	assert_int_equal(drain_inflight(&d, T0 + 2300, -1), 0);
 	assert_int_equal(d.phase, DRAIN_DRAIN);
 	assert_int_equal(d.idle_samples, 1);
-	assert_int_equal(d.inflight, 0);	/* the last good sample */
+	assert_int_equal(d.inflight, 0); /* the last good sample */
 	/* ...nor breaks the streak. */
 	assert_int_equal(drain_inflight(&d, T0 + 2400, 0), DRAIN_ACT_PHASE | DRAIN_ACT_STOP);
 	assert_int_equal(d.at[DRAIN_STOP], T0 + 2400);
@@ -786,7 +786,8 @@ static void test_phase_names(void **state)
 		enum drain_phase back = DRAIN_PHASES;
 
 		assert_string_equal(drain_phase_name((enum drain_phase)p), want[p]);
-		assert_int_equal(drain_phase_parse(drain_phase_name((enum drain_phase)p), &back), 0);
+		assert_int_equal(drain_phase_parse(drain_phase_name((enum drain_phase)p), &back),
+				 0);
 		assert_int_equal(back, p);
 	}
 	assert_string_equal(drain_phase_name(DRAIN_PHASES), "unknown");
@@ -806,7 +807,7 @@ static void test_phase_parse(void **state)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		p = DRAIN_KILL;
 		assert_int_equal(drain_phase_parse(bad[i], &p), -EINVAL);
-		assert_int_equal(p, DRAIN_KILL);	/* untouched */
+		assert_int_equal(p, DRAIN_KILL); /* untouched */
 	}
 }
 

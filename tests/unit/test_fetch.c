@@ -47,9 +47,18 @@ static void test_parse_good(void **state)
 static void test_parse_bad(void **state)
 {
 	static const char *const bad[] = {
-		"", "localhost:8080/drain", "127.0.0.1:8080", "ftp://x/", "file:///etc/passwd",
-		"gopher://x/", "http://", "http://exa mple/", "unix:", "unix:run/app.sock",
-		"unix:relative:/x", "/run/app.sock",
+		"",
+		"localhost:8080/drain",
+		"127.0.0.1:8080",
+		"ftp://x/",
+		"file:///etc/passwd",
+		"gopher://x/",
+		"http://",
+		"http://exa mple/",
+		"unix:",
+		"unix:run/app.sock",
+		"unix:relative:/x",
+		"/run/app.sock",
 	};
 	struct fetch_target t;
 	char err[256];
@@ -89,9 +98,12 @@ static void test_url_ip(void **state)
 	static const unsigned char v4[4] = { 10, 96, 0, 1 };
 	static const unsigned char v6[16] = { 0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 };
 	static const char *const names[] = {
-		"https://kubernetes.default.svc/api", "https://localhost:6443/",
+		"https://kubernetes.default.svc/api",
+		"https://localhost:6443/",
 		"https://10.96.0.1.example.com/",
-		"not a url", "", "unix:/x.sock:/p",
+		"not a url",
+		"",
+		"unix:/x.sock:/p",
 	};
 
 	(void)state;
@@ -124,11 +136,11 @@ static void test_url_ip(void **state)
 static struct MHD_Daemon *tcp_d, *unix_d;
 static int tcp_port, hang_port, hang_fd = -1;
 static char unix_path[108];
-static int last_method;		/* 1 GET, 2 POST; written by the server thread */
+static int last_method; /* 1 GET, 2 POST; written by the server thread */
 
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
-			       const char *method, const char *version,
-			       const char *upload, size_t *upload_size, void **con_cls)
+			       const char *method, const char *version, const char *upload,
+			       size_t *upload_size, void **con_cls)
 {
 	static char big[FETCH_BODY_MAX + 100];
 	static int first;
@@ -283,7 +295,9 @@ static void start(const char *spec, const char *method, int64_t timeout_ms, int 
 	char err[256];
 
 	assert_int_equal(fetch_target_parse(spec, &t, err, sizeof(err)), 0);
-	assert_int_equal(fetch_start(fp, &t, method, NULL, timeout_ms, on_done, (void *)(intptr_t)i), 0);
+	assert_int_equal(fetch_start(fp, &t, method, NULL, timeout_ms, on_done,
+				     (void *)(intptr_t)i),
+			 0);
 }
 
 static void test_get_tcp(void **state)
@@ -293,7 +307,7 @@ static void test_get_tcp(void **state)
 	(void)state;
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/hello", tcp_port);
 	start(url, "GET", 2000, 0);
-	assert_int_equal(got.done, 0);	/* never called back from fetch_start */
+	assert_int_equal(got.done, 0); /* never called back from fetch_start */
 	run(1);
 	assert_int_equal(got.status[0], 200);
 	assert_string_equal(got.body[0], "hello");
@@ -347,7 +361,7 @@ static void test_refused(void **state)
 	int port, fd = listen_tcp(&port);
 
 	(void)state;
-	close(fd);	/* nothing listens there now */
+	close(fd); /* nothing listens there now */
 	snprintf(url, sizeof(url), "http://127.0.0.1:%d/x", port);
 	start(url, "GET", 2000, 0);
 	run(1);

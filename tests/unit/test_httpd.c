@@ -55,10 +55,10 @@ static void test_acl_entries(void **state)
 	assert_int_equal(httpd_acl_add(&acl, "fd00::/8", err, sizeof(err)), 0);
 	assert_true(allows(&acl, "10.1.2.3"));
 	assert_false(allows(&acl, "10.1.2.4"));
-	assert_true(allows(&acl, "::ffff:10.1.2.3"));	/* v4 on a dual-stack socket */
+	assert_true(allows(&acl, "::ffff:10.1.2.3")); /* v4 on a dual-stack socket */
 	assert_true(allows(&acl, "192.168.255.1"));
 	assert_false(allows(&acl, "192.169.0.1"));
-	assert_true(allows(&acl, "172.23.255.255"));	/* /13: 172.16-172.23 */
+	assert_true(allows(&acl, "172.23.255.255")); /* /13: 172.16-172.23 */
 	assert_false(allows(&acl, "172.24.0.0"));
 	assert_true(allows(&acl, "fd12:3456::1"));
 	assert_false(allows(&acl, "fe00::1"));
@@ -85,8 +85,19 @@ static void test_acl_edges(void **state)
 static void test_acl_bad(void **state)
 {
 	static const char *const bad[] = {
-		"", "/8", "10.0.0", "10.0.0.256", "10.0.0.0/33", "10.0.0.0/-1", "10.0.0.0/",
-		"10.0.0.0/8x", "fd00::/129", "node", "10.0.0.1 ", " 10.0.0.1", "10.0.0.1/8/8",
+		"",
+		"/8",
+		"10.0.0",
+		"10.0.0.256",
+		"10.0.0.0/33",
+		"10.0.0.0/-1",
+		"10.0.0.0/",
+		"10.0.0.0/8x",
+		"fd00::/129",
+		"node",
+		"10.0.0.1 ",
+		" 10.0.0.1",
+		"10.0.0.1/8/8",
 	};
 	struct httpd_acl acl = { .n = 0 };
 	char err[256];
@@ -126,6 +137,7 @@ static void test_parse_addr(void **state)
 
 int main(void)
 {
+	/* clang-format off */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_loopback_always),
 		cmocka_unit_test(test_acl_entries),
@@ -133,6 +145,7 @@ int main(void)
 		cmocka_unit_test(test_acl_bad),
 		cmocka_unit_test(test_parse_addr),
 	};
+	/* clang-format on */
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -38,7 +38,7 @@ static void test_gate_types(void **state)
 	assert_false(kapi_gate_type_ok("x/"));
 	assert_false(kapi_gate_type_ok("a//b"));
 	assert_false(kapi_gate_type_ok("a/b/c"));
-	assert_false(kapi_gate_type_ok("Example.com/x"));	/* prefix lower case */
+	assert_false(kapi_gate_type_ok("Example.com/x")); /* prefix lower case */
 	assert_false(kapi_gate_type_ok("-a.com/x"));
 	assert_false(kapi_gate_type_ok("a..com/x"));
 	assert_false(kapi_gate_type_ok("a.com/-x"));
@@ -48,7 +48,7 @@ static void test_gate_types(void **state)
 	name[63] = '\0';
 	assert_true(kapi_gate_type_ok(name));
 	strcat(name, "n");
-	assert_false(kapi_gate_type_ok(name));		/* 64: too long */
+	assert_false(kapi_gate_type_ok(name)); /* 64: too long */
 }
 
 static void test_gate_patch(void **state)
@@ -83,7 +83,8 @@ static void test_gate_patch(void **state)
 	j = cJSON_Parse(buf);
 	assert_null(cJSON_GetObjectItemCaseSensitive(j, "metadata"));
 	c = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(
-				       cJSON_GetObjectItemCaseSensitive(j, "status"), "conditions"), 0);
+				       cJSON_GetObjectItemCaseSensitive(j, "status"), "conditions"),
+			       0);
 	assert_string_equal(str_at(c, "status", NULL), "True");
 	cJSON_Delete(j);
 
@@ -128,30 +129,41 @@ static void test_parse_pod(void **state)
 	char err[256];
 
 	(void)state;
-	assert_int_equal(pod("{\"kind\":\"Pod\",\"metadata\":{\"uid\":\"abc\",\"name\":\"x\"}}", &p, err), 0);
+	assert_int_equal(pod("{\"kind\":\"Pod\",\"metadata\":{\"uid\":\"abc\",\"name\":\"x\"}}", &p,
+			     err),
+			 0);
 	assert_string_equal(p.uid, "abc");
 	assert_false(p.deleting);
 	assert_int_equal(p.deletion_grace_s, -1);
 
 	assert_int_equal(pod("{\"kind\":\"Pod\",\"metadata\":{\"uid\":\"abc\","
 			     "\"deletionTimestamp\":\"2026-11-21T07:00:00Z\","
-			     "\"deletionGracePeriodSeconds\":5}}", &p, err), 0);
+			     "\"deletionGracePeriodSeconds\":5}}",
+			     &p, err),
+			 0);
 	assert_true(p.deleting);
 	assert_int_equal(p.deletion_grace_s, 5);
 
 	/* What an API server sends for the metadata-only Accept. */
-	assert_int_equal(pod("{\"kind\":\"PartialObjectMetadata\",\"apiVersion\":\"meta.k8s.io/v1\","
-			     "\"metadata\":{\"uid\":\"u1\",\"deletionTimestamp\":\"2026-11-21T07:00:00Z\","
-			     "\"deletionGracePeriodSeconds\":3}}", &p, err), 0);
+	assert_int_equal(
+		pod("{\"kind\":\"PartialObjectMetadata\",\"apiVersion\":\"meta.k8s.io/v1\","
+		    "\"metadata\":{\"uid\":\"u1\",\"deletionTimestamp\":\"2026-11-21T07:00:00Z\","
+		    "\"deletionGracePeriodSeconds\":3}}",
+		    &p, err),
+		0);
 	assert_string_equal(p.uid, "u1");
 	assert_int_equal(p.deletion_grace_s, 3);
 
 	/* null is the same as absent */
 	assert_int_equal(pod("{\"kind\":\"Pod\",\"metadata\":{\"uid\":\"a\","
-			     "\"deletionGracePeriodSeconds\":null}}", &p, err), 0);
+			     "\"deletionGracePeriodSeconds\":null}}",
+			     &p, err),
+			 0);
 	assert_int_equal(p.deletion_grace_s, -1);
 
-	const struct { const char *json, *why; } bad[] = {
+	const struct {
+		const char *json, *why;
+	} bad[] = {
 		{ "", "not JSON" },
 		{ "{\"kind\":\"Pod\",", "not JSON" },
 		{ "[1,2]", "not a Pod" },
@@ -177,7 +189,8 @@ static void test_parse_pod(void **state)
 		if (pod(bad[i].json, &p, err) != -EINVAL)
 			fail_msg("accepted %s", bad[i].json);
 		if (!strstr(err, bad[i].why))
-			fail_msg("%s: error \"%s\" does not say \"%s\"", bad[i].json, err, bad[i].why);
+			fail_msg("%s: error \"%s\" does not say \"%s\"", bad[i].json, err,
+				 bad[i].why);
 	}
 	/* A uid longer than any real one. */
 	char big[200];
@@ -189,8 +202,9 @@ static void test_error_message(void **state)
 {
 	(void)state;
 	char buf[64];
-	const char *st = "{\"kind\":\"Status\",\"status\":\"Failure\",\"message\":"
-			 "\"pods \\\"web-0\\\" is forbidden:\\nno RBAC\",\"code\":403}";
+	const char *st =
+		"{\"kind\":\"Status\",\"status\":\"Failure\",\"message\":"
+		"\"pods \\\"web-0\\\" is forbidden:\\nno RBAC\",\"code\":403}";
 
 	kapi_error_message(st, strlen(st), buf, sizeof(buf));
 	assert_string_equal(buf, "pods \"web-0\" is forbidden: no RBAC");
@@ -224,6 +238,7 @@ static void test_now(void **state)
 
 int main(void)
 {
+	/* clang-format off */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_gate_types),
 		cmocka_unit_test(test_gate_patch),
@@ -232,6 +247,7 @@ int main(void)
 		cmocka_unit_test(test_error_message),
 		cmocka_unit_test(test_now),
 	};
+	/* clang-format on */
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,13 +10,12 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-static size_t fmt_line(char *buf, size_t size, enum log_format format,
-		       const char *ts, enum log_level level, const char *event,
-		       const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+static size_t fmt_line(char *buf, size_t size, enum log_format format, const char *ts,
+		       enum log_level level, const char *event, const char *fmt, ...)
+	__attribute__((format(printf, 7, 8)));
 
-static size_t fmt_line(char *buf, size_t size, enum log_format format,
-		       const char *ts, enum log_level level, const char *event,
-		       const char *fmt, ...)
+static size_t fmt_line(char *buf, size_t size, enum log_format format, const char *ts,
+		       enum log_level level, const char *event, const char *fmt, ...)
 {
 	va_list ap;
 	size_t len;
@@ -34,10 +33,12 @@ static size_t fmt_line(char *buf, size_t size, enum log_format format,
 static char out[LOG_LINE_MAX];
 
 /* One info line of event "ev" without timestamp, in out. */
+/* clang-format off */
 #define LOGFMT(...) \
 	(fmt_line(out, sizeof(out), LOG_FMT_LOGFMT, NULL, LOG_INFO, "ev", __VA_ARGS__), out)
 #define JSON(...) \
 	(fmt_line(out, sizeof(out), LOG_FMT_JSON, NULL, LOG_INFO, "ev", __VA_ARGS__), out)
+/* clang-format on */
 
 #define LF "level=info prog=lastcall event=ev"
 #define JS "{\"level\":\"info\",\"prog\":\"lastcall\",\"event\":\"ev\""
@@ -65,10 +66,11 @@ static void test_logfmt_basic(void **state)
 	const char *volatile null_str = NULL;
 	assert_string_equal(LOGFMT("s=%s", null_str), LF " s=(null)\n");
 
-	fmt_line(out, sizeof(out), LOG_FMT_LOGFMT, ts, LOG_WARN, "child_exited",
-		 "pid=%d code=%d", 42, 143);
-	assert_string_equal(out, "ts=2024-01-02T03:04:05.678Z level=warn prog=lastcall "
-				 "event=child_exited pid=42 code=143\n");
+	fmt_line(out, sizeof(out), LOG_FMT_LOGFMT, ts, LOG_WARN, "child_exited", "pid=%d code=%d",
+		 42, 143);
+	assert_string_equal(out,
+			    "ts=2024-01-02T03:04:05.678Z level=warn prog=lastcall "
+			    "event=child_exited pid=42 code=143\n");
 	fmt_line(out, sizeof(out), LOG_FMT_LOGFMT, NULL, LOG_DEBUG, "e", "a=%s", "");
 	assert_string_equal(out, "level=debug prog=lastcall event=e a=\"\"\n");
 	fmt_line(out, sizeof(out), LOG_FMT_LOGFMT, NULL, LOG_ERROR, "e", " ");
@@ -102,11 +104,12 @@ static void test_json_basic(void **state)
 	assert_string_equal(JSON("a=%d b=%s", 1, "hello"), JS ",\"a\":1,\"b\":\"hello\"}\n");
 	assert_string_equal(JSON(" "), JS "}\n");
 	assert_string_equal(JSON("ready mode=pid1"), JS ",\"ready\":true,\"mode\":\"pid1\"}\n");
-	fmt_line(out, sizeof(out), LOG_FMT_JSON, ts, LOG_ERROR, "exec_failed",
-		 "cmd=%s code=%d", "/bin/x", 127);
-	assert_string_equal(out, "{\"ts\":\"2024-01-02T03:04:05.678Z\",\"level\":\"error\","
-				 "\"prog\":\"lastcall\",\"event\":\"exec_failed\","
-				 "\"cmd\":\"/bin/x\",\"code\":127}\n");
+	fmt_line(out, sizeof(out), LOG_FMT_JSON, ts, LOG_ERROR, "exec_failed", "cmd=%s code=%d",
+		 "/bin/x", 127);
+	assert_string_equal(out,
+			    "{\"ts\":\"2024-01-02T03:04:05.678Z\",\"level\":\"error\","
+			    "\"prog\":\"lastcall\",\"event\":\"exec_failed\","
+			    "\"cmd\":\"/bin/x\",\"code\":127}\n");
 }
 
 static void test_json_numbers(void **state)
@@ -161,8 +164,9 @@ static void test_json_escaping(void **state)
 	/* Keys and the event name are escaped too. */
 	assert_string_equal(JSON("k\"\\=%d", 1), JS ",\"k\\\"\\\\\":1}\n");
 	fmt_line(out, sizeof(out), LOG_FMT_JSON, "t\"s", LOG_INFO, "e\"v\n", " ");
-	assert_string_equal(out, "{\"ts\":\"t\\\"s\",\"level\":\"info\",\"prog\":\"lastcall\","
-				 "\"event\":\"e\\\"v\\n\"}\n");
+	assert_string_equal(out,
+			    "{\"ts\":\"t\\\"s\",\"level\":\"info\",\"prog\":\"lastcall\","
+			    "\"event\":\"e\\\"v\\n\"}\n");
 }
 
 /* Formats the compiler rightly refuses; the logger must survive them. */
@@ -195,8 +199,9 @@ static void test_bad_format(void **state)
 	assert_string_equal(
 		LOGFMT("k123456789k123456789k123456789k123456789k123456789k123456789kkkk=%d b=%s",
 		       1, "ok"),
-		LF " k123456789k123456789k123456789k123456789k123456789k123456789kkk=true"
-		   " b=<bad-format>\n");
+		LF
+		" k123456789k123456789k123456789k123456789k123456789k123456789kkk=true"
+		" b=<bad-format>\n");
 	/* Width or precision from an argument, then a bad conversion. */
 	assert_string_equal(LOGFMT("a=%*f b=%d", 3, 1.5, 2), LF " a=<bad-format> b=<bad-format>\n");
 }
@@ -219,8 +224,8 @@ static void test_value_max(void **state)
 }
 
 /* Checks a truncated line of size bytes against the untruncated one. */
-static void check_truncated(enum log_format format, const char *line, size_t len,
-			    size_t size, const char *full)
+static void check_truncated(enum log_format format, const char *line, size_t len, size_t size,
+			    const char *full)
 {
 	const char *marker = format == LOG_FMT_JSON ? "\"truncated\":1}\n" : "truncated=1\n";
 	char sep = format == LOG_FMT_JSON ? ',' : ' ';
@@ -291,7 +296,7 @@ static void test_level_format_parse(void **state)
 		const char *s;
 		enum log_level level;
 	} levels[] = {
-		{ "debug", LOG_DEBUG }, { "info", LOG_INFO }, { "warn", LOG_WARN },
+		{ "debug", LOG_DEBUG },	 { "info", LOG_INFO },	 { "warn", LOG_WARN },
 		{ "warning", LOG_WARN }, { "error", LOG_ERROR }, { "off", LOG_OFF },
 	};
 	static const char *const bad_levels[] = {
@@ -303,7 +308,7 @@ static void test_level_format_parse(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++) {
-		level = (enum log_level)-1;
+		level = (enum log_level)(-1);
 		assert_int_equal(log_level_parse(levels[i].s, &level), 0);
 		assert_int_equal(level, levels[i].level);
 	}
@@ -396,7 +401,8 @@ static void test_event_to_fd(void **state)
 	log_setup(LOG_DEBUG, LOG_FMT_JSON, pipefd[1]);
 	log_debug("d", "n=%d", -1);
 	got = skip_ts(drain(), "{\"ts\":\"", "\",");
-	assert_string_equal(got, "\"level\":\"debug\",\"prog\":\"lastcall\",\"event\":\"d\",\"n\":-1}\n");
+	assert_string_equal(got,
+			    "\"level\":\"debug\",\"prog\":\"lastcall\",\"event\":\"d\",\"n\":-1}\n");
 }
 
 static void test_event_below_minimum(void **state)
@@ -479,8 +485,10 @@ int main(void)
 		cmocka_unit_test(test_truncation_escaped),
 		cmocka_unit_test(test_level_format_parse),
 		cmocka_unit_test_setup_teardown(test_event_to_fd, pipe_setup, pipe_teardown),
-		cmocka_unit_test_setup_teardown(test_event_below_minimum, pipe_setup, pipe_teardown),
-		cmocka_unit_test_setup_teardown(test_event_long_line_whole, pipe_setup, pipe_teardown),
+		cmocka_unit_test_setup_teardown(test_event_below_minimum, pipe_setup,
+						pipe_teardown),
+		cmocka_unit_test_setup_teardown(test_event_long_line_whole, pipe_setup,
+						pipe_teardown),
 		cmocka_unit_test_setup_teardown(test_event_write_fails, pipe_setup, pipe_teardown),
 	};
 

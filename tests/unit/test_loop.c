@@ -136,7 +136,8 @@ static void test_del_pending_in_same_pass(void **state)
 	for (int i = 0; i < 2; i++) {
 		assert_int_equal(pipe_nb(pair[i]), 0);
 		assert_int_equal(loop_add(l, pair[i][0], EPOLLIN, on_pair_del_other,
-					  (void *)(intptr_t)i), 0);
+					  (void *)(intptr_t)i),
+				 0);
 		assert_int_equal(write(pair[i][1], "x", 1), 1);
 	}
 	/* loop_stop is only honoured after the pass: the second event is
@@ -186,7 +187,8 @@ static void test_replace_pending_in_same_pass(void **state)
 	for (int i = 0; i < 2; i++) {
 		assert_int_equal(pipe_nb(pair[i]), 0);
 		assert_int_equal(loop_add(l, pair[i][0], EPOLLIN, on_pair_replace_other,
-					  (void *)(intptr_t)i), 0);
+					  (void *)(intptr_t)i),
+				 0);
 		assert_int_equal(write(pair[i][1], "x", 1), 1);
 	}
 	assert_int_equal(loop_run(l), 0);
@@ -234,8 +236,7 @@ static void test_fds_max(void **state)
 	}
 	for (int i = 0; i < LOOP_FDS_MAX; i++)
 		assert_int_equal(loop_add(l, fds[i], EPOLLIN, on_readable_stop, NULL), 0);
-	assert_int_equal(loop_add(l, fds[LOOP_FDS_MAX], EPOLLIN, on_readable_stop, NULL),
-			 -ENOSPC);
+	assert_int_equal(loop_add(l, fds[LOOP_FDS_MAX], EPOLLIN, on_readable_stop, NULL), -ENOSPC);
 	/* A freed slot can be used again. */
 	loop_del(l, fds[3]);
 	assert_int_equal(loop_add(l, fds[LOOP_FDS_MAX], EPOLLIN, on_readable_stop, NULL), 0);
@@ -305,7 +306,8 @@ static void test_timer_past_fires_at_once(void **state)
 {
 	(void)state;
 	memset(&seen, 0, sizeof(seen));
-	assert_int_equal(loop_timer_add(l, loop_now_ms() - 1000, on_timer_stop, (void *)1, NULL), 0);
+	assert_int_equal(loop_timer_add(l, loop_now_ms() - 1000, on_timer_stop, (void *)1, NULL),
+			 0);
 	assert_int_equal(loop_run(l), 0);
 	assert_int_equal(seen.n_order, 1);
 	/* Time 0 (or below) as well. */
@@ -409,7 +411,8 @@ static void test_timers_max(void **state)
 
 	(void)state;
 	for (int i = 0; i < LOOP_TIMERS_MAX; i++) {
-		assert_int_equal(loop_timer_add(l, loop_now_ms() + 60000, on_timer, NULL, &ids[i]), 0);
+		assert_int_equal(loop_timer_add(l, loop_now_ms() + 60000, on_timer, NULL, &ids[i]),
+				 0);
 		assert_true(ids[i] > 0);
 		for (int j = 0; j < i; j++)
 			assert_true(ids[i] != ids[j]);

@@ -35,8 +35,8 @@ static void count(const struct nlmsghdr *nlh, void *data)
 }
 
 /* Appends a message of type with payload len (filled with fill) at *off. */
-static struct nlmsghdr *add(union buf *b, size_t *off, uint16_t type, uint16_t flags,
-			    uint32_t seq, uint32_t pid, size_t len, int fill)
+static struct nlmsghdr *add(union buf *b, size_t *off, uint16_t type, uint16_t flags, uint32_t seq,
+			    uint32_t pid, size_t len, int fill)
 {
 	struct nlmsghdr *nlh = (struct nlmsghdr *)(b->b + *off);
 
@@ -122,9 +122,9 @@ static void test_walk_dump(void **state)
 	struct seen s = { 0, { 0 } };
 
 	memset(&b, 0, sizeof(b));
-	add(&b, &off, 20, NLM_F_MULTI, 5, 77, 13, 1);	/* padded to 16 */
+	add(&b, &off, 20, NLM_F_MULTI, 5, 77, 13, 1); /* padded to 16 */
 	add(&b, &off, NLMSG_NOOP, 0, 5, 77, 0, 0);
-	add(&b, &off, 21, NLM_F_MULTI, 5, 0, 0, 0);	/* from the kernel */
+	add(&b, &off, 21, NLM_F_MULTI, 5, 0, 0, 0); /* from the kernel */
 	assert_int_equal(nl_walk(&b, off, 5, 77, count, &s), NL_MORE);
 	assert_int_equal(s.n, 2);
 	assert_int_equal(s.types[0], 20);
@@ -223,7 +223,7 @@ static void test_walk_malformed(void **state)
 	assert_int_equal(nl_walk(&b, off, 5, 77, count, &s), -EPROTO);
 	nlh->nlmsg_len = NLMSG_HDRLEN - 1;
 	assert_int_equal(nl_walk(&b, off, 5, 77, count, &s), -EPROTO);
-	nlh->nlmsg_len = 0;	/* would loop for ever if accepted */
+	nlh->nlmsg_len = 0; /* would loop for ever if accepted */
 	assert_int_equal(nl_walk(&b, off, 5, 77, count, &s), -EPROTO);
 	assert_int_equal(s.n, 0);
 
@@ -312,7 +312,8 @@ static void test_kernel_round_trip(void **state)
 		struct nlmsghdr h;
 		char b[32768];
 	} buf;
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t salen = sizeof(sa);
 	struct found f = { 0, 0, 0 };
 	struct nl_sock nl;
@@ -333,7 +334,7 @@ static void test_kernel_round_trip(void **state)
 	req = nl_msg_extra(nlh, sizeof(buf), sizeof(*req));
 	req->sdiag_family = AF_INET;
 	req->sdiag_protocol = IPPROTO_TCP;
-	req->idiag_states = 1u << 10;	/* TCP_LISTEN */
+	req->idiag_states = 1u << 10; /* TCP_LISTEN */
 	assert_int_equal(nl_send(&nl, nlh), 0);
 	for (int i = 0; i < 1000 && r == NL_MORE; i++) {
 		r = nl_recv(&nl, &buf, sizeof(buf));

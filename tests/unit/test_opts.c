@@ -52,19 +52,19 @@ static int teardown(void **state)
 }
 
 /* Asserts that err holds want. */
-#define assert_err_has(want)                                                  \
-	do {                                                                  \
-		if (!strstr(err, (want)))                                     \
-			fail_msg("error \"%s\" lacks \"%s\"", err, (want));   \
+#define assert_err_has(want)                                                \
+	do {                                                                \
+		if (!strstr(err, (want)))                                   \
+			fail_msg("error \"%s\" lacks \"%s\"", err, (want)); \
 	} while (0)
 
 /* Calls parse(field, value) expecting -EINVAL and the message want. */
-#define assert_bad(parse, field, value, want)                                 \
-	do {                                                                  \
-		err[0] = '\0';                                                \
-		if ((parse)((field), (value), err, sizeof(err)) >= 0)         \
-			fail_msg("\"%s\" accepted", (value));                 \
-		assert_err_has(want);                                         \
+#define assert_bad(parse, field, value, want)                         \
+	do {                                                          \
+		err[0] = '\0';                                        \
+		if ((parse)((field), (value), err, sizeof(err)) >= 0) \
+			fail_msg("\"%s\" accepted", (value));         \
+		assert_err_has(want);                                 \
 	} while (0)
 
 /* ---- the parsers ---- */
@@ -108,8 +108,8 @@ static void test_parse_rewrite(void **state)
 static void test_parse_exit_map(void **state)
 {
 	struct status_map m;
-	static const char *const bad[] = { "143", "143:", ":0", "256:0", "1:256", "x:1",
-					   "-1:0", "143:0:1" };
+	static const char *const bad[] = { "143",   "143:", ":0",   "256:0",
+					   "1:256", "x:1",  "-1:0", "143:0:1" };
 
 	(void)state;
 	status_map_init(&m);
@@ -150,8 +150,8 @@ static void test_parse_drain_on(void **state)
 	assert_int_equal(opts_parse_drain_on(on, "SIGHUP", err, sizeof(err)), 0);
 	assert_int_equal(drain_bits(on), 1ull << SIGHUP);
 	assert_int_equal(opts_parse_drain_on(on, "usr1,15,RTMIN+1", err, sizeof(err)), 0);
-	assert_int_equal(drain_bits(on), (1ull << SIGUSR1) | (1ull << SIGTERM) |
-						  (1ull << (SIG_RTMIN + 1)));
+	assert_int_equal(drain_bits(on),
+			 (1ull << SIGUSR1) | (1ull << SIGTERM) | (1ull << (SIG_RTMIN + 1)));
 	assert_int_equal(opts_parse_drain_on(on, "none", err, sizeof(err)), 0);
 	assert_int_equal(drain_bits(on), 0);
 
@@ -176,8 +176,8 @@ static void test_parse_drain_on(void **state)
 static void test_parse_port(void **state)
 {
 	struct sup_ports ports = { .n = 0 };
-	static const char *const bad[] = { "", "0", "65536", "-1", "http", "80x", "8 0",
-					   "99999999999999999999" };
+	static const char *const bad[] = { "",	   "0",	  "65536", "-1",
+					   "http", "80x", "8 0",   "99999999999999999999" };
 	char v[32];
 
 	(void)state;
@@ -230,8 +230,13 @@ static void test_parse_signal_or_none(void **state)
 		const char *s;
 		int sig;
 	} good[] = {
-		{ "QUIT", SIGQUIT }, { "SIGTERM", SIGTERM }, { "sigusr2", SIGUSR2 },
-		{ "15", SIGTERM }, { "RTMIN+2", SIG_RTMIN + 2 }, { "none", 0 }, { "", 0 },
+		{ "QUIT", SIGQUIT },
+		{ "SIGTERM", SIGTERM },
+		{ "sigusr2", SIGUSR2 },
+		{ "15", SIGTERM },
+		{ "RTMIN+2", SIG_RTMIN + 2 },
+		{ "none", 0 },
+		{ "", 0 },
 		/* Any signal: a standalone hook may be told to SIGKILL its app. */
 		{ "KILL", SIGKILL },
 	};
@@ -253,8 +258,9 @@ static void test_parse_signal_or_none(void **state)
 static void test_parse_allow(void **state)
 {
 	struct httpd_acl acl = { .n = 0 };
-	static const char *const bad[] = { "", "node", "10.0.0.0/33", "fd00::/129", "10.0.0.1/",
-					   "10.0.0.1/x", "/8", "10.0.0.256", "none" };
+	static const char *const bad[] = { "",		 "node",       "10.0.0.0/33",
+					   "fd00::/129", "10.0.0.1/",  "10.0.0.1/x",
+					   "/8",	 "10.0.0.256", "none" };
 	char v[32];
 
 	(void)state;
@@ -282,8 +288,10 @@ static void test_parse_allow(void **state)
 static void test_parse_app_url(void **state)
 {
 	static const char *const good[] = {
-		"http://127.0.0.1:8080/drain", "https://app.local/inflight",
-		"unix:/run/app.sock:/admin/ready", "unix:/run/app.sock",
+		"http://127.0.0.1:8080/drain",
+		"https://app.local/inflight",
+		"unix:/run/app.sock:/admin/ready",
+		"unix:/run/app.sock",
 	};
 	const char *field = NULL;
 
@@ -318,7 +326,8 @@ static void test_parse_exit_url(void **state)
 	(void)state;
 	memset(&u, 0, sizeof(u));
 	assert_int_equal(opts_parse_exit_url(&u, "http://127.0.0.1:15020/quitquitquit", err,
-					     sizeof(err)), 0);
+					     sizeof(err)),
+			 0);
 	assert_int_equal(opts_parse_exit_url(&u, "unix:/run/proxy.sock:/quit", err, sizeof(err)),
 			 0);
 	assert_int_equal(u.n, 2);
@@ -386,8 +395,9 @@ static void test_check(void **state)
 	/* The API's features need the pod's name. */
 	valid_opts(&o);
 	o.sup.kube.gate = "example.com/drained";
-	assert_string_equal(opts_check(&o), "--readiness-gate and --events need --pod-name "
-					    "(LASTCALL_POD_NAME from the downward API)");
+	assert_string_equal(opts_check(&o),
+			    "--readiness-gate and --events need --pod-name "
+			    "(LASTCALL_POD_NAME from the downward API)");
 	o.sup.kube.gate = NULL;
 	o.sup.kube.events = true;
 	assert_non_null(strstr(opts_check(&o), "need --pod-name"));
@@ -400,7 +410,7 @@ static void test_check(void **state)
 
 	/* Conditions the kubelet owns, or not a qualified name. */
 	static const char *const bad_gates[] = { "Ready", "ContainersReady", "bad name",
-						 "/x", "example.com/", "-x" };
+						 "/x",	  "example.com/",    "-x" };
 	for (size_t i = 0; i < sizeof(bad_gates) / sizeof(bad_gates[0]); i++) {
 		o.sup.kube.gate = bad_gates[i];
 		const char *m = opts_check(&o);
@@ -508,22 +518,19 @@ static void test_run_flags(void **state)
 {
 	static struct cmd_opts o;
 	int argi, code;
-	char **argv = ARGV("run", "--signal-target", "child", "--rewrite", "TERM:QUIT",
-			   "--rewrite=INT:0", "--exit-code-map", "143:0", "--drain-on", "none",
-			   "--grace-period", "1m", "--kill-margin", "500ms",
-			   "--stop-timeout", "2.5s", "--min-delay", "0",
-			   "--quiet-period", "250ms", "--max-delay", "20s",
-			   "--stop-signal", "QUIT", "--port", "8080", "--port", "8443",
-			   "--sample-interval", "50ms", "--listen", "none",
-			   "--control", "/run/lc.sock", "--allow-from", "10.0.0.0/8",
-			   "--ready-file", "/tmp/ready", "--termination-log", "none",
-			   "--app-ready-url", "http://127.0.0.1:8080/ready",
-			   "--app-drain-url", "unix:/run/app.sock:/drain",
-			   "--app-inflight-url", "none",
-			   "--on-exit-url", "http://127.0.0.1:15020/quitquitquit",
-			   "--pod-name", "web-0", "--readiness-gate", "example.com/serving",
-			   "--events", "--log-level", "debug", "--log-format", "json",
-			   "--", "app", "--port", "1");
+	char **argv =
+		ARGV("run", "--signal-target", "child", "--rewrite", "TERM:QUIT", "--rewrite=INT:0",
+		     "--exit-code-map", "143:0", "--drain-on", "none", "--grace-period", "1m",
+		     "--kill-margin", "500ms", "--stop-timeout", "2.5s", "--min-delay", "0",
+		     "--quiet-period", "250ms", "--max-delay", "20s", "--stop-signal", "QUIT",
+		     "--port", "8080", "--port", "8443", "--sample-interval", "50ms", "--listen",
+		     "none", "--control", "/run/lc.sock", "--allow-from", "10.0.0.0/8",
+		     "--ready-file", "/tmp/ready", "--termination-log", "none", "--app-ready-url",
+		     "http://127.0.0.1:8080/ready", "--app-drain-url", "unix:/run/app.sock:/drain",
+		     "--app-inflight-url", "none", "--on-exit-url",
+		     "http://127.0.0.1:15020/quitquitquit", "--pod-name", "web-0",
+		     "--readiness-gate", "example.com/serving", "--events", "--log-level", "debug",
+		     "--log-format", "json", "--", "app", "--port", "1");
 
 	(void)state;
 	assert_int_equal(parse_cmd(&run_cmd, &o, &argi, &code, argv), 0);
@@ -603,7 +610,8 @@ static void test_run_env(void **state)
 	assert_int_equal(parse_cmd(&run_cmd, &o, &argi, &code,
 				   ARGV("run", "--port", "9000", "--grace-period", "10s",
 					"--control", "/run/x.sock", "--drain-on", "TERM,INT",
-					"--allow-from", "192.0.2.1", "app")), 0);
+					"--allow-from", "192.0.2.1", "app")),
+			 0);
 	assert_int_equal(o.sup.ports.n, 1);
 	assert_int_equal(o.sup.ports.v[0], 9000);
 	assert_int_equal(o.sup.budget.grace_ms, 10000);
@@ -701,8 +709,9 @@ static void test_flag_limits(void **state)
 	assert_err_has("--on-exit-url: invalid value \"http://127.0.0.1:3004/\": at most 4 URLs");
 
 	/* Not repeatable: twice is an error. */
-	assert_int_equal(parse_err(&run_cmd, &o, ARGV("run", "--drain-on", "TERM", "--drain-on",
-						    "INT", "app")), -EINVAL);
+	assert_int_equal(parse_err(&run_cmd, &o,
+				   ARGV("run", "--drain-on", "TERM", "--drain-on", "INT", "app")),
+			 -EINVAL);
 	assert_err_has("option --drain-on given twice");
 	/* Options of other commands are unknown. */
 	assert_int_equal(parse_err(&prestop_cmd, &o, ARGV("prestop", "--rewrite", "TERM:QUIT")),
@@ -721,7 +730,8 @@ static void test_sidecar(void **state)
 	setenv("LASTCALL_TARGET_PROCESS", "nginx", 1);
 	setenv("LASTCALL_STOP_SIGNAL", "QUIT", 1);
 	assert_int_equal(parse_cmd(&sidecar_cmd, &o, &argi, &code,
-				   ARGV("sidecar", "--pid-file", "/run/nginx.pid")), 0);
+				   ARGV("sidecar", "--pid-file", "/run/nginx.pid")),
+			 0);
 	assert_int_equal(argi, 3);
 	assert_common_defaults(&o);
 	assert_string_equal(o.sup.target_process, "nginx");
@@ -776,7 +786,8 @@ static void test_prestop(void **state)
 	assert_int_equal(parse_cmd(&prestop_cmd, &o, &argi, &code,
 				   ARGV("prestop", "--control", "none", "--signal", "none",
 					"--until=done", "--min-delay", "0s", "--ready-file",
-					"/tmp/ready")), 0);
+					"/tmp/ready")),
+			 0);
 	assert_null(o.sup.control);
 	assert_int_equal(o.sup.stop_signal, 0);
 	assert_string_equal(o.until, "done");

@@ -29,21 +29,21 @@
 #define REQUESTS_MAX 64
 #define OUT_MAX 8192
 
-static char dir[64];		/* the test's temporary directory */
-static char sock_path[108];	/* the control socket */
-static char pid1_path[128];	/* stands in for PID 1's stdout */
-static int idle_fd = -1;	/* a listening port nobody connects to */
+static char dir[64];	    /* the test's temporary directory */
+static char sock_path[108]; /* the control socket */
+static char pid1_path[128]; /* stands in for PID 1's stdout */
+static int idle_fd = -1;    /* a listening port nobody connects to */
 static char idle_port[8];
 
 /* ---- a scripted control socket ---- */
 
 enum step_act {
-	ANSWER,		/* status and body, then close */
-	ANSWER_GONE,	/* the instance exits: socket file and listener gone,
-			 * then the answer on the connection already open */
-	ANSWER_STALE,	/* the listener gone, its file left: then the answer */
-	DROP,		/* close without an answer (it died mid-request) */
-	HANG,		/* no answer: wait until the client gives up */
+	ANSWER,	      /* status and body, then close */
+	ANSWER_GONE,  /* the instance exits: socket file and listener gone,
+		       * then the answer on the connection already open */
+	ANSWER_STALE, /* the listener gone, its file left: then the answer */
+	DROP,	      /* close without an answer (it died mid-request) */
+	HANG,	      /* no answer: wait until the client gives up */
 };
 
 struct step {
@@ -54,8 +54,8 @@ struct step {
 
 /* The /status bodies httpd.c answers POST /drain and GET /wait with. */
 #define STATUS(phase, ms)                                                       \
-	"{\"phase\":\"" phase "\",\"ready\":false,\"ms_since_t0\":" #ms          \
-	",\"deadline_ms\":29000,\"inflight\":0,\"inflight_source\":\"kernel\","  \
+	"{\"phase\":\"" phase "\",\"ready\":false,\"ms_since_t0\":" #ms         \
+	",\"deadline_ms\":29000,\"inflight\":0,\"inflight_source\":\"kernel\"," \
 	"\"connections\":0,\"ports\":[8080],\"phases\":{},\"grace_ms\":30000}\n"
 
 static struct {
@@ -64,21 +64,23 @@ static struct {
 	pthread_t thread;
 	bool running;
 	const struct step *steps;
-	size_t n_steps;		/* past the end, the last step repeats */
+	size_t n_steps; /* past the end, the last step repeats */
 	/* Written by the server thread; read after server_stop (the join). */
 	size_t n_requests;
-	char requests[REQUESTS_MAX][160];	/* request lines */
-	int gave_up;		/* HANG: the client closed */
+	char requests[REQUESTS_MAX][160]; /* request lines */
+	int gave_up;			  /* HANG: the client closed */
 } srv = { .lfd = -1, .stop = { -1, -1 } };
 
 static const char *reason(int status)
 {
 	switch (status) {
+	/* clang-format off */
 	case 200: return "OK";
 	case 202: return "Accepted";
 	case 408: return "Request Timeout";
 	case 409: return "Conflict";
 	default: return "Internal Server Error";
+		/* clang-format on */
 	}
 }
 
@@ -226,10 +228,10 @@ static void server_stop(void)
 	srv.stop[0] = srv.stop[1] = -1;
 }
 
-#define SERVE(...)                                                              \
-	do {                                                                    \
-		static const struct step steps_[] = { __VA_ARGS__ };            \
-		server_start(steps_, sizeof(steps_) / sizeof(steps_[0]));       \
+#define SERVE(...)                                                        \
+	do {                                                              \
+		static const struct step steps_[] = { __VA_ARGS__ };      \
+		server_start(steps_, sizeof(steps_) / sizeof(steps_[0])); \
 	} while (0)
 
 static void assert_request(size_t i, const char *line)
@@ -412,8 +414,9 @@ static void test_usage_until(void **state)
 	(void)state;
 	SERVE({ ANSWER, 202, STATUS("unready", 0) });
 	PRESTOP(&r, "--control", sock_path, "--until", "bogus");
-	assert_usage(&r, "--until: expected unready, propagate, drain, drained, stop, kill "
-			 "or done");
+	assert_usage(&r,
+		     "--until: expected unready, propagate, drain, drained, stop, kill "
+		     "or done");
 	/* Serving is where it starts, not a phase to wait for. */
 	PRESTOP(&r, "--control", sock_path, "--until", "serving");
 	assert_usage(&r, "--until: expected");
@@ -437,8 +440,9 @@ static void test_usage_signal(void **state)
 	assert_usage(&r, "--signal needs --pid-file or --process");
 	unsetenv("LASTCALL_SIGNAL");
 	PRESTOP(&r, "--control", sock_path, "--signal", "STOPPIT", "--process", "nginx");
-	assert_usage(&r, "--signal: invalid value \"STOPPIT\": expected a signal (QUIT, "
-			 "SIGTERM, 15) or none");
+	assert_usage(&r,
+		     "--signal: invalid value \"STOPPIT\": expected a signal (QUIT, "
+		     "SIGTERM, 15) or none");
 	server_stop();
 	assert_int_equal(srv.n_requests, 0);
 }
@@ -493,19 +497,18 @@ static void test_attached_drained(void **state)
 	struct result r;
 
 	(void)state;
-	SERVE({ ANSWER, 202, STATUS("unready", 0) },
-	      { ANSWER, 408, STATUS("propagate", 1000) },
-	      { ANSWER, 408, STATUS("propagate", 2000) },
-	      { ANSWER, 408, STATUS("drain", 2500) },
+	SERVE({ ANSWER, 202, STATUS("unready", 0) }, { ANSWER, 408, STATUS("propagate", 1000) },
+	      { ANSWER, 408, STATUS("propagate", 2000) }, { ANSWER, 408, STATUS("drain", 2500) },
 	      { ANSWER, 200, STATUS("stop", 3100) });
 	PRESTOP(&r, "--control", sock_path);
 	assert_int_equal(r.code, 0);
 	/* A line per phase change, then the end. */
-	assert_string_equal(r.out, "prestop: phase=unready ms=0\n"
-				   "prestop: phase=propagate ms=1000\n"
-				   "prestop: phase=drain ms=2500\n"
-				   "prestop: phase=stop ms=3100\n"
-				   "prestop: reached drained\n");
+	assert_string_equal(r.out,
+			    "prestop: phase=unready ms=0\n"
+			    "prestop: phase=propagate ms=1000\n"
+			    "prestop: phase=drain ms=2500\n"
+			    "prestop: phase=stop ms=3100\n"
+			    "prestop: reached drained\n");
 	assert_string_equal(r.err, "");
 	server_stop();
 	assert_int_equal(srv.n_requests, 5);
@@ -520,20 +523,19 @@ static void test_attached_until(void **state)
 
 	(void)state;
 	/* A second prestop attaches to the drain under way (202 again). */
-	SERVE({ ANSWER, 202, STATUS("propagate", 700) },
-	      { ANSWER, 200, STATUS("propagate", 701) });
+	SERVE({ ANSWER, 202, STATUS("propagate", 700) }, { ANSWER, 200, STATUS("propagate", 701) });
 	setenv("LASTCALL_UNTIL", "propagate", 1);
 	PRESTOP(&r, "--control", sock_path);
 	assert_int_equal(r.code, 0);
-	assert_string_equal(r.out, "prestop: phase=propagate ms=700\n"
-				   "prestop: reached propagate\n");
+	assert_string_equal(r.out,
+			    "prestop: phase=propagate ms=700\n"
+			    "prestop: reached propagate\n");
 	server_stop();
 	assert_int_equal(srv.n_requests, 2);
 	assert_request(1, "GET /wait?phase=propagate&timeout=1s HTTP/1.1");
 
 	/* Answers that are not a status: no progress, still followed. */
-	SERVE({ ANSWER, 202, "accepted\n" }, { ANSWER, 408, "" },
-	      { ANSWER, 200, "{\"phase\":3}" });
+	SERVE({ ANSWER, 202, "accepted\n" }, { ANSWER, 408, "" }, { ANSWER, 200, "{\"phase\":3}" });
 	PRESTOP(&r, "--control", sock_path, "--until", "done");
 	assert_int_equal(r.code, 0);
 	assert_string_equal(r.out, "prestop: reached done\n");
@@ -552,8 +554,9 @@ static void test_attached_refused(void **state)
 	PRESTOP(&r, "--control", sock_path);
 	assert_int_equal(r.code, 1);
 	assert_string_equal(r.out, "");
-	assert_string_equal(r.err, "lastcall prestop: POST /drain answered 409: "
-				   "the drain is off (--drain-on none)\n");
+	assert_string_equal(r.err,
+			    "lastcall prestop: POST /drain answered 409: "
+			    "the drain is off (--drain-on none)\n");
 	server_stop();
 	assert_int_equal(srv.n_requests, 1);
 }
@@ -563,13 +566,13 @@ static void test_attached_wait_error(void **state)
 	struct result r;
 
 	(void)state;
-	SERVE({ ANSWER, 202, STATUS("unready", 0) },
-	      { ANSWER, 408, STATUS("propagate", 1000) },
+	SERVE({ ANSWER, 202, STATUS("unready", 0) }, { ANSWER, 408, STATUS("propagate", 1000) },
 	      { ANSWER, 500, "internal error\n" });
 	PRESTOP(&r, "--control", sock_path);
 	assert_int_equal(r.code, 1);
-	assert_string_equal(r.out, "prestop: phase=unready ms=0\n"
-				   "prestop: phase=propagate ms=1000\n");
+	assert_string_equal(r.out,
+			    "prestop: phase=unready ms=0\n"
+			    "prestop: phase=propagate ms=1000\n");
 	assert_string_equal(r.err, "lastcall prestop: GET /wait answered 500: internal error\n");
 	server_stop();
 	assert_int_equal(srv.n_requests, 3);
@@ -606,15 +609,15 @@ static void test_attached_gone(void **state)
 	snprintf(want, sizeof(want),
 		 "prestop: phase=unready ms=0\n"
 		 "prestop: phase=propagate ms=1000\n"
-		 "prestop: the instance is gone (%s: No such file or directory)\n", sock_path);
+		 "prestop: the instance is gone (%s: No such file or directory)\n",
+		 sock_path);
 	assert_string_equal(r.out, want);
 	assert_string_equal(r.err, "");
 	server_stop();
 	assert_int_equal(srv.n_requests, 2);
 
 	/* Its socket file left behind, nobody listening. */
-	SERVE({ ANSWER, 202, STATUS("unready", 0) },
-	      { ANSWER_STALE, 408, STATUS("drain", 2000) });
+	SERVE({ ANSWER, 202, STATUS("unready", 0) }, { ANSWER_STALE, 408, STATUS("drain", 2000) });
 	PRESTOP(&r, "--control", sock_path);
 	assert_int_equal(r.code, 0);
 	assert_has(r.out, "prestop: phase=drain ms=2000\nprestop: the instance is gone (");
@@ -641,8 +644,9 @@ static void test_attached_deadline(void **state)
 	SERVE({ ANSWER, 202, STATUS("unready", 0) }, { ANSWER, 408, STATUS("drain", 10) });
 	PRESTOP(&r, "--control", sock_path, "--grace-period", "1s", "--kill-margin", "1s");
 	assert_int_equal(r.code, 1);
-	assert_string_equal(r.err, "lastcall prestop: the drain did not reach drained "
-				   "within the grace period\n");
+	assert_string_equal(r.err,
+			    "lastcall prestop: the drain did not reach drained "
+			    "within the grace period\n");
 	assert_string_equal(r.out, "prestop: phase=unready ms=0\nprestop: phase=drain ms=10\n");
 	assert_true(r.ms >= 500);
 	assert_true(r.ms < 5000);
@@ -666,10 +670,10 @@ static void test_attached_deadline(void **state)
 
 /* What makes a standalone drain end at once: nothing to wait for, one
  * port nobody connects to, samples 10 ms apart. */
-#define TINY_BUDGET                                                             \
-	"--grace-period", "1s", "--kill-margin", "100ms", "--stop-timeout", "0",  \
-	"--min-delay", "0", "--quiet-period", "0", "--max-delay", "0",           \
-	"--sample-interval", "10ms", "--port", idle_port
+#define TINY_BUDGET                                                                             \
+	"--grace-period", "1s", "--kill-margin", "100ms", "--stop-timeout", "0", "--min-delay", \
+		"0", "--quiet-period", "0", "--max-delay", "0", "--sample-interval", "10ms",    \
+		"--port", idle_port
 
 static void test_standalone_fallback(void **state)
 {

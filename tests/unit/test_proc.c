@@ -34,7 +34,9 @@ static void test_parse_real(void **state)
 
 	(void)state;
 	assert_int_equal(parse("123 (bash) S 1 123 123 0 -1 4194560 1054 0 0 0 1 0 0 0 "
-			       "20 0 1 0 2386 8495104 1201 18446744073709551615\n", &st), 0);
+			       "20 0 1 0 2386 8495104 1201 18446744073709551615\n",
+			       &st),
+			 0);
 	assert_int_equal(st.pid, 123);
 	assert_int_equal(st.state, 'S');
 	assert_int_equal(st.ppid, 1);
@@ -87,11 +89,11 @@ static void test_parse_tricky_comm(void **state)
 static void test_parse_bad(void **state)
 {
 	static const char *const bad[] = {
-		"123 (bash S 1 123 123",	/* missing ')' */
-		"123 bash S 1 123",		/* no comm */
-		"abc (x) S 1 1",		/* pid not a number */
+		"123 (bash S 1 123 123", /* missing ')' */
+		"123 bash S 1 123",	 /* no comm */
+		"abc (x) S 1 1",	 /* pid not a number */
 		"12a (x) S 1 1",
-		"0 (x) S 1 1",			/* pid must be > 0 */
+		"0 (x) S 1 1", /* pid must be > 0 */
 		"-5 (x) S 1 1",
 		" ",
 		"\n",
@@ -101,8 +103,8 @@ static void test_parse_bad(void **state)
 		"12 (x) ",
 		"12 (x) S",
 		"12 (x) S ",
-		"12 (x) S 3",			/* no pgrp */
-		"12 (x) 5 3 4",			/* state not a letter */
+		"12 (x) S 3",	/* no pgrp */
+		"12 (x) 5 3 4", /* state not a letter */
 		"12 (x) SS 3 4",
 		"12 (x) S 3x 4",
 		"12 (x) S x 4",
@@ -173,7 +175,7 @@ static void test_parse_self(void **state)
 struct family {
 	pid_t child;
 	pid_t grandchild;
-	int hold;	/* write end: closing it lets both go */
+	int hold; /* write end: closing it lets both go */
 };
 
 static void family_start(struct family *f)
@@ -312,7 +314,9 @@ static void test_parse_starttime(void **state)
 
 	(void)state;
 	assert_int_equal(parse("123 (a b) S 1 123 123 0 -1 4194560 1054 0 0 0 1 0 0 0 "
-			       "20 0 1 0 2386 8495104 1201 18446744073709551615\n", &st), 0);
+			       "20 0 1 0 2386 8495104 1201 18446744073709551615\n",
+			       &st),
+			 0);
 	assert_int_equal(st.starttime, 2386);
 	/* Cut before field 22: parsed, the start time unknown. */
 	assert_int_equal(parse("7 (init) R 0 0", &st), 0);
@@ -331,8 +335,9 @@ static void test_parse_pid(void **state)
 	assert_int_equal(proc_parse_pid("17 \r\n", 5, &pid), 0);
 	assert_int_equal(pid, 17);
 	pid = 5;
-	const char *bad[] = { "", "0", "-1", " 42", "42x", "4 2", "abc", "99999999999",
-			      "123456789012345678901234567890123" };
+	const char *bad[] = { "",    "0",	    "-1",
+			      " 42", "42x",	    "4 2",
+			      "abc", "99999999999", "123456789012345678901234567890123" };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		if (proc_parse_pid(bad[i], strlen(bad[i]), &pid) != -EINVAL)
 			fail_msg("accepted \"%s\"", bad[i]);

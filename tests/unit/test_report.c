@@ -243,7 +243,7 @@ static void test_summary(void **state)
 	assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "drained")));
 	ph = cJSON_GetObjectItemCaseSensitive(j, "phases");
 	assert_int_equal(num(ph, "drain"), 2050);
-	assert_null(cJSON_GetObjectItemCaseSensitive(ph, "kill"));	/* not reached */
+	assert_null(cJSON_GetObjectItemCaseSensitive(ph, "kill")); /* not reached */
 	assert_null(cJSON_GetObjectItemCaseSensitive(ph, "serving"));
 	assert_int_equal(cJSON_GetArraySize(ph), 5);
 	cJSON_Delete(j);
@@ -305,10 +305,8 @@ static void test_termination_log(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_status),
-		cmocka_unit_test(test_metrics),
-		cmocka_unit_test(test_summary),
-		cmocka_unit_test(test_flush_until),
+		cmocka_unit_test(test_status),		cmocka_unit_test(test_metrics),
+		cmocka_unit_test(test_summary),		cmocka_unit_test(test_flush_until),
 		cmocka_unit_test(test_termination_log),
 	};
 

@@ -16,9 +16,12 @@
 static void defaults(struct sup_opts *o)
 {
 	memset(o, 0, sizeof(*o));
-	o->budget = (struct drain_budget){ .grace_ms = 30000, .kill_margin_ms = 1000,
-					   .stop_timeout_ms = 5000, .min_delay_ms = 2000,
-					   .quiet_ms = 1000, .max_delay_ms = 15000 };
+	o->budget = (struct drain_budget){ .grace_ms = 30000,
+					   .kill_margin_ms = 1000,
+					   .stop_timeout_ms = 5000,
+					   .min_delay_ms = 2000,
+					   .quiet_ms = 1000,
+					   .max_delay_ms = 15000 };
 	o->stop_signal = SIGTERM;
 	o->sample_ms = 100;
 	o->drain_on[SIGTERM] = o->drain_on[SIGINT] = true;
@@ -117,7 +120,7 @@ struct owner {
 	bool running;
 	int stops, kills, dones, done_code;
 	int64_t t0, stop_ms, kill_ms, done_ms;
-	bool exit_on_stop;	/* the app exits at once on the stop signal */
+	bool exit_on_stop; /* the app exits at once on the stop signal */
 };
 
 static int f_stop(void *data, int sig, const char **ret_target, pid_t *ret_pid)
@@ -178,16 +181,23 @@ static void f_done(void *data, int code)
 }
 
 static const struct shut_ops fake_ops = {
-	.stop = f_stop, .kill = f_kill, .running = f_running, .pids = f_pids, .done = f_done,
+	.stop = f_stop,
+	.kill = f_kill,
+	.running = f_running,
+	.pids = f_pids,
+	.done = f_done,
 };
 
 /* A short budget: stop by 400 ms, kill at 500 ms. */
 static void short_budget(struct sup_opts *o)
 {
 	defaults(o);
-	o->budget = (struct drain_budget){ .grace_ms = 600, .kill_margin_ms = 100,
-					   .stop_timeout_ms = 100, .min_delay_ms = 50,
-					   .quiet_ms = 20, .max_delay_ms = 300 };
+	o->budget = (struct drain_budget){ .grace_ms = 600,
+					   .kill_margin_ms = 100,
+					   .stop_timeout_ms = 100,
+					   .min_delay_ms = 50,
+					   .quiet_ms = 20,
+					   .max_delay_ms = 300 };
 	o->sample_ms = 10;
 }
 

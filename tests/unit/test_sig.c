@@ -81,10 +81,16 @@ static void test_parse_realtime(void **state)
 static void test_parse_bad(void **state)
 {
 	static const char *const bad[] = {
-		"", "FOO", "SIG", "SIGSIGTERM", "TERMX", " TERM", "TERM ", "65",
-		"99999999999999999999", "-1", "-15", "+15", "15x", "1 5", "0x0f",
-		"32", "33", "RTMIN+99", "RTMIN+", "RTMIN-1", "RTMAX+1", "RTMAX-",
-		"RTMINX", "RTMIN+1x", "RTMIN++1", "SIG15", "SIGRT", "RTMI",
+		"",	      "FOO",	 "SIG",
+		"SIGSIGTERM", "TERMX",	 " TERM",
+		"TERM ",      "65",	 "99999999999999999999",
+		"-1",	      "-15",	 "+15",
+		"15x",	      "1 5",	 "0x0f",
+		"32",	      "33",	 "RTMIN+99",
+		"RTMIN+",     "RTMIN-1", "RTMAX+1",
+		"RTMAX-",     "RTMINX",	 "RTMIN+1x",
+		"RTMIN++1",   "SIG15",	 "SIGRT",
+		"RTMI",
 	};
 
 	(void)state;
