@@ -656,71 +656,88 @@ static int kube_setup(struct shut *sh)
 
 /* ---- life ---- */
 
+/* The HTTP client and its users: the app's URLs and the API. Logged. */
+static int clients_new(struct shut *sh)
+{
+	const struct sup_opts *o = sh->o;
+	bool app_urls = o->app.url[APP_READY] || o->app.url[APP_DRAIN] || o->app.url[APP_INFLIGHT];
+	char err[256];
+	int r;
+
+	if (!app_urls && !o->kube.pod_name && !o->on_exit.n)
+		return 0;
+	r = fetch_new(sh->loop, &sh->fetch);
+	if (r < 0) {
+		log_error("start_failed", "what=http_client error=%s", strerror(-r));
+		return r;
+	}
+	if (app_urls) {
+		r = app_new(sh->fetch, &o->app, on_app, sh, &sh->app, err, sizeof(err));
+		if (r < 0) {
+			log_error("start_failed", "what=app_urls error=%s", err);
+			return r;
+		}
+	}
+	return kube_setup(sh);
+}
+
+/* The sampler and the endpoints, for a role that samples. Logged. */
+static int sampling_new(struct shut *sh)
+{
+	const struct sup_opts *o = sh->o;
+	char err[256];
+	int r;
+
+	r = sample_new(o->ports.v, o->ports.n, &sh->smp);
+	if (r < 0) {
+		log_error("start_failed", "what=sampler error=%s", strerror(-r));
+		return r;
+	}
+	if (!o->listen && !o->control)
+		return 0;
+	r = httpd_new(sh->loop, o->listen, o->control, &o->allow, &shut_httpd_ops, sh, &sh->httpd,
+		      err, sizeof(err));
+	if (r < 0) {
+		log_error("start_failed", "what=endpoints error=%s", err);
+		return r;
+	}
+	log_info("endpoints", "listen=%s port=%d control=%s", o->listen ? o->listen : "none",
+		 httpd_port(sh->httpd), o->control ? o->control : "none");
+	return 0;
+}
+
 int shut_new(struct loop *l, const struct sup_opts *o, const struct shut_role *role,
 	     const struct shut_ops *ops, void *data, struct shut **ret)
 {
 	struct shut *sh = calloc(1, sizeof(*sh));
 	struct drain_budget fitted;
-	char why[512], err[256];
+	char why[512];
 	int r;
 
 	if (!sh) {
 		log_error("start_failed", "what=memory error=%s", strerror(ENOMEM));
 		return -ENOMEM;
 	}
-	*sh = (struct shut){ .loop = l,
-			     .o = o,
-			     .role = *role,
-			     .ops = ops,
-			     .data = data,
-			     .seek_ms = o->sample_ms,
-			     .app_inflight = -1 };
+	sh->loop = l;
+	sh->o = o;
+	sh->role = *role;
+	sh->ops = ops;
+	sh->data = data;
+	sh->seek_ms = o->sample_ms;
+	sh->app_inflight = -1;
 	if (drain_budget_fit(&o->budget, &fitted, why, sizeof(why)))
 		log_warn("budget_compressed", "detail=%s", why);
 	drain_init(&sh->d, &fitted);
 	ready_init(&sh->ready, o->ready_file, role->ready_at_start);
-	bool app_urls = o->app.url[APP_READY] || o->app.url[APP_DRAIN] || o->app.url[APP_INFLIGHT];
-	if (app_urls || o->kube.pod_name || o->on_exit.n) {
-		r = fetch_new(l, &sh->fetch);
-		if (r < 0) {
-			log_error("start_failed", "what=http_client error=%s", strerror(-r));
-			goto fail;
-		}
-	}
-	if (app_urls) {
-		r = app_new(sh->fetch, &o->app, on_app, sh, &sh->app, err, sizeof(err));
-		if (r < 0) {
-			log_error("start_failed", "what=app_urls error=%s", err);
-			goto fail;
-		}
-	}
-	r = kube_setup(sh);
-	if (r < 0)
-		goto fail;
-	if (!role->sampled)
-		goto out;
-	r = sample_new(o->ports.v, o->ports.n, &sh->smp);
+	r = clients_new(sh);
+	if (r == 0 && role->sampled)
+		r = sampling_new(sh);
 	if (r < 0) {
-		log_error("start_failed", "what=sampler error=%s", strerror(-r));
-		goto fail;
+		shut_free(sh);
+		return r;
 	}
-	if (o->listen || o->control) {
-		r = httpd_new(l, o->listen, o->control, &o->allow, &shut_httpd_ops, sh, &sh->httpd,
-			      err, sizeof(err));
-		if (r < 0) {
-			log_error("start_failed", "what=endpoints error=%s", err);
-			goto fail;
-		}
-		log_info("endpoints", "listen=%s port=%d control=%s",
-			 o->listen ? o->listen : "none", httpd_port(sh->httpd),
-			 o->control ? o->control : "none");
-	}
-out:
 	*ret = sh;
 	return 0;
-fail:
-	shut_free(sh);
-	return r;
 }
 
 void shut_free(struct shut *sh)
