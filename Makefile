@@ -7,6 +7,7 @@
 #   make static     build/static/lastcall: static (musl), stripped, from
 #                   Debian's source packages of its libraries
 #   make install    PREFIX=/usr/local DESTDIR=
+#   make format     clang-format every C file (make test checks the layout)
 #
 # Missing Debian packages are installed by `make deps` (as root), which
 # test and demo run first.
@@ -55,7 +56,7 @@ BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
 .SECONDARY:
 
-.PHONY: all deps test unit-bins probes bench bench-bins demo static static-libs install clean
+.PHONY: all deps test unit-bins probes bench bench-bins demo static static-libs install clean format
 
 all: $(BUILD)/lastcall
 
@@ -83,6 +84,10 @@ $(BUILD)/probe/%: tests/probe/%.c | $(BUILD)/probe
 # Benchmarks link the product's own (optimized) objects.
 $(BUILD)/bench/%: tests/bench/%.c $(LIB_OBJS) | $(BUILD)/bench
 	$(CC) $(ALL_CFLAGS) -iquote helper $< $(LIB_OBJS) -o $@ $(ALL_LDFLAGS) $(LIBS_LDLIBS)
+
+# Except pid1probe, which runs under other inits: none of the product in it.
+$(BUILD)/bench/pid1probe: tests/bench/pid1probe.c | $(BUILD)/bench
+	$(CC) -std=c11 -D_GNU_SOURCE -O2 -g $(WARN) $< -o $@
 
 $(BUILD)/obj $(BUILD)/san $(BUILD)/unit $(BUILD)/probe $(BUILD)/bench:
 	mkdir -p $@
@@ -122,6 +127,10 @@ static-libs:
 install: $(BUILD)/lastcall
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(BUILD)/lastcall $(DESTDIR)$(PREFIX)/bin/lastcall
+
+# Lays every C file out as .clang-format says (make test checks it).
+format:
+	clang-format -i helper/*.c helper/*.h tests/unit/*.c tests/probe/*.c tests/bench/*.c
 
 clean:
 	rm -rf $(BUILD)

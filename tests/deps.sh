@@ -51,6 +51,10 @@ for what in "$@"; do
 		need_cmd wrk wrk
 		need_cmd tini tini
 		need_cmd dumb-init dumb-init
+		# pid1.sh: tini-static (tini ships it), catatonit; file for linkage.
+		need_cmd tini-static tini
+		need_cmd catatonit catatonit
+		need_cmd file file
 		;;
 	demo)
 		need_cmd unshare util-linux

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# make bench: the rollout benchmark and the connection-counting one.
+# make bench: the rollout benchmark, the connection-counting one and the
+# PID 1 one.
 # Figures, not pass/fail; see tests/bench/README.md.
 # Usage: tests/bench/run.sh BUILD_DIR
 set -uo pipefail
@@ -15,4 +16,7 @@ echo
 echo "== counting connections (tests/bench/conncount.c), 50000 sockets =="
 # A network namespace of its own: only the benchmark's sockets are there.
 unshare --net sh -c "ip link set lo up && '$build/bench/conncount' 25000 ${ROUNDS:-15}" || status=1
+echo
+echo "== PID 1: lastcall, tini, dumb-init, catatonit (tests/bench/pid1.sh) =="
+"$here/pid1.sh" "$build" || status=1
 exit $status
