@@ -26,8 +26,8 @@
 
 /* Event loop: registered fds and timers. Timers cannot run out by
  * construction: each user keeps one id per timer and cancels it before
- * arming it again, so at most 9 are armed at once (fetch 1, httpd 3: its
- * two servers and the /wait deadline, kapi 1, the drain shell 2, sup's
+ * arming it again, so at most 10 are armed at once (fetch 1, httpd 3: its
+ * two servers and the /wait deadline, kapi 1, the drain shell 3, sup's
  * leftovers or adopt's watch 1, the exit flush 1). The callers that can
  * check still do, and log. */
 #define LOOP_FDS_MAX 64
@@ -88,6 +88,11 @@
 #define PROC_TREE_MAX 1024
 /* Children of PID 1 a standalone hook looks at to tell it is stopping. */
 #define PID1_CHILDREN_MAX 64
+
+/* `run`, drained by a preStop hook: the stop signal waits for the
+ * kubelet's (sent as soon as the hook returns) until the stop-by deadline,
+ * or this long when that has passed. */
+#define STOP_HOLD_MS 500
 
 /* A standalone hook that stopped the container's PID 1 looks this often
  * whether PID 1's children are gone (it must return before PID 1 exits). */

@@ -5,8 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "fetch.h"
+#include "log.h"
 
 int opts_parse_target(void *field, const char *value, char *err, size_t errlen)
 {
@@ -140,13 +142,82 @@ int opts_parse_signal_or_none(void *field, const char *value, char *err, size_t 
 	return 0;
 }
 
+int opts_parse_grace(void *field, const char *value, char *err, size_t errlen)
+{
+	int64_t *ms = field;
+
+	if (strcmp(value, "auto") == 0) {
+		*ms = OPTS_GRACE_AUTO;
+		return 0;
+	}
+	if (cfg_parse_duration(value, ms) < 0) {
+		snprintf(err, errlen, "expected a duration (30s, 1m) or auto");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int64_t opts_grace_auto(enum opts_where where)
+{
+	switch (where) {
+	case OPTS_WHERE_DOCKER:
+	case OPTS_WHERE_PODMAN:
+		return 10000;
+	default:
+		return 30000;
+	}
+}
+
+const char *opts_where_name(enum opts_where where)
+{
+	static const char *const names[] = {
+		[OPTS_WHERE_KUBERNETES] = "kubernetes",
+		[OPTS_WHERE_DOCKER] = "docker",
+		[OPTS_WHERE_PODMAN] = "podman",
+		[OPTS_WHERE_UNKNOWN] = "unknown",
+	};
+
+	return where <= OPTS_WHERE_UNKNOWN ? names[where] : "unknown";
+}
+
+enum opts_where opts_where_detect(void)
+{
+	const char *host = getenv("KUBERNETES_SERVICE_HOST");
+
+	/* Kubernetes first: a pod's container may run on Docker's engine. */
+	if ((host && *host) || access(SUP_KUBE_DIR, F_OK) == 0)
+		return OPTS_WHERE_KUBERNETES;
+	if (access("/run/.containerenv", F_OK) == 0)
+		return OPTS_WHERE_PODMAN;
+	if (access("/.dockerenv", F_OK) == 0)
+		return OPTS_WHERE_DOCKER;
+	return OPTS_WHERE_UNKNOWN;
+}
+
+void opts_resolve(struct cmd_opts *o, enum log_level level)
+{
+	enum opts_where where;
+
+	if (o->sup.budget.grace_ms != OPTS_GRACE_AUTO)
+		return;
+	where = opts_where_detect();
+	o->sup.budget.grace_ms = opts_grace_auto(where);
+	log_event(level, "grace_period", "grace_ms=%lld assumed=%s hint=%s",
+		  (long long)o->sup.budget.grace_ms, opts_where_name(where),
+		  where == OPTS_WHERE_DOCKER || where == OPTS_WHERE_PODMAN
+			  ? "the engine's default stop timeout; if you stop with -t N or "
+			    "stop_grace_period, set --grace-period (LASTCALL_GRACE_PERIOD) to it"
+			  : "set --grace-period (LASTCALL_GRACE_PERIOD) to the pod's "
+			    "terminationGracePeriodSeconds");
+}
+
 const char *opts_check(const struct cmd_opts *o)
 {
 	if (o->sup.sample_ms < 10)
 		return "--sample-interval: at least 10ms";
 	if (o->sup.app.timeout_ms < 10)
 		return "--app-timeout: at least 10ms";
-	if (o->sup.budget.grace_ms < 1000)
+	if (o->sup.budget.grace_ms != OPTS_GRACE_AUTO && o->sup.budget.grace_ms < 1000)
 		return "--grace-period: at least 1s (as Kubernetes)";
 	if (o->sup.kube.timeout_ms < 10)
 		return "--api-timeout: at least 10ms";

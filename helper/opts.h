@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 #include "cli.h"
+#include "log.h"
 #include "sup.h"
 
 struct cmd_opts {
@@ -32,6 +33,35 @@ int opts_parse_app_url(void *field, const char *value, char *err, size_t errlen)
 /* --on-exit-url: checked now, kept whole. */
 int opts_parse_exit_url(void *field, const char *value, char *err, size_t errlen);
 
+/* --grace-period: a duration, or "auto" (OPTS_GRACE_AUTO until
+ * opts_resolve decides). */
+#define OPTS_GRACE_AUTO (-1)
+int opts_parse_grace(void *field, const char *value, char *err, size_t errlen);
+
+/* Where lastcall runs, as far as it can tell. */
+enum opts_where {
+	OPTS_WHERE_KUBERNETES, /* KUBERNETES_SERVICE_HOST, or a service account */
+	OPTS_WHERE_DOCKER,     /* /.dockerenv */
+	OPTS_WHERE_PODMAN,     /* /run/.containerenv */
+	OPTS_WHERE_UNKNOWN,
+};
+
+/*
+ * The grace period "auto" means where lastcall runs: Kubernetes' default
+ * terminationGracePeriodSeconds (30 s), or Docker's and podman's default
+ * stop timeout (10 s: `docker stop`, `podman stop`, Compose's
+ * stop_grace_period), else 30 s. Pure.
+ */
+int64_t opts_grace_auto(enum opts_where where);
+const char *opts_where_name(enum opts_where where);
+/* Looks at the environment and the filesystem. */
+enum opts_where opts_where_detect(void);
+
+/* Settles what parsing left open (the grace period "auto"), logging what
+ * was assumed and how to set it at level (a hook's own grace only bounds
+ * its wait: debug). Call once the usage is checked. */
+void opts_resolve(struct cmd_opts *o, enum log_level level);
+
 /* Range checks every command needs after parsing: a message, or NULL. */
 const char *opts_check(const struct cmd_opts *o);
 
@@ -42,9 +72,9 @@ const char *opts_check(const struct cmd_opts *o);
 
 /* The budget of the drain. */
 #define OPTS_BUDGET                                                             \
-	OPT("grace-period", CFG_DURATION, 0, sup.budget.grace_ms, "DURATION", "30s", \
-	    "The pod's terminationGracePeriodSeconds: the whole shutdown fits in it", \
-	    NULL),                                                              \
+	OPT("grace-period", CFG_CUSTOM, 0, sup.budget.grace_ms, "DURATION", "auto", \
+	    "The pod's terminationGracePeriodSeconds; auto: 30s in Kubernetes, 10s under Docker or podman", \
+	    opts_parse_grace),                                                  \
 	OPT("kill-margin", CFG_DURATION, 0, sup.budget.kill_margin_ms, "DURATION", "1s", \
 	    "SIGKILL everything this long before the grace period ends", NULL), \
 	OPT("stop-timeout", CFG_DURATION, 0, sup.budget.stop_timeout_ms, "DURATION", \

@@ -60,7 +60,9 @@ const struct cfg_cmd prestop_cmd = {
 		"Attached: when a `lastcall run` or `sidecar` instance answers on\n"
 		"--control, POSTs /drain to it and waits until the drain reaches --until\n"
 		"(default drained: just before the stop signal). The kubelet sends\n"
-		"SIGTERM when the hook returns; the instance then stops the app at once.\n"
+		"SIGTERM when the hook returns; a `run` instance holds its stop signal\n"
+		"until then (at most until the stop-by deadline), so that the hook\n"
+		"returns before PID 1 exits.\n"
 		"Running it twice attaches to the same drain.\n"
 		"Standalone: when nothing answers (the app itself is PID 1, nginx say),\n"
 		"the hook drains: readiness off (--app-drain-url, --ready-file), then it\n"
@@ -193,6 +195,7 @@ int prestop_main(int argc, char **argv)
 		return cli_fail(&prestop_cmd, bad);
 	if (o.sup.stop_signal && !o.sup.pid_file && !o.sup.target_process)
 		return cli_fail(&prestop_cmd, "--signal needs --pid-file or --process");
+	opts_resolve(&o, LOG_DEBUG);
 	if (o.sup.control && attached(&o, &code))
 		return code;
 	tee_to_pid1();

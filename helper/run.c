@@ -89,6 +89,7 @@ int run_main(int argc, char **argv, const sigset_t *orig_mask)
 		return cli_fail(&run_cmd, "missing CMD to run");
 	if ((bad = opts_check(&o)))
 		return cli_fail(&run_cmd, bad);
+	opts_resolve(&o, LOG_INFO);
 	return sup_run(&o.sup, argv + argi, orig_mask);
 }
 
@@ -144,5 +145,6 @@ int sidecar_main(int argc, char **argv)
 		return cli_fail(&sidecar_cmd, "give --target-process NAME or --pid-file PATH");
 	if ((bad = opts_check(&o)))
 		return cli_fail(&sidecar_cmd, bad);
+	opts_resolve(&o, LOG_INFO);
 	return adopt_run(&o.sup, SUP_MODE_SIDECAR);
 }

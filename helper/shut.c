@@ -37,6 +37,10 @@ struct shut {
 	enum drain_phase logged; /* the last phase logged */
 	int drain_timer;
 	int sample_timer;
+	bool by_hook;	/* the drain was started by a preStop hook */
+	bool signalled; /* ...and the kubelet's stop signal came since */
+	bool held;	/* the stop signal waits for the kubelet's */
+	int hold_timer;
 	int64_t seek_ms; /* sampling interval while the app is not ready */
 	bool forced_kill;
 
@@ -73,6 +77,7 @@ struct shut_role shut_role_for(enum sup_mode mode, const struct sup_opts *o)
 	r.kill_ours = !hook;
 	r.ready_at_start = hook;
 	r.report = !hook;
+	r.hold_stop = mode == SUP_MODE_RUN;
 	return r;
 }
 
@@ -235,6 +240,51 @@ static void stop(struct shut *sh, int64_t now)
 		sh->ops->stopped(sh->data);
 }
 
+static void release(struct shut *sh, const char *by)
+{
+	int64_t now = loop_now_ms();
+
+	loop_timer_cancel(sh->loop, sh->hold_timer);
+	sh->hold_timer = 0;
+	if (!sh->held)
+		return;
+	sh->held = false;
+	log_info("stop_released", "by=%s ms=%lld", by, shut_ms(sh, now));
+	if (sh->ops->running(sh->data))
+		stop(sh, now);
+}
+
+static void on_hold_timer(struct loop *l, void *data)
+{
+	struct shut *sh = data;
+
+	(void)l;
+	sh->hold_timer = 0;
+	release(sh, "deadline");
+}
+
+/*
+ * Drained, and a preStop hook started the drain: the hook returns now and
+ * the kubelet sends the stop signal right after. Sending ours at once
+ * would race it: PID 1's exit kills the hook (FailedPreStopHook, and the
+ * hook's last lines lost). Wait for the kubelet's, until the stop-by
+ * deadline, or STOP_HOLD_MS when that has passed, never past the kill.
+ */
+static void hold(struct shut *sh, int64_t now)
+{
+	int64_t until = drain_stop_at(&sh->d);
+
+	if (until < now + STOP_HOLD_MS)
+		until = now + STOP_HOLD_MS;
+	if (until > drain_kill_at(&sh->d))
+		until = drain_kill_at(&sh->d);
+	sh->held = true;
+	log_info("stop_held", "reason=prestop_hook until_ms=%lld ms=%lld",
+		 (long long)(until - drain_t0(&sh->d)), shut_ms(sh, now));
+	if (loop_timer_add(sh->loop, until, on_hold_timer, sh, &sh->hold_timer) < 0)
+		release(sh, "timer_failed");
+}
+
 /* The shell is done: the owner ends its loop with code. */
 static void done(struct shut *sh, int code)
 {
@@ -271,7 +321,10 @@ static void apply(struct shut *sh, unsigned act)
 			return;
 		}
 		if (sh->ops->running(sh->data)) {
-			stop(sh, now);
+			if (sh->role.hold_stop && sh->by_hook && !sh->signalled)
+				hold(sh, now);
+			else
+				stop(sh, now);
 		} else if (sh->role.stop_needs_app) {
 			log_error("stop_signal_failed", "error=no_target ms=%lld",
 				  shut_ms(sh, now));
@@ -293,9 +346,9 @@ static void apply(struct shut *sh, unsigned act)
 			   n, shut_ms(sh, now), (long long)drain_budget(&sh->d)->kill_margin_ms);
 		sh->forced_kill = true;
 	}
-	/* One timer, at the engine's next deadline; at most two of the loop's
-	 * LOOP_TIMERS_MAX slots are the shell's (this and the sample timer),
-	 * each cancelled before it is set again. */
+	/* One timer, at the engine's next deadline; three of the loop's
+	 * LOOP_TIMERS_MAX slots at most are the shell's (this, the sample and
+	 * the hold timer), each cancelled before it is set again. */
 	loop_timer_cancel(sh->loop, sh->drain_timer);
 	sh->drain_timer = 0;
 	int64_t next = drain_next_deadline(&sh->d);
@@ -433,11 +486,18 @@ void shut_trigger(struct shut *sh, const char *origin)
 	/* The app may have started listening since the last look. */
 	if (drain_phase_now(&sh->d) == DRAIN_SERVING)
 		discover(sh);
+	/* Signals come from the kubelet (or a user); anything else (POST
+	 * /drain, GET /prestop) from a preStop hook. */
+	bool signal = strncmp(origin, "signal:", 7) == 0;
 	act = drain_trigger(&sh->d, now);
 	if (!act) {
 		log_info("drain_already_started", "origin=%s ms=%lld", origin, shut_ms(sh, now));
+		sh->signalled |= signal;
+		if (signal)
+			release(sh, origin);
 		return;
 	}
+	sh->by_hook = !signal;
 	log_info("drain_started", "origin=%s ports=%zu", origin, n_ports(sh));
 	kapi_event(sh->kapi, "DrainStarted", false,
 		   "drain started by %s; stop signal by %lld ms, SIGKILL at %lld ms", origin,
@@ -497,7 +557,8 @@ void shut_end(struct shut *sh)
 	sh->ended = true;
 	loop_timer_cancel(sh->loop, sh->drain_timer);
 	loop_timer_cancel(sh->loop, sh->sample_timer);
-	sh->drain_timer = sh->sample_timer = 0;
+	loop_timer_cancel(sh->loop, sh->hold_timer);
+	sh->drain_timer = sh->sample_timer = sh->hold_timer = 0;
 }
 
 /* ---- the endpoints ---- */
@@ -697,6 +758,16 @@ static int sampling_new(struct shut *sh)
 		return 0;
 	r = httpd_new(sh->loop, o->listen, o->control, &o->allow, &shut_httpd_ops, sh, &sh->httpd,
 		      err, sizeof(err));
+	if (r == -EADDRINUSE && strncmp(err, "--listen", 8) == 0) {
+		/* Containers of a pod share one network: likely another
+		 * container's lastcall on the default port. Going on without
+		 * the port would leave the probes to that one, answering for
+		 * its own app: a clear crash is better. */
+		log_error("start_failed", "what=endpoints error=%s hint=%s", err,
+			  "the containers of a pod share one network: if another runs lastcall, "
+			  "give each its own --listen (LASTCALL_LISTEN), say :9798, or none");
+		return r;
+	}
 	if (r < 0) {
 		log_error("start_failed", "what=endpoints error=%s", err);
 		return r;
@@ -725,8 +796,15 @@ int shut_new(struct loop *l, const struct sup_opts *o, const struct shut_role *r
 	sh->data = data;
 	sh->seek_ms = o->sample_ms;
 	sh->app_inflight = -1;
-	if (drain_budget_fit(&o->budget, &fitted, why, sizeof(why)))
-		log_warn("budget_compressed", "detail=%s", why);
+	/* A warning when the delays asked for had to shrink; the caps (the
+	 * quiet period, the maximum delay) meeting a short grace period is
+	 * what they are for. */
+	if (drain_budget_fit(&o->budget, &fitted, why, sizeof(why))) {
+		bool cut = fitted.kill_margin_ms != o->budget.kill_margin_ms ||
+			   fitted.stop_timeout_ms != o->budget.stop_timeout_ms ||
+			   fitted.min_delay_ms != o->budget.min_delay_ms;
+		log_event(cut ? LOG_WARN : LOG_INFO, "budget_compressed", "detail=%s", why);
+	}
 	drain_init(&sh->d, &fitted);
 	ready_init(&sh->ready, o->ready_file, role->ready_at_start);
 	r = clients_new(sh);

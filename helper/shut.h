@@ -42,6 +42,10 @@ struct shut_role {
 	bool report;	     /* termination message and exit flush (not a
 			      * hook: the kubelet waits for it, and only PID
 			      * 1's message is shown) */
+	bool hold_stop;	     /* a drain a preStop hook started holds the stop
+			      * signal for the kubelet's (run: the hook must
+			      * return before PID 1 exits, or the kernel kills
+			      * it: FailedPreStopHook) */
 };
 
 /* The role of mode with these options. Pure. */

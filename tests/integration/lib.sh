@@ -15,6 +15,13 @@ APP_DIR="$TESTS_DIR/app"
 # The PID-1 tests see plain forwarding and no endpoints; the drain tests
 # pass their own flags, which win over these.
 export LASTCALL_DRAIN_ON=none LASTCALL_LISTEN=none LASTCALL_CONTROL=none
+# The suites play containers of a pod, and the kubelet sets
+# KUBERNETES_SERVICE_HOST in every one: `--grace-period auto` reads it
+# (30 s, Kubernetes' default). Nothing connects to it without --pod-name
+# (test_kube points it at its API double). test_container runs the image
+# under podman without it, as Docker and podman users do, and test_cli
+# checks what auto means without it.
+export KUBERNETES_SERVICE_HOST=127.0.0.1
 
 tap_n=0
 tap_failed=0

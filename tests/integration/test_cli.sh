@@ -77,4 +77,27 @@ check "CMD without -- and its arguments are passed" has_line '^a b$' "$out"
 run run --orphan-grace 1500ms -- true
 check "a duration in ms is accepted (exit $CODE)" [ "$CODE" = 0 ]
 
+# --- the grace period a user gets without the flag ---
+# In a pod (the kubelet sets KUBERNETES_SERVICE_HOST): Kubernetes' default.
+run run -- true
+check "auto in a pod: 30 s, and it says so" \
+	has_line 'event=grace_period grace_ms=30000 assumed=kubernetes' "$out"
+check "...started with it" has_line 'event=started .*grace_ms=30000' "$out"
+# Under Docker or podman (no KUBERNETES_SERVICE_HOST, no service account):
+# their default stop timeout, 10 s; elsewhere 30 s. What this machine is:
+if [ -e /run/.containerenv ]; then where=podman ms=10000
+elif [ -e /.dockerenv ]; then where=docker ms=10000
+else where=unknown ms=30000; fi
+[ -e /var/run/secrets/kubernetes.io/serviceaccount ] && where=kubernetes ms=30000
+KUBERNETES_SERVICE_HOST='' run run -- true
+check "auto here ($where): $ms ms, with the flag that sets it" \
+	has_line "event=grace_period grace_ms=$ms assumed=$where hint=.*--grace-period \\(LASTCALL_GRACE_PERIOD\\)" "$out"
+check "...a budget cut to fit is no warning" eval "! grep -q 'level=warn' '$out'"
+run run --grace-period 45s -- true
+check "an explicit grace period: no assumption" eval "! grep -q event=grace_period '$out'"
+check "...and it is used" has_line 'event=started .*grace_ms=45000' "$out"
+LASTCALL_GRACE_PERIOD=auto KUBERNETES_SERVICE_HOST= run run -- true
+check "LASTCALL_GRACE_PERIOD=auto is the default" has_line "event=grace_period grace_ms=$ms" "$out"
+bad_input "a grace period that is neither" '--grace-period: .*expected a duration \(30s, 1m\) or auto' run --grace-period soon -- true
+
 done_testing

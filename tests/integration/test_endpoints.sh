@@ -60,7 +60,13 @@ check "/readyz is 503 from the drain on" [ "$(code_of "http://127.0.0.1:$probe/r
 wait "$waiter"
 check "the waiter is answered 200 when drained" [ "$(cat "$WORK/wait.code")" = 200 ]
 check "the waiter gets the status" grep -q '"phase":"stop"' "$WORK/wait.out"
+# Drained through the control socket (a preStop hook's way): the stop
+# signal waits for the kubelet's, which follows the hook's return.
+check "the stop signal is held for the kubelet's" wait_until 2000 has_line 'event=stop_held reason=prestop_hook' "$WORK/a.log"
+check "...the app still runs" [ "$(count_lines 'event=stop_signal_sent' "$WORK/a.log")" = 0 ]
+kill -TERM "$L_PID"
 wait_exit "$NS_PID" 10000
+check "the kubelet's SIGTERM releases it" has_line 'event=stop_released by=signal:SIGTERM' "$WORK/a.log"
 check "the app exits 0 after the drain (got $CODE)" [ "$CODE" = 0 ]
 check "one drain only" [ "$(count_lines 'event=drain_started' "$WORK/a.log")" = 1 ]
 check "the second trigger is logged as such" has_line 'event=drain_already_started origin=control' "$WORK/a.log"
@@ -106,5 +112,20 @@ check "termination message: the phases in ms after T0" \
 phases=$(grep -oE 'event=phase phase=[a-z]+' "$WORK/c.log" | sed 's/.*=//' | tr '\n' ' ')
 check "every phase logged once, in order (got: $phases)" \
 	[ "$phases" = "unready propagate drain stop kill done " ]
+
+# --- two lastcalls on one port: the containers of a pod share a network ---
+# The second refuses to start, saying why and what fixes it; going on
+# without the port would leave its probes to the first one's answers.
+port=$(free_port)
+start_pid1 "$WORK/d1.log" run --listen "127.0.0.1:$port" --control none -- "$PROBES/sigprobe" "$WORK/d1.sig"
+wait_until 5000 has_line 'event=endpoints ' "$WORK/d1.log"
+"$LASTCALL" run --listen "127.0.0.1:$port" --control none -- "$PROBES/sigprobe" "$WORK/d2.sig" >"$WORK/d2.log" 2>&1
+c=$?
+check "the second on the same --listen: 125 (got $c)" [ "$c" = 125 ]
+check "...its app never started" [ ! -e "$WORK/d2.sig" ]
+check "...one error line naming the flag, the variable and the likely cause" \
+	has_line 'level=error .*event=start_failed what=endpoints error="--listen 127.0.0.1:[0-9]+: Address already in use" hint=".*share one network.*LASTCALL_LISTEN' "$WORK/d2.log"
+check "...the first one still answers" curl -fs -o /dev/null --max-time 2 "http://127.0.0.1:$port/livez"
+kill -TERM "$L_PID"
 
 done_testing

@@ -125,6 +125,36 @@ for bad in "" soon 5x -1; do
 	check "sleep '$bad': 125 (got $c)" [ "$c" = 125 ]
 done
 
+# --- the attached hook returns before PID 1 exits ---
+# The kubelet sends the stop signal as soon as the hook returns. Were the
+# app stopped at the drained moment by lastcall itself, PID 1 could exit
+# first, and the kernel kill the hook with it (FailedPreStopHook). 100 runs
+# with an app that dies at once on SIGTERM: the hook returns 0 every time
+# with the app still running, and the kubelet's SIGTERM then stops it.
+runs=100 hook_ok=0 app_alive=0 stopped=0 held=0
+for i in $(seq "$runs"); do
+	SOCK="$WORK/h$i.sock"
+	start_pid1 "$WORK/h$i.log" run --drain-on TERM --control "$SOCK" --min-delay 0 \
+		--quiet-period 0 --sample-interval 10ms -- "$PROBES/sigprobe" "$WORK/h$i.sig" --exit-on 15 ||
+		break
+	wait_until 5000 has_line '^ready$' "$WORK/h$i.sig" || break
+	wait_until 5000 test -S "$SOCK" || break
+	app=$(child_of "$L_PID")
+	"$LASTCALL" prestop --control "$SOCK" >"$WORK/h$i.out" 2>&1 && hook_ok=$((hook_ok + 1))
+	if ! grep -q '^sig=15' "$WORK/h$i.sig" && alive "$app"; then
+		app_alive=$((app_alive + 1))
+	fi
+	has_line 'event=stop_held reason=prestop_hook' "$WORK/h$i.log" && held=$((held + 1))
+	kill -TERM "$L_PID"
+	wait_exit "$NS_PID" 5000
+	[ "$CODE" = 0 ] && grep -q '^sig=15' "$WORK/h$i.sig" && stopped=$((stopped + 1))
+done
+check "attached hook: returned 0 in $hook_ok of $runs runs" [ "$hook_ok" = "$runs" ]
+check "attached hook: the app still ran when it returned, $app_alive of $runs" [ "$app_alive" = "$runs" ]
+check "attached hook: the stop signal was held for the kubelet's, $held of $runs" [ "$held" = "$runs" ]
+check "attached hook: the kubelet's SIGTERM then stopped the app (exit 0), $stopped of $runs" \
+	[ "$stopped" = "$runs" ]
+
 # --- a standalone hook with no window at all ---
 # --min-delay 0 and a stop timeout that takes the whole window: the drain
 # ends before the loop runs. It used to log "drained" and then block until

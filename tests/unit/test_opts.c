@@ -386,6 +386,9 @@ static void test_check(void **state)
 	assert_null(opts_check(&o));
 	o.sup.budget.grace_ms = 999;
 	assert_string_equal(opts_check(&o), "--grace-period: at least 1s (as Kubernetes)");
+	/* auto is settled after the checks (opts_resolve). */
+	o.sup.budget.grace_ms = OPTS_GRACE_AUTO;
+	assert_null(opts_check(&o));
 	valid_opts(&o);
 	o.sup.kube.timeout_ms = 10;
 	assert_null(opts_check(&o));
@@ -464,7 +467,8 @@ static int parse_err(const struct cfg_cmd *cmd, struct cmd_opts *o, char **argv)
 /* The budget, sampling and API defaults every command shares. */
 static void assert_common_defaults(const struct cmd_opts *o)
 {
-	assert_int_equal(o->sup.budget.grace_ms, 30000);
+	/* auto: decided by opts_resolve where lastcall runs. */
+	assert_int_equal(o->sup.budget.grace_ms, OPTS_GRACE_AUTO);
 	assert_int_equal(o->sup.budget.kill_margin_ms, 1000);
 	assert_int_equal(o->sup.budget.stop_timeout_ms, 5000);
 	assert_int_equal(o->sup.budget.min_delay_ms, 2000);
@@ -806,6 +810,62 @@ static void test_prestop(void **state)
 	assert_err_has("--until: invalid value \"\": must not be empty");
 }
 
+/* --grace-period auto: what it means where lastcall runs. */
+static void test_grace_auto(void **state)
+{
+	int64_t ms = 0;
+
+	(void)state;
+	assert_int_equal(opts_parse_grace(&ms, "auto", err, sizeof(err)), 0);
+	assert_int_equal(ms, OPTS_GRACE_AUTO);
+	assert_int_equal(opts_parse_grace(&ms, "45s", err, sizeof(err)), 0);
+	assert_int_equal(ms, 45000);
+	assert_int_equal(opts_parse_grace(&ms, "soon", err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "expected a duration (30s, 1m) or auto");
+	/* Kubernetes' default terminationGracePeriodSeconds; the engines'
+	 * default stop timeout (docker stop, podman stop, Compose). */
+	assert_int_equal(opts_grace_auto(OPTS_WHERE_KUBERNETES), 30000);
+	assert_int_equal(opts_grace_auto(OPTS_WHERE_DOCKER), 10000);
+	assert_int_equal(opts_grace_auto(OPTS_WHERE_PODMAN), 10000);
+	assert_int_equal(opts_grace_auto(OPTS_WHERE_UNKNOWN), 30000);
+	assert_string_equal(opts_where_name(OPTS_WHERE_PODMAN), "podman");
+	assert_string_equal(opts_where_name((enum opts_where)99), "unknown");
+	/* The engines' 10 s still leave the default delays room, the caps
+	 * shrinking to the window (no stop timeout or floor is cut). */
+	struct drain_budget in = { .grace_ms = 10000,
+				   .kill_margin_ms = 1000,
+				   .stop_timeout_ms = 5000,
+				   .min_delay_ms = 2000,
+				   .quiet_ms = 1000,
+				   .max_delay_ms = 15000 },
+			    out;
+	assert_true(drain_budget_fit(&in, &out, NULL, 0));
+	assert_int_equal(out.stop_timeout_ms, 5000);
+	assert_int_equal(out.min_delay_ms, 2000);
+	assert_int_equal(out.max_delay_ms, 4000);
+}
+
+/* Settled once: a given value stays; auto becomes a number. */
+static void test_resolve(void **state)
+{
+	struct cmd_opts o;
+
+	(void)state;
+	memset(&o, 0, sizeof(o));
+	o.sup.budget.grace_ms = 20000;
+	opts_resolve(&o, LOG_DEBUG);
+	assert_int_equal(o.sup.budget.grace_ms, 20000);
+	o.sup.budget.grace_ms = OPTS_GRACE_AUTO;
+	setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1", 1);
+	assert_int_equal(opts_where_detect(), OPTS_WHERE_KUBERNETES);
+	opts_resolve(&o, LOG_DEBUG);
+	assert_int_equal(o.sup.budget.grace_ms, 30000);
+	unsetenv("KUBERNETES_SERVICE_HOST");
+	o.sup.budget.grace_ms = OPTS_GRACE_AUTO;
+	opts_resolve(&o, LOG_DEBUG);
+	assert_int_equal(o.sup.budget.grace_ms, opts_grace_auto(opts_where_detect()));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -827,6 +887,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_flag_limits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sidecar, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prestop, setup, teardown),
+		cmocka_unit_test(test_grace_auto),
+		cmocka_unit_test(test_resolve),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -119,7 +119,7 @@ struct owner {
 	struct shut *sh;
 	bool running;
 	int stops, kills, dones, done_code;
-	int64_t t0, stop_ms, kill_ms, done_ms;
+	int64_t t0, stop_ms, kill_ms, done_ms, signal_ms;
 	bool exit_on_stop; /* the app exits at once on the stop signal */
 };
 
@@ -344,6 +344,77 @@ static void test_no_drain(void **state)
 	end_shell(&w);
 }
 
+/* ---- run, drained by a preStop hook: the stop waits for the kubelet ---- */
+
+static void kubelet_signal(struct loop *l, void *data)
+{
+	struct owner *w = data;
+
+	(void)l;
+	w->signal_ms = loop_now_ms() - w->t0;
+	shut_trigger(w->sh, "signal:SIGTERM");
+}
+
+/* Runs a hook-started drain; the kubelet's SIGTERM at signal_at ms after
+ * T0 (-1: never). */
+static void run_hooked(struct owner *w, int64_t signal_at)
+{
+	struct sup_opts o;
+	struct shut_role role;
+
+	short_budget(&o);
+	role = shut_role_for(SUP_MODE_RUN, &o);
+	assert_int_equal(loop_new(&w->loop), 0);
+	assert_int_equal(shut_new(w->loop, &o, &role, &fake_ops, w, &w->sh), 0);
+	shut_start(w->sh);
+	w->t0 = loop_now_ms();
+	if (signal_at >= 0)
+		assert_int_equal(loop_timer_add(w->loop, w->t0 + signal_at, kubelet_signal, w,
+						NULL),
+				 0);
+	shut_trigger(w->sh, "control");
+	assert_int_equal(loop_run(w->loop), 0);
+}
+
+/* Drained (about 50-100 ms) long before the kubelet's SIGTERM at 250 ms:
+ * the stop signal goes with the kubelet's, not at the drained moment. */
+static void test_hold_for_kubelet(void **state)
+{
+	struct owner w = { .running = true, .exit_on_stop = true };
+
+	(void)state;
+	run_hooked(&w, 250);
+	assert_int_equal(w.stops, 1);
+	assert_true(w.stop_ms >= w.signal_ms);
+	assert_true(w.stop_ms < w.signal_ms + 100);
+	end_shell(&w);
+}
+
+/* No signal: held until the stop-by deadline (400 ms), then sent. */
+static void test_hold_until_deadline(void **state)
+{
+	struct owner w = { .running = true, .exit_on_stop = true };
+
+	(void)state;
+	run_hooked(&w, -1);
+	assert_int_equal(w.stops, 1);
+	assert_true(w.stop_ms >= 400 && w.stop_ms < 500 + 200);
+	end_shell(&w);
+}
+
+/* The kubelet's signal came during the drain (the hook gave up early):
+ * nothing to wait for at the stop. */
+static void test_no_hold_after_signal(void **state)
+{
+	struct owner w = { .running = true, .exit_on_stop = true };
+
+	(void)state;
+	run_hooked(&w, 10);
+	assert_int_equal(w.stops, 1);
+	assert_true(w.stop_ms >= 50 && w.stop_ms < 300);
+	end_shell(&w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -356,6 +427,9 @@ int main(void)
 		cmocka_unit_test(test_hook_no_app),
 		cmocka_unit_test(test_hook_budget_exhausted),
 		cmocka_unit_test(test_no_drain),
+		cmocka_unit_test(test_hold_for_kubelet),
+		cmocka_unit_test(test_hold_until_deadline),
+		cmocka_unit_test(test_no_hold_after_signal),
 	};
 
 	log_setup(LOG_ERROR, LOG_FMT_LOGFMT, 2);
