@@ -16,6 +16,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "conn.h"
 #include "limits.h"
 #include "log.h"
 #include "loop.h"
@@ -145,6 +146,34 @@ static void on_target_fd(struct loop *l, int fd, uint32_t events, void *data)
 		target_gone(a);
 }
 
+/*
+ * Of several processes of the app's name (a shared PID namespace holds
+ * every container's), the one that serves: its tree listens on a --port,
+ * or on any TCP port when none is given. Asked only when there is a
+ * choice; a tie goes to the oldest.
+ */
+static bool serves(pid_t pid, void *data)
+{
+	const struct adopt *a = data;
+	pid_t pids[PROC_TREE_MAX];
+	uint16_t ports[PORTS_MAX];
+	size_t n = 0, np = 0;
+
+	pids[0] = pid;
+	if (proc_descendants(pid, 0, pids + 1, PROC_TREE_MAX - 1, &n) < 0 ||
+	    conn_listen_ports(pids, n + 1, ports, PORTS_MAX, &np) < 0)
+		return false;
+	if (a->o->ports.n == 0)
+		return np > 0;
+	for (size_t i = 0; i < np; i++) {
+		for (size_t k = 0; k < a->o->ports.n; k++) {
+			if (ports[i] == a->o->ports.v[k])
+				return true;
+		}
+	}
+	return false;
+}
+
 /* Looks for the app by --pid-file or --target-process. */
 static void seek(struct adopt *a)
 {
@@ -155,7 +184,7 @@ static void seek(struct adopt *a)
 	if (a->present || (!o->pid_file && !o->target_process))
 		return;
 	r = o->pid_file ? proc_read_pid_file(o->pid_file, &pid)
-			: proc_find(o->target_process, getpid(), &pid);
+			: proc_find(o->target_process, getpid(), serves, a, &pid);
 	if (r == 0 && (pid == getpid() || !proc_alive(pid)))
 		r = -ESRCH;
 	if (r < 0) {
@@ -365,6 +394,8 @@ int adopt_run(const struct sup_opts *o, enum sup_mode mode)
 		 mode == SUP_MODE_HOOK ? "hook" : "sidecar", target_name(o),
 		 o->stop_signal ? sig_name(o->stop_signal, sig) : "none",
 		 shut_drains(a.sh) ? "on" : "off", (long long)shut_grace_ms(a.sh));
+	/* A hook's own grace only bounds its wait. */
+	sup_log_grace(o, mode == SUP_MODE_HOOK ? LOG_DEBUG : LOG_INFO);
 	watch_arm(&a);
 	shut_start(a.sh);
 	if (mode == SUP_MODE_HOOK)

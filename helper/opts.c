@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include "fetch.h"
-#include "log.h"
 
 int opts_parse_target(void *field, const char *value, char *err, size_t errlen)
 {
@@ -194,7 +193,7 @@ enum opts_where opts_where_detect(void)
 	return OPTS_WHERE_UNKNOWN;
 }
 
-void opts_resolve(struct cmd_opts *o, enum log_level level)
+void opts_resolve(struct cmd_opts *o)
 {
 	enum opts_where where;
 
@@ -202,13 +201,13 @@ void opts_resolve(struct cmd_opts *o, enum log_level level)
 		return;
 	where = opts_where_detect();
 	o->sup.budget.grace_ms = opts_grace_auto(where);
-	log_event(level, "grace_period", "grace_ms=%lld assumed=%s hint=%s",
-		  (long long)o->sup.budget.grace_ms, opts_where_name(where),
-		  where == OPTS_WHERE_DOCKER || where == OPTS_WHERE_PODMAN
-			  ? "the engine's default stop timeout; if you stop with -t N or "
-			    "stop_grace_period, set --grace-period (LASTCALL_GRACE_PERIOD) to it"
-			  : "set --grace-period (LASTCALL_GRACE_PERIOD) to the pod's "
-			    "terminationGracePeriodSeconds");
+	o->sup.grace_assumed = opts_where_name(where);
+	o->sup.grace_hint =
+		where == OPTS_WHERE_DOCKER || where == OPTS_WHERE_PODMAN
+			? "the engine's default stop timeout; if you stop with -t N or "
+			  "stop_grace_period, set --grace-period (LASTCALL_GRACE_PERIOD) to it"
+			: "set --grace-period (LASTCALL_GRACE_PERIOD) to the pod's "
+			  "terminationGracePeriodSeconds";
 }
 
 const char *opts_check(const struct cmd_opts *o)

@@ -7,7 +7,6 @@
 #include <stddef.h>
 
 #include "cli.h"
-#include "log.h"
 #include "sup.h"
 
 struct cmd_opts {
@@ -57,10 +56,10 @@ const char *opts_where_name(enum opts_where where);
 /* Looks at the environment and the filesystem. */
 enum opts_where opts_where_detect(void);
 
-/* Settles what parsing left open (the grace period "auto"), logging what
- * was assumed and how to set it at level (a hook's own grace only bounds
- * its wait: debug). Call once the usage is checked. */
-void opts_resolve(struct cmd_opts *o, enum log_level level);
+/* Settles what parsing left open: the grace period "auto", noting what
+ * was assumed and how to set it (sup_log_grace says so once the app runs).
+ * Call once the usage is checked. */
+void opts_resolve(struct cmd_opts *o);
 
 /* Range checks every command needs after parsing: a message, or NULL. */
 const char *opts_check(const struct cmd_opts *o);

@@ -195,7 +195,7 @@ int prestop_main(int argc, char **argv)
 		return cli_fail(&prestop_cmd, bad);
 	if (o.sup.stop_signal && !o.sup.pid_file && !o.sup.target_process)
 		return cli_fail(&prestop_cmd, "--signal needs --pid-file or --process");
-	opts_resolve(&o, LOG_DEBUG);
+	opts_resolve(&o);
 	if (o.sup.control && attached(&o, &code))
 		return code;
 	tee_to_pid1();

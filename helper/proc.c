@@ -216,7 +216,7 @@ bool proc_is_named(pid_t pid, const char *name)
 	return r;
 }
 
-int proc_find(const char *name, pid_t skip, pid_t *ret_pid)
+int proc_find(const char *name, pid_t skip, proc_prefer_fn *prefer, void *data, pid_t *ret_pid)
 {
 	struct proc_stat *hits;
 	size_t n = 0, seen = 0;
@@ -245,16 +245,28 @@ int proc_find(const char *name, pid_t skip, pid_t *ret_pid)
 			hits[n++] = st;
 	}
 	closedir(dir);
+	/* Main processes only (not a child of another hit); of those, one
+	 * prefer likes (asked only when there is a choice), then the oldest. */
 	const struct proc_stat *best = NULL;
+	bool is_main[PROC_FIND_MAX], best_liked = false;
+	size_t mains = 0;
 	for (size_t i = 0; i < n; i++) {
-		bool child_of_hit = false;
-		for (size_t j = 0; j < n && !child_of_hit; j++)
-			child_of_hit = hits[j].pid == hits[i].ppid;
-		if (child_of_hit)
+		is_main[i] = true;
+		for (size_t j = 0; j < n && is_main[i]; j++)
+			is_main[i] = hits[j].pid != hits[i].ppid;
+		mains += is_main[i];
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!is_main[i])
 			continue;
-		if (!best || hits[i].starttime < best->starttime ||
-		    (hits[i].starttime == best->starttime && hits[i].pid < best->pid))
+		bool liked = mains > 1 && prefer && prefer(hits[i].pid, data);
+		bool older = !best || hits[i].starttime < best->starttime ||
+			     (hits[i].starttime == best->starttime && hits[i].pid < best->pid);
+
+		if (!best || (liked && !best_liked) || (liked == best_liked && older)) {
 			best = &hits[i];
+			best_liked = liked;
+		}
 	}
 	if (best) {
 		*ret_pid = best->pid;

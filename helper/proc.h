@@ -35,14 +35,18 @@ int proc_descendants(pid_t pid, pid_t pgrp, pid_t *out, size_t cap, size_t *ret_
  */
 bool proc_alive(pid_t pid);
 
+/* Whether pid is the one to prefer among several of a name. */
+typedef bool proc_prefer_fn(pid_t pid, void *data);
+
 /*
  * Finds the main process called name: its comm (at most 15 characters) or
  * the base name of its argv[0] equals name, and its parent does not match
- * too (nginx's master, not its workers); of several, the oldest. Skips
- * skip (ourselves). Returns 0 with *ret_pid, -ESRCH when none matches, or a
- * negative errno when /proc cannot be read.
+ * too (nginx's master, not its workers). Of several, one that prefer (may
+ * be NULL; asked only when there is a choice) likes, then the oldest.
+ * Skips skip (ourselves). Returns 0 with *ret_pid, -ESRCH when none
+ * matches, or a negative errno when /proc cannot be read.
  */
-int proc_find(const char *name, pid_t skip, pid_t *ret_pid);
+int proc_find(const char *name, pid_t skip, proc_prefer_fn *prefer, void *data, pid_t *ret_pid);
 
 /* Whether pid is called name, by the rule proc_find uses. */
 bool proc_is_named(pid_t pid, const char *name);

@@ -89,13 +89,14 @@ int run_main(int argc, char **argv, const sigset_t *orig_mask)
 		return cli_fail(&run_cmd, "missing CMD to run");
 	if ((bad = opts_check(&o)))
 		return cli_fail(&run_cmd, bad);
-	opts_resolve(&o, LOG_INFO);
+	opts_resolve(&o);
 	return sup_run(&o.sup, argv + argi, orig_mask);
 }
 
 static const struct cfg_opt sidecar_opts_table[] = {
 	OPT("target-process", CFG_STRING, 0, sup.target_process, "NAME", NULL,
-	    "The app's main process: comm or argv[0] base name (oldest, not a child of one)", NULL),
+	    "The app's main process: comm or argv[0] base name (listening first, then oldest)",
+	    NULL),
 	OPT("pid-file", CFG_STRING, 0, sup.pid_file, "PATH", NULL,
 	    "...or the file holding its pid (wins over --target-process)", NULL),
 	OPT("drain-on", CFG_CUSTOM, 0, sup.drain_on, "SIGNALS", "TERM,INT",
@@ -145,6 +146,6 @@ int sidecar_main(int argc, char **argv)
 		return cli_fail(&sidecar_cmd, "give --target-process NAME or --pid-file PATH");
 	if ((bad = opts_check(&o)))
 		return cli_fail(&sidecar_cmd, bad);
-	opts_resolve(&o, LOG_INFO);
+	opts_resolve(&o);
 	return adopt_run(&o.sup, SUP_MODE_SIDECAR);
 }

@@ -17,6 +17,10 @@ struct sample {
 	bool have_prev;
 	struct conn_stats stats;
 	bool stats_valid;
+	struct conn *listeners; /* the namespace's listening sockets */
+	uint64_t seen_sig;	/* their signature when the ports were found */
+	uint64_t new_sig;	/* ...and at the last look */
+	bool seen_valid;
 };
 
 int sample_new(const uint16_t *ports, size_t n, struct sample **ret)
@@ -27,7 +31,8 @@ int sample_new(const uint16_t *ports, size_t n, struct sample **ret)
 		return -ENOMEM;
 	s->prev = calloc(CONN_MAX, sizeof(*s->prev));
 	s->cur = calloc(CONN_MAX, sizeof(*s->cur));
-	if (!s->prev || !s->cur) {
+	s->listeners = calloc(CONN_LISTEN_MAX, sizeof(*s->listeners));
+	if (!s->prev || !s->cur || !s->listeners) {
 		sample_free(s);
 		return -ENOMEM;
 	}
@@ -47,12 +52,37 @@ void sample_free(struct sample *s)
 		return;
 	free(s->prev);
 	free(s->cur);
+	free(s->listeners);
 	free(s);
 }
 
 bool sample_discovers(const struct sample *s)
 {
 	return !s->given;
+}
+
+int sample_listeners_changed(struct sample *s)
+{
+	uint64_t sig = 1469598103934665603ULL; /* FNV-1a over inode, port */
+	size_t n = 0;
+
+	if (s->given)
+		return 0;
+	if (conn_dump(1u << CONN_TCP_LISTEN, NULL, 0, s->listeners, CONN_LISTEN_MAX, &n) < 0)
+		return 1; /* not known: look */
+	/* The dump's order is the kernel's hash order: sum the entries'
+	 * hashes so that it does not matter. */
+	for (size_t i = 0; i < n; i++) {
+		uint64_t h = 1469598103934665603ULL;
+		uint64_t v = ((uint64_t)s->listeners[i].inode << 16) | s->listeners[i].lport;
+
+		for (int b = 0; b < 6; b++, v >>= 8)
+			h = (h ^ (v & 0xff)) * 1099511628211ULL;
+		sig += h;
+	}
+	sig += n;
+	s->new_sig = sig;
+	return !s->seen_valid || sig != s->seen_sig;
 }
 
 int sample_discover(struct sample *s, const pid_t *pids, size_t n)
@@ -66,6 +96,8 @@ int sample_discover(struct sample *s, const pid_t *pids, size_t n)
 	r = conn_listen_ports(pids, n, ports, PORTS_MAX, &np);
 	if (r < 0)
 		return r;
+	s->seen_sig = s->new_sig;
+	s->seen_valid = true;
 	if (np == s->n_ports && memcmp(ports, s->ports, np * sizeof(ports[0])) == 0)
 		return 0;
 	memcpy(s->ports, ports, np * sizeof(ports[0]));
@@ -78,6 +110,7 @@ void sample_forget(struct sample *s)
 	if (!s->given)
 		s->n_ports = 0;
 	s->have_prev = false;
+	s->seen_valid = false;
 }
 
 size_t sample_ports(const struct sample *s, const uint16_t **ret)

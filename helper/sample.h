@@ -24,6 +24,13 @@ void sample_free(struct sample *s);
 /* Whether the ports are found rather than given. */
 bool sample_discovers(const struct sample *s);
 /*
+ * Whether the network namespace's listening sockets changed since the
+ * ports were last found (1), or not (0): one sock_diag dump, so that the
+ * /proc scan behind sample_discover (every process's fds) runs only when
+ * it could find something new. 1 when it cannot tell; 0 for given ports.
+ */
+int sample_listeners_changed(struct sample *s);
+/*
  * Finds the serving ports: those pids listen on (pids NULL: every
  * listening socket of the network namespace). 1 when they changed, 0 when
  * not (or they were given), or a negative errno (-EACCES: another user's

@@ -386,7 +386,9 @@ static void discover(struct shut *sh)
 	char list[PORTS_MAX * 6 + 8];
 	int r;
 
-	if (!sh->smp || !sample_discovers(sh->smp))
+	/* Nothing new listens in the pod: no scan of /proc (it reads every
+	 * process's fds, and costs what a busy pod has processes). */
+	if (!sh->smp || !sample_discovers(sh->smp) || !sample_listeners_changed(sh->smp))
 		return;
 	r = sh->ops->pids(sh->data, pids, PROC_TREE_MAX, &n);
 	if (r < 0)
@@ -516,6 +518,9 @@ void shut_trigger(struct shut *sh, const char *origin)
 
 void shut_app_found(struct shut *sh)
 {
+	/* Another process: what it listens on is to be found anew. */
+	if (sh->smp)
+		sample_forget(sh->smp);
 	if (drain_phase_now(&sh->d) == DRAIN_SERVING)
 		discover(sh);
 }

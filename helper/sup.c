@@ -76,6 +76,13 @@ int sup_open(struct loop **ret_loop, int *ret_sfd, loop_fd_fn *fn, void *data)
 	return r;
 }
 
+void sup_log_grace(const struct sup_opts *o, enum log_level level)
+{
+	if (o->grace_assumed)
+		log_event(level, "grace_period", "grace_ms=%lld assumed=%s hint=%s",
+			  (long long)o->budget.grace_ms, o->grace_assumed, o->grace_hint);
+}
+
 int sup_pidfd_signal(int pidfd, pid_t pid, int sig)
 {
 	int r = pidfd >= 0 ? (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0)
@@ -400,6 +407,7 @@ int sup_run(const struct sup_opts *o, char *const argv[], const sigset_t *orig_m
 	log_info("started", "pid=%d cmd=%s mode=%s target=%s drain=%s grace_ms=%lld", s.child, cmd,
 		 pid1 ? "pid1" : "subreaper", o->target == SUP_TARGET_CHILD ? "child" : "group",
 		 shut_drains(s.sh) ? "on" : "off", (long long)shut_grace_ms(s.sh));
+	sup_log_grace(o, LOG_INFO);
 	/* Sampling finds the app ready: the drain, the probes and the gate
 	 * condition need it. */
 	shut_start(s.sh);

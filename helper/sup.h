@@ -15,6 +15,7 @@
 #include "httpd.h"
 #include "kapi.h"
 #include "limits.h"
+#include "log.h"
 #include "loop.h"
 #include "report.h"
 #include "sig.h"
@@ -64,6 +65,11 @@ struct sup_opts {
 	/* sidecar and hook: the app's main process, by name or pid file. */
 	const char *target_process;
 	const char *pid_file;
+
+	/* Where the grace period was assumed ("podman"), and how to set it;
+	 * NULL when it was given. */
+	const char *grace_assumed;
+	const char *grace_hint;
 };
 
 /*
@@ -71,6 +77,9 @@ struct sup_opts {
  * mode opens first. 0, or a negative errno, logged.
  */
 int sup_open(struct loop **ret_loop, int *ret_sfd, loop_fd_fn *fn, void *data);
+/* Says, at level, what grace period was assumed and how to set it, when
+ * it was not given (a line of its own: start errors stay one line). */
+void sup_log_grace(const struct sup_opts *o, enum log_level level);
 /* A pidfd for pid, or -1 (before Linux 5.3). */
 int sup_pidfd_open(pid_t pid);
 /* Signals pid through pidfd when there is one (it cannot hit a reused

@@ -90,7 +90,7 @@ check "its ENTRYPOINT is lastcall run, its CMD npm start" \
 
 # under_load NAME PORT: a SIGTERM-time scenario against one container.
 # Starts 3 requests that take 3 s (longer than npm takes to die), then `podman stop -t 10` while a
-# client sends a request every 50 ms for 3 s. Sets STOP_MS (how long the
+# client sends a request every 50 ms, LOAD_N (60) times: about 3 s. Sets STOP_MS (how long the
 # stop took), SLOW (the slow requests' codes) and AFTER (requests sent
 # after the stop began that were answered 200).
 under_load() {
@@ -105,14 +105,17 @@ under_load() {
 	wait_until 3000 eval "[ \$(ss -Htn state established '( dport = :$port )' | wc -l) -ge 3 ]"
 	t0=$(now_ms)
 	(
-		for i in $(seq 60); do
+		for i in $(seq "${LOAD_N:-60}"); do
 			printf '%s ' "$(now_ms)"
 			curl -s -o /dev/null -w '%{http_code}\n' --max-time 2 "http://127.0.0.1:$port/"
 			sleep 0.05
 		done
 	) >"$WORK/$name.load" &
+	local client=$!
 	podman stop -t 10 "$tag-$name" >"$WORK/$name.stop" 2>&1
 	STOP_MS=$(($(now_ms) - t0))
+	# Nothing answers any more: the client has nothing left to measure.
+	kill "$client" 2>/dev/null
 	wait
 	SLOW=$(sort "$WORK/$name.slow" | paste -sd,)
 	AFTER=$(awk -v t="$t0" '$1 > t + 100 && $2 == 200' "$WORK/$name.load" | wc -l)
@@ -133,6 +136,24 @@ check "with lastcall: phases unready, propagate, drain, stop, done" \
 code=$(exit_code lc)
 check "with lastcall: exit code $code, npm's own after SIGTERM (143)" [ "$code" = 143 ]
 check "with lastcall: its log says so" has_log lc "event=exiting code=143 child_code=143"
+
+# The same image with nothing set, as a user runs it: --grace-period auto
+# takes podman's default stop timeout (10 s), and the drain fits in it
+# although the client never stops sending (no load balancer removes a
+# plain container, so propagation ends at the capped --max-delay).
+port=$(free_port)
+crun lcd -p "127.0.0.1:$port:8080" "$APP"
+check "defaults: the app answers" wait_until 30000 http_ok "$port"
+LOAD_N=400 under_load lcd "$port"
+echo "# defaults: podman stop took $STOP_MS ms; slow requests: $SLOW; answered after the stop began: $AFTER"
+check "defaults: the grace period assumed is podman's 10 s, and it says so" \
+	has_log lcd 'event=grace_period grace_ms=10000 assumed=podman hint=.*LASTCALL_GRACE_PERIOD'
+check "defaults: no SIGKILL (stop took $STOP_MS ms)" \
+	eval "[ $STOP_MS -lt 9500 ] && ! grep -q 'resorting to SIGKILL' '$WORK/lcd.stop'"
+check "defaults: the app logs 'Closing server'" has_log lcd '^Closing server'
+check "defaults: the requests in flight were answered ($SLOW)" [ "$SLOW" = 200,200,200 ]
+code=$(exit_code lcd)
+check "defaults: exit code $code, npm's own after SIGTERM (143)" [ "$code" = 143 ]
 
 # The same image without lastcall: npm as PID 1 passes SIGTERM to `sh -c`,
 # which dies, and npm's exit takes node down mid-request.

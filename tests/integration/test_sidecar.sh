@@ -115,6 +115,26 @@ check "forced: ...then SIGKILL" has_line 'event=forced_kill count=1 ' "$WORK/sid
 wait_exit "$STUB_BG" 2000
 check "forced: the app is gone" [ "$CODE" != timeout ]
 
+# --- two processes of the app's name: the one that serves ----------------------
+# A shared PID namespace holds every container's processes: an older
+# "node" that listens on nothing (another container's tool) must not be
+# taken for the app.
+start_bg "$WORK/decoy.log" in_pod bash -c 'exec -a node sleep 60'
+DECOY_BG=$BG_PID
+wait_until 5000 eval '[ -n "$(child_of "$(child_of "$DECOY_BG")")" ]'
+check "app 3 starts after an older process of its name" start_app app3
+nspid() { awk '/^NSpid/ {print $NF}' /proc/"$1"/status 2>/dev/null; }
+start_bg "$WORK/side5.log" in_pod "$LASTCALL" sidecar --target-process node --drain-on TERM \
+	--listen none --control none --grace-period 5s
+SIDE5_BG=$BG_PID
+check "two of the name: the sidecar takes the one that listens" \
+	wait_until 5000 has_line "event=target_found pid=$(nspid "$APP_PID") target=node" "$WORK/side5.log"
+kill -TERM "$(leaf_of "$SIDE5_BG")"
+wait_exit "$SIDE5_BG" 5000
+kill -KILL "$APP_PID" "$(leaf_of "$DECOY_BG")" 2>/dev/null
+wait_exit "$APP_BG" 5000
+wait_exit "$DECOY_BG" 5000
+
 # --- standalone prestop ------------------------------------------------------
 # --signal to a process that is not PID 1: waits for its exit.
 start_bg "$WORK/quitter.log" in_pod "$SIG" "$WORK/quitter.sig" --exit-on 3 0

@@ -853,16 +853,19 @@ static void test_resolve(void **state)
 	(void)state;
 	memset(&o, 0, sizeof(o));
 	o.sup.budget.grace_ms = 20000;
-	opts_resolve(&o, LOG_DEBUG);
+	opts_resolve(&o);
 	assert_int_equal(o.sup.budget.grace_ms, 20000);
+	assert_null(o.sup.grace_assumed);
 	o.sup.budget.grace_ms = OPTS_GRACE_AUTO;
 	setenv("KUBERNETES_SERVICE_HOST", "10.96.0.1", 1);
 	assert_int_equal(opts_where_detect(), OPTS_WHERE_KUBERNETES);
-	opts_resolve(&o, LOG_DEBUG);
+	opts_resolve(&o);
 	assert_int_equal(o.sup.budget.grace_ms, 30000);
+	assert_string_equal(o.sup.grace_assumed, "kubernetes");
+	assert_non_null(strstr(o.sup.grace_hint, "LASTCALL_GRACE_PERIOD"));
 	unsetenv("KUBERNETES_SERVICE_HOST");
 	o.sup.budget.grace_ms = OPTS_GRACE_AUTO;
-	opts_resolve(&o, LOG_DEBUG);
+	opts_resolve(&o);
 	assert_int_equal(o.sup.budget.grace_ms, opts_grace_auto(opts_where_detect()));
 }
 

@@ -390,13 +390,13 @@ static void test_find(void **state)
 	int hold, st;
 
 	(void)state;
-	assert_int_equal(proc_find("lc-find-test", 0, &found), -ESRCH);
+	assert_int_equal(proc_find("lc-find-test", 0, NULL, NULL, &found), -ESRCH);
 	pid = named_pair(&hold, &g);
 	/* Both match: the one whose parent does not is the main process. */
-	assert_int_equal(proc_find("lc-find-test", 0, &found), 0);
+	assert_int_equal(proc_find("lc-find-test", 0, NULL, NULL, &found), 0);
 	assert_int_equal(found, pid);
 	/* Skipping it (ourselves, say), its child is the main one. */
-	assert_int_equal(proc_find("lc-find-test", pid, &found), 0);
+	assert_int_equal(proc_find("lc-find-test", pid, NULL, NULL, &found), 0);
 	assert_int_equal(found, g);
 	assert_true(proc_alive(pid));
 	assert_true(proc_is_named(pid, "lc-find-test"));
@@ -405,7 +405,7 @@ static void test_find(void **state)
 	close(hold);
 	assert_int_equal(waitpid(pid, &st, 0), pid);
 	assert_false(proc_alive(pid));
-	assert_int_equal(proc_find("lc-find-test", 0, &found), -ESRCH);
+	assert_int_equal(proc_find("lc-find-test", 0, NULL, NULL, &found), -ESRCH);
 
 	/* A name longer than comm holds: argv[0]'s base name. */
 	pid = fork();
@@ -414,19 +414,70 @@ static void test_find(void **state)
 		execl("/bin/sleep", "/opt/app/lc-find-a-rather-long-name", "30", (char *)NULL);
 		_exit(127);
 	}
-	for (int i = 0; i < 500 && proc_find("lc-find-a-rather-long-name", 0, &found) < 0; i++)
+	for (int i = 0;
+	     i < 500 && proc_find("lc-find-a-rather-long-name", 0, NULL, NULL, &found) < 0; i++)
 		usleep(10 * 1000);
 	assert_int_equal(found, pid);
 	assert_true(proc_is_named(pid, "lc-find-a-rather-long-name"));
-	assert_int_equal(proc_find("lc-find-a-rather", 0, &found), -ESRCH);
+	assert_int_equal(proc_find("lc-find-a-rather", 0, NULL, NULL, &found), -ESRCH);
 
 	/* A zombie is not alive, and not found. */
 	assert_int_equal(kill(pid, SIGKILL), 0);
 	siginfo_t si;
 	assert_int_equal(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT), 0);
 	assert_false(proc_alive(pid));
-	assert_int_equal(proc_find("lc-find-a-rather-long-name", 0, &found), -ESRCH);
+	assert_int_equal(proc_find("lc-find-a-rather-long-name", 0, NULL, NULL, &found), -ESRCH);
 	assert_int_equal(waitpid(pid, &st, 0), pid);
+}
+
+static bool prefer_pid(pid_t pid, void *data)
+{
+	return pid == *(pid_t *)data;
+}
+
+static bool prefer_none(pid_t pid, void *data)
+{
+	(void)pid;
+	(void)data;
+	return false;
+}
+
+/* Two main processes of one name (another container's, in a shared PID
+ * namespace): the preferred one wins over the older; none preferred, the
+ * older. */
+static void test_find_prefer(void **state)
+{
+	pid_t a, b, found = 0;
+	int st;
+
+	(void)state;
+	a = fork();
+	assert_true(a >= 0);
+	if (a == 0) {
+		execl("/bin/sleep", "lc-find-two", "30", (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 500 && proc_find("lc-find-two", 0, NULL, NULL, &found) < 0; i++)
+		usleep(10 * 1000);
+	assert_int_equal(found, a);
+	b = fork();
+	assert_true(b >= 0);
+	if (b == 0) {
+		execl("/bin/sleep", "lc-find-two", "30", (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 500 && !proc_is_named(b, "lc-find-two"); i++)
+		usleep(10 * 1000);
+	assert_int_equal(proc_find("lc-find-two", 0, NULL, NULL, &found), 0);
+	assert_int_equal(found, a);
+	assert_int_equal(proc_find("lc-find-two", 0, prefer_none, NULL, &found), 0);
+	assert_int_equal(found, a);
+	assert_int_equal(proc_find("lc-find-two", 0, prefer_pid, &b, &found), 0);
+	assert_int_equal(found, b);
+	kill(a, SIGKILL);
+	kill(b, SIGKILL);
+	assert_int_equal(waitpid(a, &st, 0), a);
+	assert_int_equal(waitpid(b, &st, 0), b);
 }
 
 int main(void)
@@ -442,6 +493,7 @@ int main(void)
 		cmocka_unit_test(test_parse_starttime),
 		cmocka_unit_test(test_parse_pid),
 		cmocka_unit_test(test_find),
+		cmocka_unit_test(test_find_prefer),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,11 +1,15 @@
 /* test_sample.c - sample.c: the sampling pace, and the sampler on real
- * loopback sockets: ports found from our own listening socket, a new
+ * loopback sockets: ports found from our own listening socket (and looked
+ * for again only when the namespace's listening sockets change), a new
  * connection and a request seen as fresh, nothing fresh when idle, and
  * the ports forgotten when the app is gone. */
 #include "../../helper/sample.c"
 
 #include <arpa/inet.h>
+#include <net/if.h>
 #include <netinet/in.h>
+#include <sched.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -35,6 +39,30 @@ static void test_next_ms(void **state)
 	/* From the stop on: never (the owner watches the app's exit). */
 	for (int p = DRAIN_STOP; p < DRAIN_PHASES; p++)
 		assert_int_equal(sample_next_ms((enum drain_phase)p, true, 100, &seek), -1);
+}
+
+/* A network namespace of our own, lo up: no other process's sockets come
+ * and go in it (the machine is shared). As a user who may not make one,
+ * the test runs in the machine's and may see others' sockets. */
+static int own_netns(void **state)
+{
+	struct ifreq ifr = { 0 };
+	int fd;
+
+	(void)state;
+	if (unshare(CLONE_NEWNET) < 0)
+		return 0;
+	fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+	ifr.ifr_flags = IFF_UP | IFF_LOOPBACK | IFF_RUNNING;
+	if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0) {
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	return 0;
 }
 
 static int listener(uint16_t *ret_port)
@@ -68,7 +96,8 @@ static void test_sampler(void **state)
 	struct sample *s;
 	const uint16_t *ports;
 	const struct conn_stats *st;
-	uint16_t port;
+	uint16_t port, port2;
+	int lfd2;
 	pid_t self = getpid();
 	bool fresh = true;
 	char text[64], buf[8];
@@ -84,8 +113,18 @@ static void test_sampler(void **state)
 	sample_ports_text(s, text, sizeof(text));
 	assert_string_equal(text, "none");
 	/* Our own listening socket is found, once. */
+	assert_int_equal(sample_listeners_changed(s), 1);
 	assert_int_equal(sample_discover(s, &self, 1), 1);
+	/* Nothing new listens: no need to look again. */
+	assert_int_equal(sample_listeners_changed(s), 0);
 	assert_int_equal(sample_discover(s, &self, 1), 0);
+	lfd2 = listener(&port2);
+	assert_int_equal(sample_listeners_changed(s), 1);
+	assert_int_equal(sample_discover(s, &self, 1), 1);
+	close(lfd2);
+	assert_int_equal(sample_listeners_changed(s), 1);
+	assert_int_equal(sample_discover(s, &self, 1), 1);
+	assert_int_equal(sample_listeners_changed(s), 0);
 	assert_int_equal(sample_ports(s, &ports), 1);
 	assert_int_equal(ports[0], port);
 	/* The first dump is never fresh. */
@@ -105,8 +144,10 @@ static void test_sampler(void **state)
 	assert_true(read(a, buf, sizeof(buf)) > 0);
 	assert_int_equal(sample_take(s, &fresh), 0);
 	assert_true(fresh);
-	/* Forgotten: discovered ports go, with the last dump. */
+	/* Forgotten: discovered ports go, with the last dump, and the next
+	 * look scans again. */
 	sample_forget(s);
+	assert_int_equal(sample_listeners_changed(s), 1);
 	assert_int_equal(sample_ports(s, &ports), 0);
 	assert_int_equal(sample_take(s, &fresh), -ENOENT);
 	sample_free(s);
@@ -114,6 +155,7 @@ static void test_sampler(void **state)
 	/* Given ports are never discovered nor forgotten. */
 	assert_int_equal(sample_new(&port, 1, &s), 0);
 	assert_false(sample_discovers(s));
+	assert_int_equal(sample_listeners_changed(s), 0);
 	assert_int_equal(sample_discover(s, &self, 1), 0);
 	sample_forget(s);
 	assert_int_equal(sample_ports(s, &ports), 1);
@@ -131,7 +173,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_next_ms),
-		cmocka_unit_test(test_sampler),
+		cmocka_unit_test_setup(test_sampler, own_netns),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
