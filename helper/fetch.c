@@ -197,6 +197,24 @@ static size_t on_write(char *p, size_t size, size_t n, void *userp)
 	return len;
 }
 
+#ifdef UNIT_TESTING
+/* Called with a request's headers once wiped, just before they are freed. */
+static void (*fetch_test_wiped)(const struct curl_slist *l);
+#endif
+
+/* Wipes the text of every header (one may hold the bearer token), then
+ * frees them. Accepts NULL. */
+static void headers_free(struct curl_slist *l)
+{
+	for (struct curl_slist *p = l; p; p = p->next)
+		explicit_bzero(p->data, strlen(p->data));
+#ifdef UNIT_TESTING
+	if (l && fetch_test_wiped)
+		fetch_test_wiped(l);
+#endif
+	curl_slist_free_all(l);
+}
+
 static void req_release(struct fetch *f, struct fetch_req *q)
 {
 	if (!q->easy)
@@ -204,7 +222,7 @@ static void req_release(struct fetch *f, struct fetch_req *q)
 	curl_multi_remove_handle(f->multi, q->easy);
 	curl_easy_cleanup(q->easy);
 	q->easy = NULL;
-	curl_slist_free_all(q->headers);
+	headers_free(q->headers);
 	q->headers = NULL;
 }
 
@@ -327,6 +345,38 @@ static int add_header(struct curl_slist **l, const char *name, const char *value
 	return 0;
 }
 
+/*
+ * Appends "Authorization: Bearer token" to *l. The header is built here,
+ * not by curl (CURLOPT_XOAUTH2_BEARER keeps a copy we could not wipe), so
+ * every copy of the token we make is wiped before it is freed: the one
+ * built here now, the list's by headers_free. A token with a control byte
+ * (which would end the header) is refused with -EINVAL.
+ */
+static int add_bearer(struct curl_slist **l, const char *token)
+{
+	static const char prefix[] = "Authorization: Bearer ";
+	size_t tlen = strlen(token), size = sizeof(prefix) + tlen;
+	struct curl_slist *n;
+	char *h;
+
+	for (const unsigned char *p = (const unsigned char *)token; *p; p++) {
+		if (*p < 0x20 || *p == 0x7f)
+			return -EINVAL;
+	}
+	h = malloc(size);
+	if (!h)
+		return -ENOMEM;
+	memcpy(h, prefix, sizeof(prefix) - 1);
+	memcpy(h + sizeof(prefix) - 1, token, tlen + 1);
+	n = curl_slist_append(*l, h);
+	explicit_bzero(h, size);
+	free(h);
+	if (!n)
+		return -ENOMEM;
+	*l = n;
+	return 0;
+}
+
 int fetch_start(struct fetch *f, const struct fetch_target *t, const char *method, const char *body,
 		int64_t timeout_ms, fetch_done_fn *fn, void *data)
 {
@@ -406,6 +456,7 @@ int fetch_start_ex(struct fetch *f, const struct fetch_target *t, const char *me
 {
 	struct fetch_req *q = NULL;
 	CURL *e;
+	int r = 0;
 	long connect_ms = timeout_ms < FETCH_CONNECT_TIMEOUT_MAX_MS ? (long)timeout_ms
 								    : FETCH_CONNECT_TIMEOUT_MAX_MS;
 
@@ -459,26 +510,26 @@ int fetch_start_ex(struct fetch *f, const struct fetch_target *t, const char *me
 	curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx);
 	curl_easy_setopt(e, CURLOPT_SSL_CTX_DATA, q);
 #endif
-	if (x && x->bearer) {
-		curl_easy_setopt(e, CURLOPT_HTTPAUTH, (long)CURLAUTH_BEARER);
-		curl_easy_setopt(e, CURLOPT_XOAUTH2_BEARER, x->bearer);
-	}
 	q->headers = NULL;
-	if (x && (add_header(&q->headers, "Content-Type", x->content_type) < 0 ||
-		  add_header(&q->headers, "Accept", x->accept) < 0)) {
-		curl_easy_cleanup(e);
-		curl_slist_free_all(q->headers);
-		q->headers = NULL;
-		return -ENOMEM;
-	}
+	if (x && x->bearer)
+		r = add_bearer(&q->headers, x->bearer);
+	if (x && r == 0 &&
+	    (add_header(&q->headers, "Content-Type", x->content_type) < 0 ||
+	     add_header(&q->headers, "Accept", x->accept) < 0))
+		r = -ENOMEM;
+	if (r < 0)
+		goto fail;
 	if (q->headers)
 		curl_easy_setopt(e, CURLOPT_HTTPHEADER, q->headers);
 	if (curl_multi_add_handle(f->multi, e) != CURLM_OK) {
-		curl_easy_cleanup(e);
-		curl_slist_free_all(q->headers);
-		q->headers = NULL;
-		return -EIO;
+		r = -EIO;
+		goto fail;
 	}
 	q->easy = e;
 	return 0;
+fail:
+	curl_easy_cleanup(e);
+	headers_free(q->headers);
+	q->headers = NULL;
+	return r;
 }

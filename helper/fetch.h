@@ -62,7 +62,8 @@ int fetch_start(struct fetch *f, const struct fetch_target *t, const char *metho
 /* What the Kubernetes API needs on top: each field optional. */
 struct fetch_extra {
 	const char *cainfo;	  /* verify TLS against this CA file only */
-	const char *bearer;	  /* Authorization: Bearer (copied by curl) */
+	const char *bearer;	  /* Authorization: Bearer (copied, and the
+				   * copy wiped when the request ends) */
 	const char *content_type; /* Content-Type header of body */
 	const char *accept;	  /* Accept header */
 };
@@ -76,7 +77,8 @@ struct fetch_extra {
  */
 int fetch_url_ip(const char *url, unsigned char ip[16], size_t *ret_len);
 
-/* fetch_start with x (may be NULL). body is copied. */
+/* fetch_start with x (may be NULL). body is copied. Also -EINVAL for a
+ * bearer token with a control byte. */
 int fetch_start_ex(struct fetch *f, const struct fetch_target *t, const char *method,
 		   const char *body, int64_t timeout_ms, const struct fetch_extra *x,
 		   fetch_done_fn *fn, void *data);

@@ -23,6 +23,12 @@
 
 /* Longest resolved path of the command to execute. */
 #define SPAWN_PATH_MAX 4096
+/* File descriptors below this are told apart as inherited (open when
+ * lastcall started: they pass to the app) or lastcall's own (closed on the
+ * app's exec); those at or above it are taken as inherited and left alone.
+ * 1024 is the usual soft RLIMIT_NOFILE, so lastcall's own fds, which take
+ * the lowest free numbers, are below it unless it inherited about as many. */
+#define SPAWN_FDS_MAX 1024
 
 /* Event loop: registered fds and timers. Timers cannot run out by
  * construction: each user keeps one id per timer and cancels it before

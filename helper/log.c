@@ -100,26 +100,101 @@ static void out_puts(struct out *o, const char *s)
 		out_putc(o, *s++);
 }
 
+/*
+ * The length of the well-formed UTF-8 sequence s starts with, or 0 when it
+ * starts none: a stray continuation byte, a sequence cut short, an
+ * overlong form, a UTF-16 surrogate, past U+10FFFF, 0xF5..0xFF (the
+ * Unicode standard's table 3-7). s is NUL-terminated and NUL is never a
+ * continuation byte, so nothing past the end is read. Pure.
+ */
+static size_t utf8_len(const unsigned char *s)
+{
+	unsigned char lo = 0x80, hi = 0xbf;
+	size_t n;
+
+	if (s[0] < 0x80)
+		return 1;
+	if (s[0] < 0xc2)
+		return 0;
+	if (s[0] < 0xe0) {
+		n = 2;
+	} else if (s[0] < 0xf0) {
+		n = 3;
+		if (s[0] == 0xe0)
+			lo = 0xa0; /* overlong */
+		else if (s[0] == 0xed)
+			hi = 0x9f; /* surrogates */
+	} else if (s[0] < 0xf5) {
+		n = 4;
+		if (s[0] == 0xf0)
+			lo = 0x90; /* overlong */
+		else if (s[0] == 0xf4)
+			hi = 0x8f; /* past U+10FFFF */
+	} else {
+		return 0;
+	}
+	if (s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < n; i++) {
+		if (s[i] < 0x80 || s[i] > 0xbf)
+			return 0;
+	}
+	return n;
+}
+
+/* The code point of the n-byte sequence at s when it is written as a \u
+ * escape: the C0 and C1 controls, DEL, and U+2028/U+2029 (line breaks to
+ * some readers); else -1 (passed as it is). Pure. */
+static long escaped_code(const unsigned char *s, size_t n)
+{
+	if (n == 1)
+		return s[0] < 0x20 || s[0] == 0x7f ? s[0] : -1;
+	if (n == 2 && s[0] == 0xc2 && s[1] < 0xa0)
+		return s[1];
+	if (n == 3 && s[0] == 0xe2 && s[1] == 0x80 && (s[2] == 0xa8 || s[2] == 0xa9))
+		return 0x2000 | (s[2] & 0x3f);
+	return -1;
+}
+
 static bool needs_quotes(const char *v)
 {
-	if (*v == '\0')
+	const unsigned char *p = (const unsigned char *)v;
+
+	if (*p == '\0')
 		return true;
-	for (; *v; v++) {
-		unsigned char c = (unsigned char)*v;
-		if (c <= ' ' || c == '"' || c == '=' || c == '\\' || c == 0x7f)
+	while (*p) {
+		size_t n = utf8_len(p);
+
+		if (n == 0 || escaped_code(p, n) >= 0 || *p == ' ' || *p == '"' || *p == '=' ||
+		    *p == '\\')
 			return true;
+		p += n;
 	}
 	return false;
 }
 
-/* Writes v as a quoted string body with JSON escapes (valid for logfmt too). */
+/*
+ * Writes v as a quoted string body with JSON escapes (valid for logfmt
+ * too), always valid UTF-8 and valid JSON whatever the bytes: each byte
+ * that does not belong to a well-formed UTF-8 sequence becomes \ufffd
+ * (U+FFFD, the replacement character), one per byte, as decoders that
+ * replace rather than fail do; controls become \u escapes.
+ */
 static void out_escaped(struct out *o, const char *v)
 {
 	static const char hex[] = "0123456789abcdef";
+	const unsigned char *p = (const unsigned char *)v;
 
-	for (; *v && !o->full; v++) {
-		unsigned char c = (unsigned char)*v;
-		switch (c) {
+	while (*p && !o->full) {
+		size_t n = utf8_len(p);
+		long code;
+
+		if (n == 0) {
+			out_puts(o, "\\ufffd");
+			p++;
+			continue;
+		}
+		switch (*p) {
 		/* clang-format off */
 		case '"': out_puts(o, "\\\""); break;
 		case '\\': out_puts(o, "\\\\"); break;
@@ -128,14 +203,17 @@ static void out_escaped(struct out *o, const char *v)
 		case '\t': out_puts(o, "\\t"); break;
 		/* clang-format on */
 		default:
-			if (c < 0x20 || c == 0x7f) {
-				out_puts(o, "\\u00");
-				out_putc(o, hex[c >> 4]);
-				out_putc(o, hex[c & 15]);
+			code = escaped_code(p, n);
+			if (code >= 0) {
+				out_puts(o, "\\u");
+				for (int shift = 12; shift >= 0; shift -= 4)
+					out_putc(o, hex[(code >> shift) & 15]);
 			} else {
-				out_putc(o, (char)c);
+				for (size_t i = 0; i < n; i++)
+					out_putc(o, (char)p[i]);
 			}
 		}
+		p += n;
 	}
 }
 

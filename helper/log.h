@@ -9,6 +9,11 @@
  * escaped for JSON; a value that is exactly one numeric conversion becomes
  * a JSON number. Supported conversions: d i u x X o c s %, with flags,
  * width, precision (also '*') and the length modifiers hh h l ll z j t.
+ * Whatever bytes a value holds (an API server's message, an app's argv),
+ * a line is one line of valid UTF-8, and in JSON valid JSON: controls and
+ * U+2028/U+2029 are written as \u escapes (logfmt quotes such a value), and
+ * every byte that is not part of a well-formed UTF-8 sequence becomes
+ * \ufffd, one per byte; well-formed UTF-8 passes as it is.
  * Only the top layer logs; lower layers return errors. errno is preserved.
  */
 #ifndef LASTCALL_LOG_H

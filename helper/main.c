@@ -7,6 +7,7 @@
 #include "gate.h"
 #include "prestop.h"
 #include "run.h"
+#include "spawn.h"
 #include "status.h"
 #include "sup.h"
 #include "tools.h"
@@ -64,6 +65,8 @@ int main(int argc, char **argv)
 
 	/* First thing: no signal may arrive before we can forward it. */
 	sig_block_all(&orig_mask);
+	/* Before any library opens an fd: what is open now is inherited. */
+	spawn_init();
 
 	if (argc < 2) {
 		usage(stderr);

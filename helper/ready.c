@@ -26,7 +26,21 @@ static void file_set(struct ready *r, bool on)
 	if (!r->file || on == r->file_on)
 		return;
 	if (on) {
-		fd = open(r->file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		/* The app may share the file's directory and run as another
+		 * user: a symlink it put there is not followed (ELOOP, left
+		 * alone), nor a FIFO waited on (ENXIO without a reader), so
+		 * lastcall, often root, neither truncates a file the app points
+		 * it at nor hangs. */
+		fd = open(r->file,
+			  O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY |
+				  O_NONBLOCK,
+			  0644);
+		if (fd < 0 && errno == ELOOP) {
+			log_warn("ready_file_failed", "path=%s error=%s hint=%s", r->file,
+				 strerror(errno),
+				 "a symlink is not followed; name the file itself");
+			return;
+		}
 		if (fd < 0 || write(fd, "ready\n", 6) != 6) {
 			log_warn("ready_file_failed", "path=%s error=%s", r->file, strerror(errno));
 			if (fd >= 0)

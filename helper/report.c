@@ -130,12 +130,18 @@ out:
 
 void report_termination_log(const char *path, const char *line)
 {
-	int flags = O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOCTTY, fd;
+	/* As the ready file (ready.c): no symlink followed, no FIFO waited on. */
+	int flags = O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK, fd;
 	size_t len = strlen(line);
 
 	if (strcmp(path, REPORT_TERMINATION_LOG) != 0)
 		flags |= O_CREAT;
 	fd = open(path, flags, 0644);
+	if (fd < 0 && errno == ELOOP) {
+		log_warn("termination_log_failed", "path=%s error=%s hint=%s", path,
+			 strerror(errno), "a symlink is not followed; name the file itself");
+		return;
+	}
 	if (fd < 0) {
 		if (errno != ENOENT || (flags & O_CREAT))
 			log_warn("termination_log_failed", "path=%s error=%s", path,

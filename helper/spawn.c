@@ -1,8 +1,10 @@
 /* spawn.c - see spawn.h. */
 #include "spawn.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +20,103 @@ extern char **environ;
 
 /* What Docker and Kubernetes put in PATH when the image sets none. */
 static const char default_path[] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/* A set of fds below SPAWN_FDS_MAX. */
+struct fdset {
+	unsigned char bits[SPAWN_FDS_MAX / 8];
+};
+
+/*
+ * The fds open when lastcall started (0, 1, 2, a runtime's LISTEN_FDS
+ * sockets...): the app gets them as we got them. Every other fd is ours or
+ * a library's, and the libraries do not all open theirs close-on-exec
+ * (curl's multi handle makes a socketpair without SOCK_CLOEXEC), so
+ * spawn_child marks them close-on-exec itself. lastcall never closes an
+ * inherited fd, so a number in this set is never reused for one of ours.
+ */
+static struct fdset inherited;
+static bool inherited_recorded;
+
+static void fdset_add(struct fdset *s, int fd)
+{
+	if (fd >= 0 && fd < SPAWN_FDS_MAX)
+		s->bits[fd / 8] |= (unsigned char)(1u << (fd % 8));
+}
+
+/* Whether fd is in s; every fd from SPAWN_FDS_MAX on is. Pure. */
+static bool fdset_has(const struct fdset *s, int fd)
+{
+	if (fd < 0)
+		return false;
+	if (fd >= SPAWN_FDS_MAX)
+		return true;
+	return s->bits[fd / 8] & (1u << (fd % 8));
+}
+
+/* The fd an entry of /proc/self/fd names, or -1 ("." and ".."). Pure. */
+static int fd_from_name(const char *name)
+{
+	int fd = 0;
+
+	if (*name == '\0')
+		return -1;
+	for (; *name; name++) {
+		int d = *name - '0';
+
+		if (d < 0 || d > 9 || fd > (INT_MAX - d) / 10)
+			return -1;
+		fd = fd * 10 + d;
+	}
+	return fd;
+}
+
+/* Calls fn on every open fd but the one used to list them: those in
+ * /proc/self/fd, or without /proc each below SPAWN_FDS_MAX that is open. */
+static void fds_each(void (*fn)(int fd, void *data), void *data)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+
+	if (!d) {
+		for (int fd = 0; fd < SPAWN_FDS_MAX; fd++) {
+			if (fcntl(fd, F_GETFD) >= 0)
+				fn(fd, data);
+		}
+		return;
+	}
+	while ((e = readdir(d))) {
+		int fd = fd_from_name(e->d_name);
+
+		if (fd >= 0 && fd != dirfd(d))
+			fn(fd, data);
+	}
+	closedir(d);
+}
+
+static void record_fd(int fd, void *data)
+{
+	fdset_add(data, fd);
+}
+
+void spawn_init(void)
+{
+	memset(&inherited, 0, sizeof(inherited));
+	fds_each(record_fd, &inherited);
+	inherited_recorded = true;
+}
+
+/* Marks fd close-on-exec unless it is in the set data. F_SETFD cannot
+ * fail on an open fd; one closed meanwhile needs nothing. */
+static void cloexec_own_fd(int fd, void *data)
+{
+	int flags;
+
+	if (fdset_has(data, fd))
+		return;
+	flags = fcntl(fd, F_GETFD);
+	if (flags >= 0 && !(flags & FD_CLOEXEC))
+		fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+}
 
 static int check_candidate(const char *p)
 {
@@ -133,6 +232,9 @@ int spawn_child(char *const argv[], const sigset_t *orig_mask, pid_t *ret_pid)
 		r = -errno;
 		goto out;
 	}
+	/* Whatever a library opened since spawn_init stays ours. */
+	if (inherited_recorded)
+		fds_each(cloexec_own_fd, &inherited);
 
 	pid = fork();
 	if (pid < 0) {

@@ -7,6 +7,15 @@
 #include <sys/types.h>
 
 /*
+ * Records the fds open now as the ones lastcall was started with: they,
+ * and every fd from SPAWN_FDS_MAX on, pass to the child of spawn_child;
+ * every other fd is closed on its exec. Call it first thing in main,
+ * before any library can open an fd. Without it, spawn_child leaves the
+ * fds as they are.
+ */
+void spawn_init(void);
+
+/*
  * Finds file the way execvp does: as given when it holds a '/', else in
  * each directory of path (PATH; NULL means the default). Returns 0 with
  * the path in out, -ENOENT when nothing matches, -EACCES when only
@@ -18,9 +27,11 @@ int spawn_resolve(const char *file, const char *path, char *out, size_t size);
  * Forks and executes argv[0] (resolved with PATH) in a new process group,
  * with the signal mask orig_mask and every disposition back at default.
  * If stdin is a terminal whose foreground group we are in, the child's
- * group becomes the foreground one. Returns 0 and the child's pid once the
- * exec has succeeded, or a negative errno: the exec's (ENOENT, EACCES...)
- * or fork's.
+ * group becomes the foreground one. Only the fds spawn_init recorded
+ * reach the child: the others are marked close-on-exec here (for good: we
+ * exec nothing else). Returns 0 and the child's pid once the exec has
+ * succeeded, or a negative errno: the exec's (ENOENT, EACCES...) or
+ * fork's.
  */
 int spawn_child(char *const argv[], const sigset_t *orig_mask, pid_t *ret_pid);
 

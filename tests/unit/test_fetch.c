@@ -1,7 +1,8 @@
 /* test_fetch.c - fetch.c: target parsing, and real requests through our
  * loop to a libmicrohttpd server on 127.0.0.1 and on a Unix socket (in its
  * own thread), to a socket that never answers (timeout), to a closed port,
- * and with an oversized body. Bounded by a watchdog timer in the loop. */
+ * and with an oversized body; the bearer token's header wiped before it is
+ * freed. Bounded by a watchdog timer in the loop. */
 #include "../../helper/fetch.c"
 
 #include <arpa/inet.h>
@@ -137,6 +138,9 @@ static struct MHD_Daemon *tcp_d, *unix_d;
 static int tcp_port, hang_port, hang_fd = -1;
 static char unix_path[108];
 static int last_method; /* 1 GET, 2 POST; written by the server thread */
+/* The last request's Authorization header, "" without; written by the
+ * server thread before it answers. */
+static char last_auth[256];
 
 static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
 			       const char *method, const char *version, const char *upload,
@@ -162,6 +166,10 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		return MHD_YES;
 	}
 	__atomic_store_n(&last_method, strcmp(method, "POST") == 0 ? 2 : 1, __ATOMIC_SEQ_CST);
+	{
+		const char *auth = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Authorization");
+		snprintf(last_auth, sizeof(last_auth), "%s", auth ? auth : "");
+	}
 	if (strcmp(url, "/big") == 0) {
 		memset(big, 'b', sizeof(big));
 		body = big;
@@ -418,6 +426,115 @@ static void test_free_with_requests_under_way(void **state)
 	assert_int_equal(got.done, 0);
 }
 
+/* What the wipe hook expects: the headers' lengths, in order. */
+static struct {
+	size_t n;
+	size_t len[4];
+	int calls;
+} wipe;
+
+static void check_wiped(const struct curl_slist *l)
+{
+	size_t i = 0;
+
+	for (; l; l = l->next, i++) {
+		assert_true(i < wipe.n);
+		/* Every byte the header had, not just the first (ASan checks
+		 * that the length is the allocation's). */
+		for (size_t k = 0; k < wipe.len[i]; k++) {
+			if (l->data[k] != '\0')
+				fail_msg("header %zu byte %zu not wiped", i, k);
+		}
+	}
+	assert_int_equal(i, wipe.n);
+	wipe.calls++;
+}
+
+/* The request in flight (one only). */
+static struct fetch_req *only_req(void)
+{
+	struct fetch_req *q = NULL;
+
+	for (size_t i = 0; i < FETCH_REQUESTS_MAX; i++) {
+		if (fp->req[i].easy) {
+			assert_null(q);
+			q = &fp->req[i];
+		}
+	}
+	assert_non_null(q);
+	return q;
+}
+
+static void test_bearer_wiped(void **state)
+{
+	static const char token[] = "eyJhbGciOiJSUzI1NiJ9.s3cr3t-t0ken_value";
+	static const char auth[] = "Authorization: Bearer eyJhbGciOiJSUzI1NiJ9.s3cr3t-t0ken_value";
+	struct fetch_extra x = { .bearer = token,
+				 .content_type = "application/json",
+				 .accept = "application/json" };
+	struct fetch_target t;
+	struct curl_slist *h;
+	char url[64], err[256];
+
+	(void)state;
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/hello", tcp_port);
+	assert_int_equal(fetch_target_parse(url, &t, err, sizeof(err)), 0);
+	assert_int_equal(fetch_start_ex(fp, &t, "POST", "{}", 2000, &x, on_done, (void *)0), 0);
+	/* Our own header, in our list: no copy of the token curl keeps. */
+	h = only_req()->headers;
+	assert_non_null(h);
+	assert_string_equal(h->data, auth);
+	assert_non_null(h->next);
+	assert_string_equal(h->next->data, "Content-Type: application/json");
+	wipe.n = 3;
+	wipe.len[0] = strlen(auth);
+	wipe.len[1] = strlen("Content-Type: application/json");
+	wipe.len[2] = strlen("Accept: application/json");
+	wipe.calls = 0;
+	fetch_test_wiped = check_wiped;
+	run(1);
+	fetch_test_wiped = NULL;
+	assert_int_equal(got.status[0], 200);
+	assert_string_equal(last_auth, "Bearer eyJhbGciOiJSUzI1NiJ9.s3cr3t-t0ken_value");
+	/* Wiped once, when the request ended. */
+	assert_int_equal(wipe.calls, 1);
+
+	/* Without a bearer, no Authorization header at all. */
+	x.bearer = NULL;
+	assert_int_equal(fetch_start_ex(fp, &t, "GET", NULL, 2000, &x, on_done, (void *)1), 0);
+	run(2);
+	assert_string_equal(last_auth, "");
+}
+
+static void test_bearer_refused(void **state)
+{
+	struct fetch_extra x = { .bearer = "abc\r\nX-Injected: 1", .accept = "application/json" };
+	struct fetch_target t;
+	char url[64], err[256];
+
+	(void)state;
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/hello", tcp_port);
+	assert_int_equal(fetch_target_parse(url, &t, err, sizeof(err)), 0);
+	/* A control byte would end the header: refused, nothing started. */
+	assert_int_equal(fetch_start_ex(fp, &t, "GET", NULL, 2000, &x, on_done, NULL), -EINVAL);
+	x.bearer = "abc\x7f";
+	assert_int_equal(fetch_start_ex(fp, &t, "GET", NULL, 2000, &x, on_done, NULL), -EINVAL);
+	assert_int_equal(fetch_pending(fp), 0);
+
+	/* Freed before it was sent (fetch_free): wiped too. */
+	x.bearer = "tok";
+	assert_int_equal(fetch_start_ex(fp, &t, "GET", NULL, 2000, &x, on_done, NULL), 0);
+	wipe.n = 2;
+	wipe.len[0] = strlen("Authorization: Bearer tok");
+	wipe.len[1] = strlen("Accept: application/json");
+	wipe.calls = 0;
+	fetch_test_wiped = check_wiped;
+	fetch_free(fp);
+	fp = NULL;
+	fetch_test_wiped = NULL;
+	assert_int_equal(wipe.calls, 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -433,6 +550,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_body_capped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_several_at_once, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_free_with_requests_under_way, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bearer_wiped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bearer_refused, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, setup_servers, teardown_servers);

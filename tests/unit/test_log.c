@@ -1,8 +1,11 @@
 /* test_log.c - log.c: logfmt and JSON lines (quoting, escaping, numbers,
- * truncation, bad formats), level/format parsing, log_event to an fd. */
+ * truncation, bad formats, bytes that are not UTF-8), level/format
+ * parsing, log_event to an fd. */
 #include "../../helper/log.c"
 
+#include <cJSON.h>
 #include <fcntl.h>
+#include <stdlib.h>
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -167,6 +170,224 @@ static void test_json_escaping(void **state)
 	assert_string_equal(out,
 			    "{\"ts\":\"t\\\"s\",\"level\":\"info\",\"prog\":\"lastcall\","
 			    "\"event\":\"e\\\"v\\n\"}\n");
+}
+
+/*
+ * Whether s[0..len) is well-formed UTF-8, written apart from log.c's
+ * check: decode each sequence, then refuse overlong forms, surrogates and
+ * anything past U+10FFFF.
+ */
+static bool valid_utf8(const char *str, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i = 0;
+
+	while (i < len) {
+		unsigned long cp, min;
+		size_t n;
+
+		if (s[i] < 0x80) {
+			i++;
+			continue;
+		} else if ((s[i] & 0xe0) == 0xc0) {
+			n = 2, cp = s[i] & 0x1f, min = 0x80;
+		} else if ((s[i] & 0xf0) == 0xe0) {
+			n = 3, cp = s[i] & 0x0f, min = 0x800;
+		} else if ((s[i] & 0xf8) == 0xf0) {
+			n = 4, cp = s[i] & 0x07, min = 0x10000;
+		} else {
+			return false;
+		}
+		if (i + n > len)
+			return false;
+		for (size_t k = 1; k < n; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (s[i + k] & 0x3f);
+		}
+		if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		i += n;
+	}
+	return true;
+}
+
+/* The JSON line in out parses (cJSON, with its length), is valid UTF-8
+ * and one line; returns its "m" string (a static copy). */
+static const char *json_m(size_t len)
+{
+	static char m[LOG_LINE_MAX];
+	cJSON *root, *v;
+
+	assert_true(len > 0 && out[len - 1] == '\n');
+	assert_null(memchr(out, '\n', len - 1));
+	if (!valid_utf8(out, len))
+		fail_msg("not UTF-8: %s", out);
+	root = cJSON_ParseWithLength(out, len);
+	if (!root)
+		fail_msg("not JSON: %s", out);
+	v = cJSON_GetObjectItemCaseSensitive(root, "m");
+	assert_true(cJSON_IsString(v));
+	snprintf(m, sizeof(m), "%s", v->valuestring);
+	cJSON_Delete(root);
+	return m;
+}
+
+#define RC "\xef\xbf\xbd" /* U+FFFD */
+
+static void test_json_invalid_utf8(void **state)
+{
+	static const struct {
+		const char *in;
+		const char *json; /* the escaped value in the line */
+		const char *back; /* what a JSON parser reads back */
+	} cases[] = {
+		/* Stray continuation bytes. */
+		{ "\x80", "\\ufffd", RC },
+		{ "a\xbf"
+		  "b",
+		  "a\\ufffdb", "a" RC "b" },
+		{ "\x80\x80", "\\ufffd\\ufffd", RC RC },
+		/* Sequences cut short: at the end, and by an ASCII byte. */
+		{ "\xc3", "\\ufffd", RC },
+		{ "\xc3z", "\\ufffdz", RC "z" },
+		{ "\xe6\x97", "\\ufffd\\ufffd", RC RC },
+		{ "\xe6\x97z", "\\ufffd\\ufffdz", RC RC "z" },
+		{ "\xf0\x9f\x98", "\\ufffd\\ufffd\\ufffd", RC RC RC },
+		{ "\xf0\x9f\x98z", "\\ufffd\\ufffd\\ufffdz", RC RC RC "z" },
+		/* A lead byte where a continuation should be. */
+		{ "\xc3\xc3\xa9", "\\ufffd\xc3\xa9", RC "\xc3\xa9" },
+		/* Overlong forms of '/' and of U+0000. */
+		{ "\xc0\xaf", "\\ufffd\\ufffd", RC RC },
+		{ "\xc1\xbf", "\\ufffd\\ufffd", RC RC },
+		{ "\xc0\x80", "\\ufffd\\ufffd", RC RC },
+		{ "\xe0\x80\xaf", "\\ufffd\\ufffd\\ufffd", RC RC RC },
+		{ "\xe0\x9f\xbf", "\\ufffd\\ufffd\\ufffd", RC RC RC },
+		{ "\xf0\x80\x80\xaf", "\\ufffd\\ufffd\\ufffd\\ufffd", RC RC RC RC },
+		{ "\xf0\x8f\xbf\xbf", "\\ufffd\\ufffd\\ufffd\\ufffd", RC RC RC RC },
+		/* UTF-16 surrogates encoded in UTF-8 (CESU-8). */
+		{ "\xed\xa0\x80", "\\ufffd\\ufffd\\ufffd", RC RC RC },
+		{ "\xed\xbf\xbf", "\\ufffd\\ufffd\\ufffd", RC RC RC },
+		{ "\xed\xa0\xbd\xed\xb8\x80", "\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd\\ufffd",
+		  RC RC RC RC RC RC },
+		/* Past U+10FFFF, and bytes that never occur. */
+		{ "\xf4\x90\x80\x80", "\\ufffd\\ufffd\\ufffd\\ufffd", RC RC RC RC },
+		{ "\xf5\x80\x80\x80", "\\ufffd\\ufffd\\ufffd\\ufffd", RC RC RC RC },
+		{ "\xff", "\\ufffd", RC },
+		{ "\xfe\xff", "\\ufffd\\ufffd", RC RC },
+		{ "a\xff\"b", "a\\ufffd\\\"b", "a" RC "\"b" },
+		/* Latin-1, as a misconfigured app might print its argv. */
+		{ "caf\xe9", "caf\\ufffd", "caf" RC },
+	};
+	char want[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		size_t len = fmt_line(out, sizeof(out), LOG_FMT_JSON, NULL, LOG_INFO, "ev", "m=%s",
+				      cases[i].in);
+
+		snprintf(want, sizeof(want), JS ",\"m\":\"%s\"}\n", cases[i].json);
+		if (strcmp(out, want) != 0)
+			fail_msg("case %zu: got %s want %s", i, out, want);
+		assert_string_equal(json_m(len), cases[i].back);
+	}
+}
+
+static void test_json_valid_utf8(void **state)
+{
+	static const char *const good[] = {
+		"h\xc3\xa9llo",			    /* é */
+		"\xe6\x97\xa5\xe6\x9c\xac",	    /* 日本 */
+		"\xf0\x9f\x98\x80",		    /* 😀, 4 bytes */
+		"\xc2\xa0\xdf\xbf",		    /* U+00A0, U+07FF */
+		"\xe0\xa0\x80\xed\x9f\xbf",	    /* U+0800, U+D7FF */
+		"\xee\x80\x80\xef\xbf\xbf",	    /* U+E000, U+FFFF */
+		"\xf0\x90\x80\x80\xf4\x8f\xbf\xbf", /* U+10000, U+10FFFF */
+		RC,
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+		char want[256];
+		size_t len;
+
+		/* As it is, in both formats; unquoted in logfmt. */
+		len = fmt_line(out, sizeof(out), LOG_FMT_JSON, NULL, LOG_INFO, "ev", "m=%s",
+			       good[i]);
+		snprintf(want, sizeof(want), JS ",\"m\":\"%s\"}\n", good[i]);
+		assert_string_equal(out, want);
+		assert_string_equal(json_m(len), good[i]);
+		snprintf(want, sizeof(want), LF " m=%s\n", good[i]);
+		assert_string_equal(LOGFMT("m=%s", good[i]), want);
+	}
+	/* C1 controls and the Unicode line and paragraph separators are
+	 * escaped: some readers take them for line ends. */
+	assert_string_equal(JSON("m=%s",
+				 "a\xc2\x85"
+				 "b\xc2\x9f"),
+			    JS ",\"m\":\"a\\u0085b\\u009f\"}\n");
+	assert_string_equal(JSON("m=%s", "\xe2\x80\xa8\xe2\x80\xa9"),
+			    JS ",\"m\":\"\\u2028\\u2029\"}\n");
+	assert_string_equal(json_m(strlen(out)), "\xe2\x80\xa8\xe2\x80\xa9");
+	assert_string_equal(LOGFMT("m=%s",
+				   "a\xe2\x80\xa8"
+				   "b"),
+			    LF " m=\"a\\u2028b\"\n");
+	assert_string_equal(LOGFMT("m=%s", "\xc2\x85"), LF " m=\"\\u0085\"\n");
+}
+
+static void test_logfmt_invalid_utf8(void **state)
+{
+	(void)state;
+	/* Quoted, so the escape is read as one; valid UTF-8, one line. */
+	assert_string_equal(LOGFMT("m=%s", "\xff"), LF " m=\"\\ufffd\"\n");
+	assert_string_equal(LOGFMT("m=%s", "caf\xe9"), LF " m=\"caf\\ufffd\"\n");
+	assert_string_equal(LOGFMT("m=%s", "\xed\xa0\x80\n"),
+			    LF " m=\"\\ufffd\\ufffd\\ufffd\\n\"\n");
+	assert_true(valid_utf8(out, strlen(out)));
+	/* The event name too. */
+	fmt_line(out, sizeof(out), LOG_FMT_LOGFMT, NULL, LOG_INFO, "e\x80v", "a=1");
+	assert_string_equal(out, "level=info prog=lastcall event=\"e\\ufffdv\" a=1\n");
+}
+
+/* Every string of one and two bytes, and random ones of up to 12: each
+ * JSON line parses, each line of either format is UTF-8 and one line. */
+static void test_any_bytes(void **state)
+{
+	char in[16];
+	size_t len;
+
+	(void)state;
+	for (int a = 1; a < 256; a++) {
+		for (int b = 0; b < 256; b++) {
+			in[0] = (char)a;
+			in[1] = (char)b;
+			in[2] = '\0';
+			len = fmt_line(out, sizeof(out), LOG_FMT_JSON, NULL, LOG_INFO, "ev", "m=%s",
+				       in);
+			(void)json_m(len);
+			len = fmt_line(out, sizeof(out), LOG_FMT_LOGFMT, NULL, LOG_INFO, "ev",
+				       "m=%s", in);
+			assert_true(valid_utf8(out, len));
+			assert_null(memchr(out, '\n', len - 1));
+		}
+	}
+	srandom(42);
+	for (int i = 0; i < 20000; i++) {
+		size_t n = (size_t)(random() % 12);
+
+		for (size_t k = 0; k < n; k++) {
+			/* Mostly high bytes: where UTF-8 goes wrong. */
+			long r = random();
+			in[k] = (char)(r % 4 ? 0x80 | (r >> 8) : 1 + (r >> 8) % 255);
+		}
+		in[n] = '\0';
+		len = fmt_line(out, sizeof(out), LOG_FMT_JSON, NULL, LOG_INFO, "ev", "m=%s", in);
+		(void)json_m(len);
+		len = fmt_line(out, sizeof(out), LOG_FMT_LOGFMT, NULL, LOG_INFO, "ev", "m=%s", in);
+		assert_true(valid_utf8(out, len));
+		assert_null(memchr(out, '\n', len - 1));
+	}
 }
 
 /* Formats the compiler rightly refuses; the logger must survive them. */
@@ -479,6 +700,10 @@ int main(void)
 		cmocka_unit_test(test_json_basic),
 		cmocka_unit_test(test_json_numbers),
 		cmocka_unit_test(test_json_escaping),
+		cmocka_unit_test(test_json_invalid_utf8),
+		cmocka_unit_test(test_json_valid_utf8),
+		cmocka_unit_test(test_logfmt_invalid_utf8),
+		cmocka_unit_test(test_any_bytes),
 		cmocka_unit_test(test_bad_format),
 		cmocka_unit_test(test_value_max),
 		cmocka_unit_test(test_truncation_sizes),

@@ -1,6 +1,7 @@
 /* test_ready.c - ready.c: readiness as a function of the drain phase, the
  * app and its process; the ready file written only on a change and removed
- * at start unless a hook finds it. */
+ * at start unless a hook finds it; a symlink or a FIFO in its place is
+ * left alone. */
 #include "../../helper/ready.c"
 
 #include <stdio.h>
@@ -85,12 +86,86 @@ static void test_file(void **state)
 	rmdir(dir);
 }
 
+/* Writes text to path (created or truncated). */
+static void put(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	assert_int_equal(fputs(text, f) >= 0, 1);
+	assert_int_equal(fclose(f), 0);
+}
+
+/* Whether path holds exactly text. */
+static bool holds(const char *path, const char *text)
+{
+	char buf[256];
+	size_t n;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return false;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	return strcmp(buf, text) == 0;
+}
+
+static void test_file_symlink_not_followed(void **state)
+{
+	char dir[] = "/tmp/lastcall-ready-XXXXXX", path[256], victim[256], fifo[256];
+	struct ready r;
+	struct stat st;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/ready", dir);
+	snprintf(victim, sizeof(victim), "%s/victim", dir);
+	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+	put(victim, "precious\n");
+
+	/* The app puts a symlink where the file goes, after our start. */
+	ready_init(&r, path, false);
+	assert_int_equal(symlink(victim, path), 0);
+	ready_set(&r, true);
+	assert_true(holds(victim, "precious\n"));
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
+	assert_false(r.file_on);
+	/* Tried again on the next pass, still refused. */
+	ready_set(&r, true);
+	assert_true(holds(victim, "precious\n"));
+	assert_false(r.file_on);
+	/* Once the symlink is gone, the file is made as usual. */
+	assert_int_equal(unlink(path), 0);
+	ready_set(&r, true);
+	assert_true(r.file_on);
+	assert_true(holds(path, "ready\n"));
+	ready_set(&r, false);
+	assert_int_equal(lstat(path, &st), -1);
+
+	/* A FIFO without a reader: refused at once, never waited on (the
+	 * alarm ends the test if open blocks). */
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	ready_init(&r, fifo, true);
+	r.file_on = false;
+	alarm(5);
+	ready_set(&r, true);
+	alarm(0);
+	assert_false(r.file_on);
+
+	unlink(fifo);
+	unlink(victim);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ready_is),
 		cmocka_unit_test(test_ready_app),
 		cmocka_unit_test(test_file),
+		cmocka_unit_test(test_file_symlink_not_followed),
 	};
 
 	log_setup(LOG_ERROR, LOG_FMT_LOGFMT, 2);

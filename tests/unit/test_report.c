@@ -302,12 +302,53 @@ static void test_termination_log(void **state)
 	rmdir(dir);
 }
 
+static void test_termination_log_symlink(void **state)
+{
+	char dir[] = "/tmp/lastcall-report-XXXXXX", path[256], victim[256], fifo[256], buf[64];
+	struct stat st;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/msg", dir);
+	snprintf(victim, sizeof(victim), "%s/victim", dir);
+	snprintf(fifo, sizeof(fifo), "%s/fifo", dir);
+	f = fopen(victim, "w");
+	assert_non_null(f);
+	fputs("precious\n", f);
+	fclose(f);
+	/* A symlink where the message goes: not followed, the victim kept. */
+	assert_int_equal(symlink(victim, path), 0);
+	report_termination_log(path, "{\"exit_code\":0}");
+	f = fopen(victim, "r");
+	assert_non_null(f);
+	assert_non_null(fgets(buf, sizeof(buf), f));
+	assert_string_equal(buf, "precious\n");
+	assert_null(fgets(buf, sizeof(buf), f));
+	fclose(f);
+	assert_int_equal(lstat(path, &st), 0);
+	assert_true(S_ISLNK(st.st_mode));
+	/* A FIFO without a reader: refused at once (the alarm ends the test
+	 * if open blocks). */
+	assert_int_equal(mkfifo(fifo, 0600), 0);
+	alarm(5);
+	report_termination_log(fifo, "{\"exit_code\":0}");
+	alarm(0);
+	unlink(fifo);
+	unlink(path);
+	unlink(victim);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_status),		cmocka_unit_test(test_metrics),
-		cmocka_unit_test(test_summary),		cmocka_unit_test(test_flush_until),
+		cmocka_unit_test(test_status),
+		cmocka_unit_test(test_metrics),
+		cmocka_unit_test(test_summary),
+		cmocka_unit_test(test_flush_until),
 		cmocka_unit_test(test_termination_log),
+		cmocka_unit_test(test_termination_log_symlink),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

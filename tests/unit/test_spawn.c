@@ -1,9 +1,11 @@
 /* test_spawn.c - spawn.c: PATH lookup as execvp does it, and spawn_child
- * (exec errors, the shell fallback, process group, mask and dispositions). */
+ * (exec errors, the shell fallback, process group, mask and dispositions,
+ * the fds the child gets). */
 #include "../../helper/spawn.c"
 
 #include <ftw.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <stdarg.h>
@@ -404,6 +406,104 @@ static void test_spawn_dispositions_reset(void **state)
 	assert_int_equal(sigaction(SIGHUP, &old_hup, NULL), 0);
 }
 
+static void test_fd_from_name(void **state)
+{
+	(void)state;
+	assert_int_equal(fd_from_name("0"), 0);
+	assert_int_equal(fd_from_name("7"), 7);
+	assert_int_equal(fd_from_name("1023"), 1023);
+	assert_int_equal(fd_from_name("2147483647"), INT_MAX);
+	assert_int_equal(fd_from_name("2147483648"), -1);
+	assert_int_equal(fd_from_name("99999999999999999999"), -1);
+	assert_int_equal(fd_from_name("."), -1);
+	assert_int_equal(fd_from_name(".."), -1);
+	assert_int_equal(fd_from_name(""), -1);
+	assert_int_equal(fd_from_name("12a"), -1);
+	assert_int_equal(fd_from_name("-1"), -1);
+	assert_int_equal(fd_from_name(" 1"), -1);
+}
+
+static void test_fdset(void **state)
+{
+	struct fdset s;
+
+	(void)state;
+	memset(&s, 0, sizeof(s));
+	assert_false(fdset_has(&s, 0));
+	fdset_add(&s, 0);
+	fdset_add(&s, 2);
+	fdset_add(&s, 9);
+	fdset_add(&s, SPAWN_FDS_MAX - 1);
+	/* Out of range: not recorded, and no write past the bits (ASan). */
+	fdset_add(&s, SPAWN_FDS_MAX);
+	fdset_add(&s, -1);
+	assert_true(fdset_has(&s, 0));
+	assert_false(fdset_has(&s, 1));
+	assert_true(fdset_has(&s, 2));
+	assert_false(fdset_has(&s, 8));
+	assert_true(fdset_has(&s, 9));
+	assert_false(fdset_has(&s, 10));
+	assert_false(fdset_has(&s, SPAWN_FDS_MAX - 2));
+	assert_true(fdset_has(&s, SPAWN_FDS_MAX - 1));
+	/* Past the bits every fd counts as inherited: never touched. */
+	assert_true(fdset_has(&s, SPAWN_FDS_MAX));
+	assert_true(fdset_has(&s, INT_MAX));
+	assert_false(fdset_has(&s, -1));
+}
+
+/* Opened before spawn_init (in main), without O_CLOEXEC: as if inherited. */
+static int inherited_fd = -1;
+
+/* Whether a child spawned now has fd open: it exits 0 when it has. */
+static bool child_has_fd(int fd)
+{
+	char script[96];
+	int st;
+
+	snprintf(script, sizeof(script), "[ -e /proc/$$/fd/%d ]", fd);
+	sigemptyset(&empty);
+	st = spawn_wait((char *[]){ "/bin/sh", "-c", script, NULL }, &empty);
+	assert_true(WIFEXITED(st));
+	return WEXITSTATUS(st) == 0;
+}
+
+static void test_spawn_fds(void **state)
+{
+	int sv[2], own;
+
+	(void)state;
+	assert_true(inherited_fd > 2);
+	/* What curl's multi handle does: a socketpair without CLOEXEC. */
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	own = open("/dev/null", O_RDONLY);
+	assert_true(own >= 0);
+	assert_int_equal(fcntl(sv[0], F_GETFD) & FD_CLOEXEC, 0);
+
+	assert_true(child_has_fd(0));
+	assert_true(child_has_fd(1));
+	assert_true(child_has_fd(2));
+	assert_true(child_has_fd(inherited_fd));
+	assert_false(child_has_fd(sv[0]));
+	assert_false(child_has_fd(sv[1]));
+	assert_false(child_has_fd(own));
+	/* Ours are close-on-exec from now on, the inherited one is not. */
+	assert_int_equal(fcntl(sv[0], F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+	assert_int_equal(fcntl(own, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+	assert_int_equal(fcntl(inherited_fd, F_GETFD) & FD_CLOEXEC, 0);
+	close(sv[0]);
+	close(sv[1]);
+	close(own);
+
+	/* Not recorded (spawn_init never ran): the fds are left as they are. */
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	inherited_recorded = false;
+	assert_true(child_has_fd(sv[0]));
+	inherited_recorded = true;
+	assert_false(child_has_fd(sv[0]));
+	close(sv[0]);
+	close(sv[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -419,7 +519,14 @@ int main(void)
 		cmocka_unit_test(test_spawn_own_group),
 		cmocka_unit_test(test_spawn_mask),
 		cmocka_unit_test(test_spawn_dispositions_reset),
+		cmocka_unit_test(test_fd_from_name),
+		cmocka_unit_test(test_fdset),
+		cmocka_unit_test(test_spawn_fds),
 	};
+
+	/* As main does: first thing, with one more fd open than 0, 1, 2. */
+	inherited_fd = open("/dev/null", O_RDONLY);
+	spawn_init();
 
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
