@@ -287,12 +287,16 @@ static void on_signalfd(struct loop *l, int fd, uint32_t events, void *data)
 
 /* ---- what the drain shell asks of us ---- */
 
-static int op_stop(void *data, int sig, const char **ret_target, pid_t *ret_pid)
+static const char *op_target(void *data, pid_t *ret_pid)
+{
+	*ret_pid = ((struct adopt *)data)->pid;
+	return "process";
+}
+
+static int op_stop(void *data, int sig)
 {
 	struct adopt *a = data;
 
-	*ret_target = "process";
-	*ret_pid = a->pid;
 	return a->present ? sup_pidfd_signal(a->pidfd, a->pid, sig) : -ESRCH;
 }
 
@@ -364,6 +368,7 @@ static void op_stopped(void *data)
 }
 
 static const struct shut_ops adopt_shut_ops = {
+	.target = op_target,
 	.stop = op_stop,
 	.kill = op_kill,
 	.running = op_running,

@@ -226,14 +226,17 @@ static void log_phase(struct shut *sh, enum drain_phase p)
 static void stop(struct shut *sh, int64_t now)
 {
 	char name[SIG_NAME_MAX];
-	const char *target = "process";
 	pid_t pid = 0;
+	const char *target = sh->ops->target(sh->data, &pid);
 	int r;
 
 	sig_name(sh->o->stop_signal, name);
-	r = sh->ops->stop(sh->data, sh->o->stop_signal, &target, &pid);
-	log_info("stop_signal_sent", "signal=%s target=%s pid=%d ms=%lld delivered=%s", name,
-		 target, (int)pid, shut_ms(sh, now), r < 0 ? "false" : "true");
+	log_info("stop_signal_sent", "signal=%s target=%s pid=%d ms=%lld", name, target, (int)pid,
+		 shut_ms(sh, now));
+	r = sh->ops->stop(sh->data, sh->o->stop_signal);
+	if (r < 0)
+		log_warn("stop_signal_failed", "signal=%s target=%s pid=%d error=%s", name, target,
+			 (int)pid, strerror(-r));
 	kapi_event(sh->kapi, "StopSignalSent", r < 0, "%s to the app (pid %d) at %lld ms%s", name,
 		   (int)pid, shut_ms(sh, now), r < 0 ? ", not delivered" : "");
 	if (sh->ops->stopped)

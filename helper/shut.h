@@ -70,9 +70,12 @@ enum shut_sig shut_signal_action(enum sup_mode mode, int sig, bool drain_on, boo
 
 /* What only the owner of the app's processes can do. */
 struct shut_ops {
-	/* Sends the stop signal: 0 or a negative errno; *ret_target names
-	 * what got it ("child", "group", "process"), *ret_pid its pid. */
-	int (*stop)(void *data, int sig, const char **ret_target, pid_t *ret_pid);
+	/* What the stop signal goes to ("child", "group", "process"), and
+	 * its pid: said in the log before it is sent (a hook stopping PID 1
+	 * may die with it before it could say anything after). */
+	const char *(*target)(void *data, pid_t *ret_pid);
+	/* Sends the stop signal: 0 or a negative errno. */
+	int (*stop)(void *data, int sig);
 	/* SIGKILLs every process left: how many it reached. */
 	size_t (*kill)(void *data);
 	/* The app runs (adopted: is there). */

@@ -231,15 +231,18 @@ static void after_reap(struct sup *s, bool children_left, bool child_just_exited
 	}
 }
 
-/* Sends sig to the configured target; returns 0 or a negative errno. */
-static int send_target(struct sup *s, int sig, const char **ret_target)
+/* What a signal to the app goes to: the child alone when asked and it
+ * runs; else its process group (the child gone, that is what is left). */
+static const char *target_of(const struct sup *s)
 {
-	if (s->state != SUP_RUNNING || s->o->target == SUP_TARGET_GROUP) {
-		/* The child gone, what is left is its group. */
-		*ret_target = "group";
+	return s->state != SUP_RUNNING || s->o->target == SUP_TARGET_GROUP ? "group" : "child";
+}
+
+/* Sends sig to the configured target; returns 0 or a negative errno. */
+static int send_target(struct sup *s, int sig)
+{
+	if (strcmp(target_of(s), "group") == 0)
 		return kill(-s->child, sig) < 0 ? -errno : 0;
-	}
-	*ret_target = "child";
 	return sup_pidfd_signal(s->pidfd, s->child, sig);
 }
 
@@ -247,7 +250,7 @@ static void forward(struct sup *s, int sig)
 {
 	char from[SIG_NAME_MAX], to_name[SIG_NAME_MAX];
 	int to = sig_rewrite_apply(&s->o->rewrite, sig);
-	const char *target;
+	const char *target = target_of(s);
 	int r;
 
 	sig_name(sig, from);
@@ -256,7 +259,7 @@ static void forward(struct sup *s, int sig)
 		return;
 	}
 	sig_name(to, to_name);
-	r = send_target(s, to, &target);
+	r = send_target(s, to);
 	if (r < 0 && r != -ESRCH) {
 		log_warn("signal_forward_failed", "signal=%s target=%s error=%s", to_name, target,
 			 strerror(-r));
@@ -333,12 +336,17 @@ static void degrade_wait(struct sup *s)
 
 /* ---- what the drain shell asks of us ---- */
 
-static int op_stop(void *data, int sig, const char **ret_target, pid_t *ret_pid)
+static const char *op_target(void *data, pid_t *ret_pid)
 {
 	struct sup *s = data;
 
 	*ret_pid = s->child;
-	return send_target(s, sig, ret_target);
+	return target_of(s);
+}
+
+static int op_stop(void *data, int sig)
+{
+	return send_target(data, sig);
 }
 
 static size_t op_kill(void *data)
@@ -366,6 +374,7 @@ static int op_pids(void *data, pid_t *pids, size_t cap, size_t *ret_n)
 }
 
 static const struct shut_ops sup_shut_ops = {
+	.target = op_target,
 	.stop = op_stop,
 	.kill = op_kill,
 	.running = op_running,

@@ -123,13 +123,18 @@ struct owner {
 	bool exit_on_stop; /* the app exits at once on the stop signal */
 };
 
-static int f_stop(void *data, int sig, const char **ret_target, pid_t *ret_pid)
+static const char *f_target(void *data, pid_t *ret_pid)
+{
+	(void)data;
+	*ret_pid = 42;
+	return "child";
+}
+
+static int f_stop(void *data, int sig)
 {
 	struct owner *w = data;
 
 	assert_int_equal(sig, SIGTERM);
-	*ret_target = "child";
-	*ret_pid = 42;
 	w->stops++;
 	w->stop_ms = loop_now_ms() - w->t0;
 	if (w->exit_on_stop) {
@@ -181,6 +186,7 @@ static void f_done(void *data, int code)
 }
 
 static const struct shut_ops fake_ops = {
+	.target = f_target,
 	.stop = f_stop,
 	.kill = f_kill,
 	.running = f_running,
