@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,17 +18,11 @@
 #include <unistd.h>
 
 #include "cfg.h"
+#include "client.h"
 #include "drain.h"
 #include "limits.h"
 #include "log.h"
 #include "loop.h"
-
-struct waiter {
-	struct MHD_Connection *conn; /* NULL when the slot is free */
-	int target;		     /* enum drain_phase */
-	int64_t deadline;
-	bool resumed;
-};
 
 struct server {
 	struct httpd *h;
@@ -37,22 +32,37 @@ struct server {
 	bool control;
 };
 
+/* Per-request state, allocated on the first call of the handler. A long
+ * poll (/wait, /prestop) is parked: suspended, in the waiter table until
+ * it is woken, then answered by the handler's next call; it counts in
+ * httpd.parked from parking until libmicrohttpd is done with it. */
+struct req {
+	size_t body;
+	const char *refusal; /* 403 text: a control-socket caller we do not serve */
+	enum { REQ_NEW, REQ_PARKED, REQ_WOKEN, REQ_ANSWERED } state;
+	enum { WAKE_PHASE, WAKE_GONE, WAKE_CLOSING } wake;
+	struct MHD_Connection *conn;
+	int target; /* enum drain_phase */
+	int64_t deadline;
+};
+
 struct httpd {
 	struct loop *loop;
 	struct httpd_acl allow;
 	const struct httpd_ops *ops;
 	void *data;
 	struct server tcp, unix_;
-	char control_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char control_path[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* "" when abstract */
+	char control_name[sizeof(((struct sockaddr_un *)0)->sun_path) + 1];
+	int control_fallback; /* the path's negative errno when abstract */
+	char mntns[64];	      /* readlink of /proc/self/ns/mnt, when abstract */
+	uid_t euid;
 	int port;
-	struct waiter waiters[HTTPD_WAITERS_MAX];
+	struct req *waiters[HTTPD_WAITERS_MAX]; /* NULL: a free slot */
+	size_t parked;
+	bool notified; /* the phase changed: wake the waiters from the loop */
+	bool closing;  /* httpd_free: answer everyone, park no one */
 	int wait_timer;
-};
-
-/* Per-request state, allocated on the first call of the handler. */
-struct req {
-	size_t body;
-	struct waiter *w;
 };
 
 int httpd_parse_addr(const char *s, struct sockaddr_storage *ret, size_t *ret_len)
@@ -158,6 +168,7 @@ bool httpd_acl_allows(const struct httpd_acl *acl, const struct sockaddr *sa)
 {
 	static const uint8_t mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
 	static const uint8_t lo6[16] = { [15] = 1 };
+	static const uint8_t lo4[4] = { 127, 0, 0, 1 };
 	uint8_t a[16];
 	sa_family_t fam = sa->sa_family;
 
@@ -175,7 +186,9 @@ bool httpd_acl_allows(const struct httpd_acl *acl, const struct sockaddr *sa)
 	} else {
 		return false;
 	}
-	if (fam == AF_INET && a[0] == 127)
+	/* 127.0.0.1 only: a mesh sidecar relays everyone from other loopback
+	 * addresses (Istio: 127.0.0.6, istio/istio#29603). */
+	if (fam == AF_INET && memcmp(a, lo4, 4) == 0)
 		return true;
 	for (size_t i = 0; acl && i < acl->n; i++) {
 		if (acl->v[i].family == fam && prefix_match(a, acl->v[i].addr, acl->v[i].prefix))
@@ -213,26 +226,139 @@ static enum MHD_Result respond_status(struct httpd *h, struct MHD_Connection *c,
 	return respond(c, code, "application/json", buf, n);
 }
 
-static void waiters_arm(struct httpd *h);
+/* ---- who may use the control socket ---- */
+
+/*
+ * Why a caller on the control socket is refused, or NULL. Its file is
+ * 0600, but a chmod, or a directory shared with another user, must not let
+ * another user in: SO_PEERCRED says who connected (root may, as it can
+ * anyway). The abstract fallback has no file at all and is shared by every
+ * container of the pod (one network namespace): only a process in our own
+ * mount namespace, as a preStop exec hook or an exec probe in this
+ * container is, may use it. SO_PEERCRED's pid is 0 when the peer is not in
+ * our PID namespace, which refuses it too.
+ */
+static const char *peer_refusal(const struct httpd *h, struct MHD_Connection *c)
+{
+	const union MHD_ConnectionInfo *ci;
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+	char path[64], link[sizeof(h->mntns)];
+	ssize_t n;
+
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (!ci || getsockopt(ci->connect_fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return "cannot tell who is calling\n";
+	if (cred.uid != 0 && cred.uid != h->euid)
+		return "the control socket is for lastcall's own user only\n";
+	if (!h->mntns[0])
+		return NULL;
+	if (cred.pid <= 0)
+		return "only from this container (its mount namespace)\n";
+	snprintf(path, sizeof(path), "/proc/%d/ns/mnt", (int)cred.pid);
+	n = readlink(path, link, sizeof(link) - 1);
+	if (n < 0)
+		return "only from this container (its mount namespace)\n";
+	link[n] = '\0';
+	if (strcmp(link, h->mntns) != 0)
+		return "only from this container (its mount namespace)\n";
+	return NULL;
+}
+
+/* ---- long polls ---- */
+
 static void server_run(struct server *s);
 
-/* Resumes the waiters whose phase is reached (phase >= target) or whose
- * deadline passed, and answers them at once: the phase may be the last one
- * before we exit. The first run calls their handlers, the second writes. */
-static void waiters_resume(struct httpd *h, int phase, int64_t now)
+/* True when the client of a parked request has closed or reset its end:
+ * a suspended connection is not read by libmicrohttpd, so nobody else
+ * would notice, and the slot would stay taken until its deadline (a day,
+ * for /prestop). Data waiting is a live client (a pipelined request). */
+static bool peer_gone(struct MHD_Connection *c)
 {
-	bool resumed = false;
+	const union MHD_ConnectionInfo *ci;
+	char byte;
+	ssize_t n;
+
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+	if (!ci)
+		return false;
+	n = recv(ci->connect_fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+	return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+/* Takes waiter i out of the table and resumes its connection: the
+ * handler's next call answers it. The slot is free at once. Resuming is
+ * safe from anywhere, a handler included; running MHD is not. */
+static void waiter_wake(struct httpd *h, size_t i, int why)
+{
+	struct req *rq = h->waiters[i];
+
+	h->waiters[i] = NULL;
+	rq->state = REQ_WOKEN;
+	rq->wake = why;
+	MHD_resume_connection(rq->conn);
+}
+
+/* Frees the slots of waiters whose client went away. Returns how many. */
+static size_t waiters_reap(struct httpd *h)
+{
+	size_t n = 0;
 
 	for (size_t i = 0; i < HTTPD_WAITERS_MAX; i++) {
-		struct waiter *w = &h->waiters[i];
-		if (w->conn && !w->resumed && (phase >= w->target || w->deadline <= now)) {
-			w->resumed = true;
-			resumed = true;
-			MHD_resume_connection(w->conn);
+		if (h->waiters[i] && peer_gone(h->waiters[i]->conn)) {
+			waiter_wake(h, i, WAKE_GONE);
+			n++;
+		}
+	}
+	return n;
+}
+
+static void on_wait_timer(struct loop *l, void *data);
+
+/* One timer: at once after a phase change, else at the first deadline,
+ * and at least every HTTPD_WAITER_CHECK_MS while anyone waits, to notice
+ * clients that went away. */
+static void waiters_arm(struct httpd *h)
+{
+	int64_t now = loop_now_ms(), due = -1;
+
+	loop_timer_cancel(h->loop, h->wait_timer);
+	h->wait_timer = 0;
+	for (size_t i = 0; i < HTTPD_WAITERS_MAX; i++) {
+		if (h->waiters[i] && (due < 0 || h->waiters[i]->deadline < due))
+			due = h->waiters[i]->deadline;
+	}
+	if (due >= 0 && due > now + HTTPD_WAITER_CHECK_MS)
+		due = now + HTTPD_WAITER_CHECK_MS;
+	if (h->notified)
+		due = now;
+	if (due >= 0)
+		loop_timer_add(h->loop, due, on_wait_timer, h, &h->wait_timer);
+}
+
+/* From the loop only: wakes the waiters whose phase is reached or whose
+ * deadline passed, and those whose client left, then lets libmicrohttpd
+ * answer them at once (the phase may be the last one before we exit): the
+ * first run calls their handlers, the second writes. */
+static void on_wait_timer(struct loop *l, void *data)
+{
+	struct httpd *h = data;
+	int phase = h->ops->phase(h->data);
+	int64_t now = loop_now_ms();
+	size_t woken = waiters_reap(h);
+
+	(void)l;
+	h->wait_timer = 0;
+	h->notified = false;
+	for (size_t i = 0; i < HTTPD_WAITERS_MAX; i++) {
+		struct req *rq = h->waiters[i];
+		if (rq && (phase >= rq->target || rq->deadline <= now)) {
+			waiter_wake(h, i, WAKE_PHASE);
+			woken++;
 		}
 	}
 	waiters_arm(h);
-	for (int i = 0; resumed && i < 2; i++) {
+	for (int i = 0; woken && i < 2; i++) {
 		if (h->unix_.d)
 			server_run(&h->unix_);
 		if (h->tcp.d)
@@ -240,34 +366,12 @@ static void waiters_resume(struct httpd *h, int phase, int64_t now)
 	}
 }
 
-static void on_wait_timer(struct loop *l, void *data)
-{
-	struct httpd *h = data;
-
-	(void)l;
-	h->wait_timer = 0;
-	waiters_resume(h, h->ops->phase(h->data), loop_now_ms());
-}
-
-static void waiters_arm(struct httpd *h)
-{
-	int64_t first = -1;
-
-	loop_timer_cancel(h->loop, h->wait_timer);
-	h->wait_timer = 0;
-	for (size_t i = 0; i < HTTPD_WAITERS_MAX; i++) {
-		struct waiter *w = &h->waiters[i];
-		if (w->conn && !w->resumed && (first < 0 || w->deadline < first))
-			first = w->deadline;
-	}
-	if (first >= 0)
-		loop_timer_add(h->loop, first, on_wait_timer, h, &h->wait_timer);
-}
-
 void httpd_notify(struct httpd *h)
 {
-	if (h)
-		waiters_resume(h, h->ops->phase(h->data), loop_now_ms());
+	if (!h)
+		return;
+	h->notified = true;
+	waiters_arm(h);
 }
 
 /* Answers with the status once the phase is target (200) or after
@@ -277,31 +381,43 @@ static enum MHD_Result wait_phase(struct httpd *h, struct MHD_Connection *c, str
 {
 	if (h->ops->phase(h->data) >= (int)target)
 		return respond_status(h, c, MHD_HTTP_OK);
-	for (size_t i = 0; i < HTTPD_WAITERS_MAX; i++) {
-		struct waiter *w = &h->waiters[i];
-		if (w->conn)
-			continue;
-		w->conn = c;
-		w->target = (int)target;
-		w->deadline = loop_now_ms() + timeout_ms;
-		w->resumed = false;
-		rq->w = w;
-		MHD_suspend_connection(c);
-		waiters_arm(h);
-		return MHD_YES;
+	if (h->closing)
+		return respond_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down\n");
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < HTTPD_WAITERS_MAX; i++) {
+			if (h->waiters[i])
+				continue;
+			rq->state = REQ_PARKED;
+			rq->conn = c;
+			rq->target = (int)target;
+			rq->deadline = loop_now_ms() + timeout_ms;
+			h->waiters[i] = rq;
+			h->parked++;
+			MHD_suspend_connection(c);
+			waiters_arm(h);
+			return MHD_YES;
+		}
+		/* Full: callers that gave up may still hold slots. */
+		if (!waiters_reap(h))
+			break;
 	}
 	return respond_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "too many waiters\n");
 }
 
-/* A waiter resumed: the phase was reached, or the timeout passed. */
+/* A parked request woke: its phase, its timeout, its client gone, or we
+ * are exiting. */
 static enum MHD_Result wait_done(struct httpd *h, struct MHD_Connection *c, struct req *rq)
 {
-	struct waiter *w = rq->w;
-	bool reached = h->ops->phase(h->data) >= w->target;
+	bool reached = h->ops->phase(h->data) >= rq->target;
 
-	memset(w, 0, sizeof(*w));
-	rq->w = NULL;
-	return respond_status(h, c, reached ? MHD_HTTP_OK : MHD_HTTP_REQUEST_TIMEOUT);
+	rq->state = REQ_ANSWERED;
+	if (rq->wake == WAKE_GONE)
+		return MHD_NO; /* close it */
+	if (reached)
+		return respond_status(h, c, MHD_HTTP_OK);
+	if (rq->wake == WAKE_CLOSING)
+		return respond_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down\n");
+	return respond_status(h, c, MHD_HTTP_REQUEST_TIMEOUT);
 }
 
 /* GET /wait?phase=NAME&timeout=DURATION on the control socket. */
@@ -335,7 +451,7 @@ static enum MHD_Result handle_prestop(struct httpd *h, struct server *s, struct 
 		ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 		if (!ci || !ci->client_addr || !httpd_acl_allows(&h->allow, ci->client_addr))
 			return respond_text(c, MHD_HTTP_FORBIDDEN,
-					    "/prestop only from loopback and --allow-from\n");
+					    "/prestop only from 127.0.0.1, ::1 and --allow-from\n");
 	}
 	h->ops->drain(h->data, s->control ? "prestop:control" : "prestop:http");
 	if (h->ops->phase(h->data) == DRAIN_SERVING)
@@ -360,6 +476,8 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		if (!rq)
 			return MHD_NO;
 		*con_cls = rq;
+		if (s->control)
+			rq->refusal = peer_refusal(h, c);
 		return MHD_YES;
 	}
 	if (*upload_size) {
@@ -368,8 +486,14 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		*upload_size = 0;
 		return MHD_YES;
 	}
+	if (rq->state == REQ_WOKEN)
+		return wait_done(h, c, rq);
+	if (rq->refusal)
+		return respond_text(c, MHD_HTTP_FORBIDDEN, rq->refusal);
 	if (rq->body > HTTPD_BODY_IN_MAX)
 		return respond_text(c, MHD_HTTP_CONTENT_TOO_LARGE, "body too large\n");
+	if (h->closing)
+		return respond_text(c, MHD_HTTP_SERVICE_UNAVAILABLE, "shutting down\n");
 
 	if (strcmp(url, "/livez") == 0 || strcmp(url, "/readyz") == 0 ||
 	    strcmp(url, "/status") == 0 || strcmp(url, "/metrics") == 0) {
@@ -388,8 +512,6 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		size_t n = h->ops->metrics(h->data, buf, sizeof(buf));
 		return respond(c, MHD_HTTP_OK, "text/plain; version=0.0.4", buf, n);
 	}
-	if (rq->w)
-		return wait_done(h, c, rq);
 	if (strcmp(url, "/prestop") == 0) {
 		if (!get && !post)
 			return respond_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use GET\n");
@@ -415,16 +537,25 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 	return respond_text(c, MHD_HTTP_NOT_FOUND, "not found\n");
 }
 
+/* libmicrohttpd is done with a request: answered, or its connection
+ * closed. A parked one is only counted out here, once its answer is sent. */
 static void completed(void *cls, struct MHD_Connection *c, void **con_cls,
 		      enum MHD_RequestTerminationCode code)
 {
+	struct server *s = cls;
+	struct httpd *h = s->h;
 	struct req *rq = *con_cls;
 
-	(void)cls;
 	(void)c;
 	(void)code;
-	if (rq && rq->w)
-		memset(rq->w, 0, sizeof(*rq->w));
+	if (!rq)
+		return;
+	for (size_t i = 0; rq->state == REQ_PARKED && i < HTTPD_WAITERS_MAX; i++) {
+		if (h->waiters[i] == rq)
+			h->waiters[i] = NULL;
+	}
+	if (rq->state != REQ_NEW)
+		h->parked--;
 	free(rq);
 	*con_cls = NULL;
 }
@@ -483,7 +614,7 @@ static int server_start(struct httpd *h, struct server *s, int lfd, bool control
 				MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)HTTPD_CONN_PER_IP_MAX,
 				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTPD_IDLE_TIMEOUT_S,
 				MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTPD_CONN_MEMORY,
-				MHD_OPTION_NOTIFY_COMPLETED, completed, NULL,
+				MHD_OPTION_NOTIFY_COMPLETED, completed, s,
 				MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 				MHD_OPTION_END);
 	/* clang-format on */
@@ -530,46 +661,114 @@ fail:
 	return r;
 }
 
-static int unix_socket(const char *path, char *err, size_t errlen)
+/* A listening AF_UNIX socket bound to sa (len bytes): mode 0600 for a
+ * path. The fd, or a negative errno. */
+static int unix_listen(const struct sockaddr_un *sa, socklen_t len)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	int fd = -1, r;
+	int fd, r;
 	mode_t old;
 
-	if (strlen(path) >= sizeof(sa.sun_path)) {
-		snprintf(err, errlen, "--control: path too long");
-		return -ENAMETOOLONG;
-	}
-	strcpy(sa.sun_path, path);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
-		goto fail;
-	/* A live instance answers; a stale file from a dead one does not. */
-	int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		return -errno;
+	old = umask(0177);
+	r = bind(fd, (const struct sockaddr *)sa, len);
+	umask(old);
+	if (r < 0 || listen(fd, HTTPD_BACKLOG) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+/* The --control path. -EADDRINUSE with *ret_live when another instance
+ * answers there; a stale file from a dead one is replaced. */
+static int path_socket(const char *path, bool *ret_live)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct stat st;
+	int probe;
+
+	*ret_live = false;
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sa.sun_path, path);
+	probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (probe >= 0) {
 		bool live = connect(probe, (struct sockaddr *)&sa, sizeof(sa)) == 0;
 		close(probe);
 		if (live) {
-			snprintf(err, errlen, "--control %s: another lastcall is listening there",
-				 path);
-			close(fd);
+			*ret_live = true;
 			return -EADDRINUSE;
 		}
 	}
-	struct stat st;
 	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
 		unlink(path);
-	old = umask(0177);
-	r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
-	umask(old);
-	if (r < 0 || listen(fd, HTTPD_BACKLOG) < 0)
-		goto fail;
-	return fd;
-fail:
-	snprintf(err, errlen, "--control %s: %s", path, strerror(errno));
-	r = -errno;
-	if (fd >= 0)
-		close(fd);
+	return unix_listen(&sa, sizeof(sa));
+}
+
+/* The fallback: the abstract name of our mount namespace, which a client
+ * in this container computes alike (client_abstract_name). Abstract names
+ * live in the network namespace, which every container of the pod shares,
+ * and have no permissions: peer_refusal checks each caller. */
+static int abstract_socket(struct httpd *h)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char name[sizeof(sa.sun_path) - 1];
+	ssize_t n;
+	int r;
+
+	r = client_abstract_name(name, sizeof(name));
+	if (r < 0)
+		return r;
+	snprintf(h->control_name, sizeof(h->control_name), "@%s", name);
+	n = readlink("/proc/self/ns/mnt", h->mntns, sizeof(h->mntns) - 1);
+	if (n < 0)
+		return -errno;
+	h->mntns[n] = '\0';
+	memcpy(sa.sun_path + 1, name, strlen(name));
+	return unix_listen(&sa,
+			   (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + strlen(name)));
+}
+
+/*
+ * The control socket: the path, or the abstract fallback when the path
+ * cannot be bound. The control socket is optional (probes and the preStop
+ * hook can use --listen), so a read-only root filesystem must not keep the
+ * app from starting (STYLE 11): the fallback, and a warning from the
+ * caller. A live instance on the path, or on the abstract name, is an
+ * error: two supervisors must not both believe they own the container.
+ */
+static int control_socket(struct httpd *h, const char *path, char *err, size_t errlen)
+{
+	bool live;
+	int fd, r;
+
+	fd = path_socket(path, &live);
+	if (fd >= 0) {
+		snprintf(h->control_path, sizeof(h->control_path), "%s", path);
+		snprintf(h->control_name, sizeof(h->control_name), "%s", path);
+		return fd;
+	}
+	if (live) {
+		snprintf(err, errlen, "--control %s: another lastcall is listening there", path);
+		return fd;
+	}
+	if (fd == -ENAMETOOLONG) {
+		snprintf(err, errlen, "--control: path too long");
+		return fd;
+	}
+	h->control_fallback = fd;
+	r = abstract_socket(h);
+	if (r < 0) {
+		snprintf(err, errlen, "--control %s: %s; the fallback %s: %s", path, strerror(-fd),
+			 h->control_name[0] ? h->control_name : "abstract socket",
+			 r == -EADDRINUSE ? "another lastcall in this container holds it"
+					  : strerror(-r));
+		h->control_name[0] = '\0';
+		return r;
+	}
 	return r;
 }
 
@@ -586,6 +785,7 @@ int httpd_new(struct loop *l, const char *listen_s, const char *control,
 	h->loop = l;
 	h->ops = ops;
 	h->data = data;
+	h->euid = geteuid();
 	if (allow)
 		h->allow = *allow;
 	h->tcp.epfd = h->unix_.epfd = -1;
@@ -600,12 +800,11 @@ int httpd_new(struct loop *l, const char *listen_s, const char *control,
 			goto fail;
 	}
 	if (control) {
-		fd = unix_socket(control, err, errlen);
+		fd = control_socket(h, control, err, errlen);
 		if (fd < 0) {
 			r = fd;
 			goto fail;
 		}
-		snprintf(h->control_path, sizeof(h->control_path), "%s", control);
 		r = server_start(h, &h->unix_, fd, true, err, errlen);
 		if (r < 0)
 			goto fail;
@@ -633,6 +832,22 @@ void httpd_free(struct httpd *h)
 {
 	if (!h)
 		return;
+	/* libmicrohttpd aborts the process when stopped with a connection
+	 * suspended ("MHD_stop_daemon() called while we have suspended
+	 * connections"), and the app's exit code would be lost to a 134:
+	 * answer every waiter and let libmicrohttpd send it first. Resuming
+	 * only raises a flag; the runs do the work. */
+	h->closing = true;
+	for (size_t i = 0; i < HTTPD_WAITERS_MAX; i++) {
+		if (h->waiters[i])
+			waiter_wake(h, i, WAKE_CLOSING);
+	}
+	for (int i = 0; h->parked > 0 && i < HTTPD_CLOSE_RUNS_MAX; i++) {
+		if (h->unix_.d)
+			MHD_run(h->unix_.d);
+		if (h->tcp.d)
+			MHD_run(h->tcp.d);
+	}
 	loop_timer_cancel(h->loop, h->wait_timer);
 	server_stop(h, &h->tcp);
 	server_stop(h, &h->unix_);
@@ -644,4 +859,14 @@ void httpd_free(struct httpd *h)
 int httpd_port(const struct httpd *h)
 {
 	return h ? h->port : 0;
+}
+
+const char *httpd_control_name(const struct httpd *h)
+{
+	return h && h->control_name[0] ? h->control_name : NULL;
+}
+
+int httpd_control_fallback(const struct httpd *h)
+{
+	return h ? h->control_fallback : 0;
 }

@@ -76,6 +76,11 @@
 #define HTTPD_WAIT_DEFAULT_MS (60 * 1000)
 /* --allow-from entries. */
 #define HTTPD_ALLOW_MAX 16
+/* How often parked long polls are checked for clients that went away
+ * (they are also checked whenever the waiters fill up), and how many
+ * server runs the last answers get at exit. */
+#define HTTPD_WAITER_CHECK_MS 1000
+#define HTTPD_CLOSE_RUNS_MAX 16
 
 /* Outgoing HTTP (fetch.c): requests under way at once (the app's three
  * URLs, five API calls, the exit URLs), URL length (a

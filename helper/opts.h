@@ -103,7 +103,7 @@ const char *opts_check(const struct cmd_opts *o);
 	    "Control socket (probes, POST /drain, GET /wait); none: off",       \
 	    opts_parse_optional),                                               \
 	OPT("allow-from", CFG_CUSTOM, CFG_REPEAT, sup.allow, "ADDR[/BITS]", NULL, \
-	    "May call GET /prestop on --listen besides loopback (the node: status.hostIP)", \
+	    "May call GET /prestop on --listen besides 127.0.0.1 and ::1 (the node: status.hostIP)", \
 	    opts_parse_allow)
 
 #define OPT_READY_FILE(help)                                                    \

@@ -141,9 +141,22 @@ static int attached(const struct cmd_opts *o, int *ret_code)
 				sizeof(err));
 		if (r == -ETIMEDOUT)
 			continue;
-		if (r < 0) {
-			/* The instance went away: its app is gone, nothing to drain. */
+		if (r == -ENOENT || r == -ECONNREFUSED || r == -EIO) {
+			/* The instance went away (its socket, or the connection
+			 * dropped): its app is gone, nothing to drain. */
 			printf("prestop: the instance is gone (%s)\n", err);
+			*ret_code = 0;
+			return 1;
+		}
+		if (r < 0) {
+			/* Ours to fail (no memory, no fds, no right to it): the
+			 * drain may still be going on, so no success. */
+			fprintf(stderr, "lastcall prestop: GET /wait failed: %s\n", err);
+			return 1;
+		}
+		if (reply.status == 503 && strncmp(reply.body, "shutting down", 13) == 0) {
+			/* The instance is exiting: its app is gone. */
+			printf("prestop: the instance is exiting\n");
 			*ret_code = 0;
 			return 1;
 		}

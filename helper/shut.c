@@ -780,8 +780,17 @@ static int sampling_new(struct shut *sh)
 		log_error("start_failed", "what=endpoints error=%s", err);
 		return r;
 	}
+	r = httpd_control_fallback(sh->httpd);
+	if (r < 0)
+		/* An optional part: the app starts all the same (a read-only root
+		 * with no volume at /tmp), and prestop and probe still find us. */
+		log_warn("control_fallback", "path=%s error=%s listen=%s hint=%s", o->control,
+			 strerror(-r), httpd_control_name(sh->httpd),
+			 "mount a writable volume (emptyDir) at the socket's directory, or set "
+			 "--control (LASTCALL_CONTROL) to a writable path");
 	log_info("endpoints", "listen=%s port=%d control=%s", o->listen ? o->listen : "none",
-		 httpd_port(sh->httpd), o->control ? o->control : "none");
+		 httpd_port(sh->httpd),
+		 httpd_control_name(sh->httpd) ? httpd_control_name(sh->httpd) : "none");
 	return 0;
 }
 

@@ -29,9 +29,11 @@ APP=localhost/lastcall-app:test
 DISTROLESS=localhost/lastcall-distroless:test
 tag="lastcall-test-$$"
 containers=()
+pods=()
 stop_containers() {
 	local c
 	for c in "${containers[@]}"; do podman rm -f -t 0 "$c" >/dev/null 2>&1; done
+	for c in "${pods[@]}"; do podman pod rm -f -t 0 "$c" >/dev/null 2>&1; done
 }
 trap 'stop_containers; cleanup' EXIT
 # crun: NAME ARGS...: podman run -d under a name removed at the end.
@@ -225,5 +227,52 @@ check "shell-less app: then the stop is quick, no SIGKILL ($stop_ms ms)" \
 check "shell-less app: the app logs 'Closing server'" has_log dl '^Closing server'
 code=$(exit_code dl)
 check "shell-less app: exit code 0, node's own (got $code)" [ "$code" = 0 ]
+
+# --- a read-only root filesystem, as Kubernetes mounts it -------------------
+# readOnlyRootFilesystem: true with no volume at /tmp (podman's --read-only
+# mounts tmpfs on /tmp unless told not to; Kubernetes does not). The
+# control socket cannot be created: lastcall says so once with the fix and
+# listens on its container's abstract name, and the app starts all the same.
+port=$(free_port)
+crun ro -p "127.0.0.1:$port:8080" --read-only --read-only-tmpfs=false "$APP"
+check "read-only root: the app starts and answers" wait_until 30000 http_ok "$port"
+check "read-only root: one warning with the fix" has_log ro 'level=warn .*event=control_fallback .*hint='
+check "read-only root: lastcall probe finds its instance" \
+	podman exec "$tag-ro" /lastcall probe ready
+t=$(now_ms)
+podman exec "$tag-ro" /lastcall prestop >"$WORK/ro-prestop.log" 2>&1
+rc=$?
+echo "# read-only root: the preStop hook took $(($(now_ms) - t)) ms"
+check "read-only root: lastcall prestop drains it (rc $rc)" \
+	eval "[ $rc = 0 ] && grep -q 'reached drained' '$WORK/ro-prestop.log'"
+podman stop -t 10 "$tag-ro" >"$WORK/ro.stop" 2>&1
+check "read-only root: the app logs 'Closing server'" has_log ro '^Closing server'
+check "read-only root: no SIGKILL" eval "! grep -q 'resorting to SIGKILL' '$WORK/ro.stop'"
+
+# --- two containers of one pod, both under lastcall run ---------------------
+# They share one network: the second's default --listen 0.0.0.0:9797 is
+# taken. It refuses to start, saying why and what fixes it (a probe on
+# 9797 answered by the first one would report the wrong app), and runs
+# with its own port.
+port=$(free_port)
+pod="$tag-pod"
+podman pod create --name "$pod" -p "127.0.0.1:$port:8080" >/dev/null 2>&1
+pods+=("$pod")
+crun one --pod "$pod" "$APP"
+check "pod: the first container answers" wait_until 30000 http_ok "$port"
+crun two --pod "$pod" -e PORT=8081 "$APP"
+wait_until 10000 eval "[ \"\$(podman inspect $tag-two --format '{{.State.Status}}')\" = exited ]"
+code=$(exit_code two)
+check "pod: the second, on the same default port, exits 125 (got $code)" [ "$code" = 125 ]
+check "pod: ...saying the pod's containers share one network and what to set" \
+	has_log two 'event=start_failed what=endpoints error="--listen 0.0.0.0:9797: Address (already )?in use" hint=".*share one network.*LASTCALL_LISTEN'
+check "pod: the first one still answers" http_ok "$port"
+crun three --pod "$pod" -e PORT=8082 -e LASTCALL_LISTEN=:9798 "$APP"
+check "pod: with LASTCALL_LISTEN=:9798 the second runs beside it" \
+	wait_until 30000 eval "podman exec $tag-three /lastcall probe ready"
+podman exec "$tag-one" /lastcall prestop --until unready >/dev/null 2>&1
+check "pod: a hook in one container drains that one" \
+	eval "! podman exec $tag-one /lastcall probe ready 2>/dev/null"
+check "pod: ...and not the other" podman exec "$tag-three" /lastcall probe ready
 
 done_testing

@@ -124,7 +124,7 @@ c=$?
 check "the second on the same --listen: 125 (got $c)" [ "$c" = 125 ]
 check "...its app never started" [ ! -e "$WORK/d2.sig" ]
 check "...one error line naming the flag, the variable and the likely cause" \
-	has_line 'level=error .*event=start_failed what=endpoints error="--listen 127.0.0.1:[0-9]+: Address already in use" hint=".*share one network.*LASTCALL_LISTEN' "$WORK/d2.log"
+	has_line 'level=error .*event=start_failed what=endpoints error="--listen 127.0.0.1:[0-9]+: Address (already )?in use" hint=".*share one network.*LASTCALL_LISTEN' "$WORK/d2.log"
 check "...the first one still answers" curl -fs -o /dev/null --max-time 2 "http://127.0.0.1:$port/livez"
 kill -TERM "$L_PID"
 

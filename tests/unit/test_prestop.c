@@ -578,6 +578,28 @@ static void test_attached_wait_error(void **state)
 	assert_int_equal(srv.n_requests, 3);
 }
 
+/* The instance exits while the hook waits (its app went): 503 "shutting
+ * down" to the waiter, and nothing is left to drain: 0. "too many
+ * waiters" is another 503: a failure. */
+static void test_attached_exiting(void **state)
+{
+	struct result r;
+
+	(void)state;
+	SERVE({ ANSWER, 202, STATUS("unready", 0) }, { ANSWER, 503, "shutting down\n" });
+	PRESTOP(&r, "--control", sock_path);
+	assert_int_equal(r.code, 0);
+	assert_string_equal(r.out,
+			    "prestop: phase=unready ms=0\n"
+			    "prestop: the instance is exiting\n");
+	server_stop();
+	SERVE({ ANSWER, 202, STATUS("unready", 0) }, { ANSWER, 503, "too many waiters\n" });
+	PRESTOP(&r, "--control", sock_path);
+	assert_int_equal(r.code, 1);
+	assert_string_equal(r.err, "lastcall prestop: GET /wait answered 503: too many waiters\n");
+	server_stop();
+}
+
 static void test_attached_post_dropped(void **state)
 {
 	struct result r;
@@ -744,6 +766,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_attached_until, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attached_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attached_wait_error, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_attached_exiting, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attached_post_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attached_gone, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attached_deadline, setup, teardown),
