@@ -38,7 +38,8 @@ for what in "$@"; do
 		need_cmd file file
 		need_cmd clang-format clang-format
 		[ -x /usr/sbin/nginx ] || pkgs+=(nginx)
-		for p in podman runc netavark debootstrap iptables; do want_pkg "$p"; done
+		# catatonit: the init of a podman pod's infra container.
+		for p in podman runc netavark debootstrap iptables catatonit; do want_pkg "$p"; done
 		;;
 	bench)
 		need_cmd unshare util-linux

@@ -238,7 +238,7 @@ crun ro -p "127.0.0.1:$port:8080" --read-only --read-only-tmpfs=false "$APP"
 check "read-only root: the app starts and answers" wait_until 30000 http_ok "$port"
 check "read-only root: one warning with the fix" has_log ro 'level=warn .*event=control_fallback .*hint='
 check "read-only root: lastcall probe finds its instance" \
-	podman exec "$tag-ro" /lastcall probe ready
+	wait_until 10000 podman exec "$tag-ro" /lastcall probe ready
 t=$(now_ms)
 podman exec "$tag-ro" /lastcall prestop >"$WORK/ro-prestop.log" 2>&1
 rc=$?
@@ -254,10 +254,16 @@ check "read-only root: no SIGKILL" eval "! grep -q 'resorting to SIGKILL' '$WORK
 # taken. It refuses to start, saying why and what fixes it (a probe on
 # 9797 answered by the first one would report the wrong app), and runs
 # with its own port.
+# A pod's infra container takes podman's default ulimits, above this
+# machine's (see U): the same limits, as the engines' configuration.
+printf '[containers]\ndefault_ulimits = ["nofile=1024:1024", "nproc=4096:4096"]\n' \
+	>"$WORK/containers.conf"
+export CONTAINERS_CONF="$WORK/containers.conf"
 port=$(free_port)
 pod="$tag-pod"
-podman pod create --name "$pod" -p "127.0.0.1:$port:8080" >/dev/null 2>&1
+podman pod create --name "$pod" -p "127.0.0.1:$port:8080" >"$WORK/pod.log" 2>&1
 pods+=("$pod")
+check "pod: podman makes it ($(tail -n1 "$WORK/pod.log"))" podman pod exists "$pod"
 crun one --pod "$pod" "$APP"
 check "pod: the first container answers" wait_until 30000 http_ok "$port"
 crun two --pod "$pod" -e PORT=8081 "$APP"
