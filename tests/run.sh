@@ -72,10 +72,11 @@ for t in "$here"/integration/test_*.sh; do
 done
 # The static binary (make static), the one the image ships, built with
 # musl and mbedTLS, through the same suites; the container suite already
-# runs it, and the docs and manifests suites do not depend on the build.
+# runs it, and the docs, manifests and layout suites do not depend on the
+# build.
 if [ -x "$build/static/lastcall" ]; then
 	for t in "$here"/integration/test_*.sh; do
-		case "$(basename "$t" .sh)" in test_container|test_docs|test_deploy) continue ;; esac
+		case "$(basename "$t" .sh)" in test_container|test_docs|test_deploy|test_format) continue ;; esac
 		LASTCALL="$(cd "$build" && pwd)/static/lastcall" \
 			run_suite "static/$(basename "$t" .sh)" 600 bash "$t"
 	done
