@@ -40,6 +40,7 @@ struct shut {
 	bool by_hook;	/* the drain was started by a preStop hook */
 	bool signalled; /* ...and the kubelet's stop signal came since */
 	bool held;	/* the stop signal waits for the kubelet's */
+	int64_t hold_until;
 	int hold_timer;
 	int64_t seek_ms; /* sampling interval while the app is not ready */
 	bool forced_kill;
@@ -279,13 +280,42 @@ static void hold(struct shut *sh, int64_t now)
 
 	if (until < now + STOP_HOLD_MS)
 		until = now + STOP_HOLD_MS;
-	if (until > drain_kill_at(&sh->d))
-		until = drain_kill_at(&sh->d);
 	sh->held = true;
+	sh->hold_until = until;
 	log_info("stop_held", "reason=prestop_hook until_ms=%lld ms=%lld",
 		 (long long)(until - drain_t0(&sh->d)), shut_ms(sh, now));
+}
+
+/* (Re-)arms the hold's timer: never past the kill, which a shorter grace
+ * learnt meanwhile may have moved. */
+static void hold_arm(struct shut *sh)
+{
+	int64_t until = sh->hold_until;
+
+	if (!sh->held)
+		return;
+	/* Just before the kill: the app gets its stop signal first. */
+	if (until > drain_kill_at(&sh->d) - 1)
+		until = drain_kill_at(&sh->d) - 1;
+	loop_timer_cancel(sh->loop, sh->hold_timer);
+	sh->hold_timer = 0;
 	if (loop_timer_add(sh->loop, until, on_hold_timer, sh, &sh->hold_timer) < 0)
 		release(sh, "timer_failed");
+}
+
+void shut_signalled(struct shut *sh, const char *origin)
+{
+	if (drain_phase_now(&sh->d) == DRAIN_SERVING)
+		return;
+	sh->signalled = true;
+	if (!sh->held)
+		return;
+	/* The kubelet's stop signal reached the app (forwarded: not one of
+	 * --drain-on, say nginx's QUIT): ours would only come on top. */
+	loop_timer_cancel(sh->loop, sh->hold_timer);
+	sh->hold_timer = 0;
+	sh->held = false;
+	log_info("stop_released", "by=%s ms=%lld", origin, shut_ms(sh, loop_now_ms()));
 }
 
 /* The shell is done: the owner ends its loop with code. */
@@ -342,6 +372,10 @@ static void apply(struct shut *sh, unsigned act)
 			done(sh, 1);
 			return;
 		}
+		/* Too late for a stop signal now. */
+		sh->held = false;
+		loop_timer_cancel(sh->loop, sh->hold_timer);
+		sh->hold_timer = 0;
 		size_t n = sh->ops->kill(sh->data);
 		log_warn("forced_kill", "count=%zu ms=%lld", n, shut_ms(sh, now));
 		kapi_event(sh->kapi, "ForcedKill", true,
@@ -349,14 +383,16 @@ static void apply(struct shut *sh, unsigned act)
 			   n, shut_ms(sh, now), (long long)drain_budget(&sh->d)->kill_margin_ms);
 		sh->forced_kill = true;
 	}
-	/* One timer, at the engine's next deadline; three of the loop's
-	 * LOOP_TIMERS_MAX slots at most are the shell's (this, the sample and
-	 * the hold timer), each cancelled before it is set again. */
+	/* One timer, at the engine's next deadline (and the hold's, which the
+	 * kill bounds); three of the loop's LOOP_TIMERS_MAX slots at most are
+	 * the shell's (these and the sample timer), each cancelled before it
+	 * is set again. */
 	loop_timer_cancel(sh->loop, sh->drain_timer);
 	sh->drain_timer = 0;
 	int64_t next = drain_next_deadline(&sh->d);
 	if (next >= 0 && loop_timer_add(sh->loop, next, on_drain_timer, sh, &sh->drain_timer) < 0)
 		log_error("timer_failed", "what=drain");
+	hold_arm(sh);
 }
 
 static void on_drain_timer(struct loop *l, void *data)
@@ -766,6 +802,17 @@ static int sampling_new(struct shut *sh)
 		return 0;
 	r = httpd_new(sh->loop, o->listen, o->control, &o->allow, &shut_httpd_ops, sh, &sh->httpd,
 		      err, sizeof(err));
+	if (r < 0 && r != -EADDRINUSE && o->control && strncmp(err, "--control", 9) == 0) {
+		/* Neither the path nor the container's abstract name (no /proc,
+		 * say): the control socket is optional, the app is not. One
+		 * taken by another live instance (EADDRINUSE) stays fatal: two
+		 * would answer for one app. */
+		log_warn("control_off", "error=%s hint=%s", err,
+			 "lastcall prestop and probe cannot reach this instance; set --control "
+			 "to a writable path, or use GET /prestop");
+		r = httpd_new(sh->loop, o->listen, NULL, &o->allow, &shut_httpd_ops, sh, &sh->httpd,
+			      err, sizeof(err));
+	}
 	if (r == -EADDRINUSE && strncmp(err, "--listen", 8) == 0) {
 		/* Containers of a pod share one network: likely another
 		 * container's lastcall on the default port. Going on without
@@ -856,9 +903,14 @@ void shut_exit(struct shut *sh, int code, int app_code, bool app_left)
 	struct report r;
 
 	shut_end(sh);
+	/* The app is gone: the endpoints close now (a waiter gets its answer,
+	 * a hook arriving late finds no instance, which means nothing to
+	 * drain), not after the flush. */
+	snapshot(sh, &r);
+	httpd_free(sh->httpd);
+	sh->httpd = NULL;
 	if (!sh->role.report)
 		return;
-	snapshot(sh, &r);
 	if (sh->o->termination_log && report_summary(&r, code, app_code, line, sizeof(line)) > 0)
 		report_termination_log(sh->o->termination_log, line);
 	if (!sh->fetch)
@@ -869,4 +921,9 @@ void shut_exit(struct shut *sh, int code, int app_code, bool app_left)
 					b->kill_margin_ms, sh->o->on_exit.n > 0,
 					sh->o->app.timeout_ms),
 		     app_left);
+	/* The fetch is gone: so must be what used it. */
+	app_free(sh->app);
+	kapi_free(sh->kapi);
+	sh->app = NULL;
+	sh->kapi = sh->ready.kapi = NULL;
 }

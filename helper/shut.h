@@ -111,6 +111,10 @@ void shut_start(struct shut *sh);
 /* Starts the drain; origin says who ("signal:SIGTERM", "prestop:control").
  * Later triggers are logged and change nothing. */
 void shut_trigger(struct shut *sh, const char *origin);
+/* A signal reached the app (run: forwarded): while the stop signal is
+ * held for the kubelet's, this was it (an image's STOPSIGNAL that is not a
+ * --drain-on signal, nginx's QUIT): ours is not sent on top. */
+void shut_signalled(struct shut *sh, const char *origin);
 /* The app found (adopted): its ports are looked for at once. */
 void shut_app_found(struct shut *sh);
 /* The app gone before the drain (adopted: crashed or restarted): not ready,

@@ -311,6 +311,8 @@ static void on_signalfd(struct loop *l, int fd, uint32_t events, void *data)
 				break;
 			default:
 				forward(s, sig);
+				snprintf(origin, sizeof(origin), "signal:%s", sig_name(sig, name));
+				shut_signalled(s->sh, origin);
 				break;
 			}
 		}

@@ -421,6 +421,83 @@ static void test_no_hold_after_signal(void **state)
 	end_shell(&w);
 }
 
+/* The kubelet's stop signal is not a --drain-on one (an image's
+ * STOPSIGNAL QUIT): forwarded to the app, it releases the hold, and ours
+ * does not follow. */
+static void kubelet_quit(struct loop *l, void *data)
+{
+	struct owner *w = data;
+
+	(void)l;
+	w->signal_ms = loop_now_ms() - w->t0;
+	shut_signalled(w->sh, "signal:SIGQUIT");
+	/* nginx quits gracefully. */
+	w->running = false;
+	shut_app_exited(w->sh, 0);
+	shut_all_gone(w->sh);
+	shut_end(w->sh);
+	loop_stop(w->loop);
+}
+
+static void test_hold_released_by_forwarded(void **state)
+{
+	struct owner w = { .running = true };
+	struct sup_opts o;
+	struct shut_role role;
+
+	(void)state;
+	short_budget(&o);
+	role = shut_role_for(SUP_MODE_RUN, &o);
+	assert_int_equal(loop_new(&w.loop), 0);
+	assert_int_equal(shut_new(w.loop, &o, &role, &fake_ops, &w, &w.sh), 0);
+	shut_start(w.sh);
+	w.t0 = loop_now_ms();
+	assert_int_equal(loop_timer_add(w.loop, w.t0 + 250, kubelet_quit, &w, NULL), 0);
+	shut_trigger(w.sh, "control");
+	assert_int_equal(loop_run(w.loop), 0);
+	assert_int_equal(w.stops, 0);
+	assert_int_equal(w.kills, 0);
+	assert_true(w.signal_ms >= 250);
+	end_shell(&w);
+}
+
+/* Held, then a shorter grace period learnt (the pod's deletion grace):
+ * the hold ends before the new kill, and the stop goes before it. */
+static void shorter_grace(struct loop *l, void *data)
+{
+	struct owner *w = data;
+	struct drain_budget b = *drain_budget(&w->sh->d);
+
+	(void)l;
+	assert_true(w->sh->held);
+	b.grace_ms = 300; /* kill at T0 + 200 */
+	apply(w->sh, drain_refit(&w->sh->d, loop_now_ms(), &b));
+}
+
+static void test_hold_refit(void **state)
+{
+	struct owner w = { .running = true };
+	struct sup_opts o;
+	struct shut_role role;
+
+	(void)state;
+	short_budget(&o);
+	role = shut_role_for(SUP_MODE_RUN, &o);
+	assert_int_equal(loop_new(&w.loop), 0);
+	assert_int_equal(shut_new(w.loop, &o, &role, &fake_ops, &w, &w.sh), 0);
+	shut_start(w.sh);
+	w.t0 = loop_now_ms();
+	assert_int_equal(loop_timer_add(w.loop, w.t0 + 150, shorter_grace, &w, NULL), 0);
+	shut_trigger(w.sh, "control");
+	assert_int_equal(loop_run(w.loop), 0);
+	/* Stopped just before the new kill (not at the old 400 ms hold). */
+	assert_int_equal(w.stops, 1);
+	assert_int_equal(w.kills, 1);
+	assert_true(w.stop_ms >= 150 && w.stop_ms <= w.kill_ms);
+	assert_true(w.kill_ms < 400);
+	end_shell(&w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -436,6 +513,8 @@ int main(void)
 		cmocka_unit_test(test_hold_for_kubelet),
 		cmocka_unit_test(test_hold_until_deadline),
 		cmocka_unit_test(test_no_hold_after_signal),
+		cmocka_unit_test(test_hold_released_by_forwarded),
+		cmocka_unit_test(test_hold_refit),
 	};
 
 	log_setup(LOG_ERROR, LOG_FMT_LOGFMT, 2);
