@@ -226,4 +226,14 @@ wait_exit "$R2_NS" 5000
 check "ro: container 2 exits with the app's 0 (got $CODE)" [ "$CODE" = 0 ]
 check "ro: no abort" eval "no_abort '$WORK/ro1.log' && no_abort '$WORK/ro2.log'"
 
+# --- neither the path nor the abstract name: the app starts all the same ---
+# Without /proc the container's mount namespace has no name to give the
+# abstract socket: the endpoints go on without a control socket.
+unshare --mount --propagation private bash -c "umount -l /proc && exec '$LASTCALL' run \
+	--control /nonexistent-dir/lc.sock --listen none -- true" >"$WORK/noproc.log" 2>&1
+c=$?
+check "no /proc, no control path: the app runs and lastcall exits 0 (got $c)" [ "$c" = 0 ]
+check "...with a warning that says what is off and what to do" \
+	has_line 'level=warn .*event=control_off .*hint="lastcall prestop and probe cannot reach' "$WORK/noproc.log"
+
 done_testing
