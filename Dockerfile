@@ -1,9 +1,15 @@
 # lastcall: one static binary (musl) in an empty image.
 #
 #   podman build -t lastcall .        (docker build works the same)
+#   podman build --platform linux/amd64,linux/arm64 --manifest lastcall .
+#                                     (one image for both architectures;
+#                                     docker buildx build --platform ...)
 #
 # The builder runs the same `make static` as a Debian machine does, from
-# Debian's source packages; the final image holds /lastcall and an empty
+# Debian's source packages, on the build machine's own platform: for
+# another architecture it cross-compiles (make static ARCH=arm64), no
+# emulation. Each final image takes the binary of its architecture.
+# The final image holds /lastcall and an empty
 # /tmp (the default control socket's directory) and nothing else. It runs
 # under any UID (65532 unless the pod says otherwise). Three ways to use it:
 #
@@ -16,19 +22,21 @@
 # See deploy/ for the manifests.
 ARG DEBIAN_IMAGE=debian:bookworm-slim
 
-FROM ${DEBIAN_IMAGE} AS build
+FROM --platform=$BUILDPLATFORM ${DEBIAN_IMAGE} AS build
+# The architecture the image is for (set by the engine; amd64 when not).
+ARG TARGETARCH
 RUN apt-get update -qq && apt-get install -y -qq --no-install-recommends make >/dev/null
 WORKDIR /src
 # The libraries first: this layer is rebuilt only when the build script
 # changes, not with every change to lastcall's sources.
 COPY Makefile ./
 COPY helper/static.sh helper/apt-sources.sh ./helper/
-RUN make static-libs BUILD=/build
+RUN make static-libs BUILD=/build ARCH=${TARGETARCH:-amd64}
 COPY helper ./helper
 ARG VERSION=0.1.0
-RUN make static BUILD=/build VERSION=${VERSION} \
+RUN make static BUILD=/build ARCH=${TARGETARCH:-amd64} VERSION=${VERSION} \
 	&& mkdir -p /out/tmp && chmod 1777 /out/tmp \
-	&& cp /build/static/lastcall /out/lastcall
+	&& cp "$(make -s static-dir BUILD=/build ARCH=${TARGETARCH:-amd64})/lastcall" /out/lastcall
 
 FROM scratch
 ARG VERSION=0.1.0

@@ -8,6 +8,8 @@
 #                   Debian's source packages of its libraries
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make format     clang-format every C file (make test checks the layout)
+#   make fuzz       every libFuzzer target for FUZZ_SECONDS (60) each, with
+#                   its seed corpus; executions and coverage at the end
 #
 # Missing Debian packages are installed by `make deps` (as root), which
 # test and demo run first.
@@ -56,7 +58,8 @@ BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
 .SECONDARY:
 
-.PHONY: all deps test unit-bins probes bench bench-bins demo static static-libs install clean format
+.PHONY: all deps test unit-bins probes bench bench-bins demo static static-libs static-dir install clean format \
+	fuzz fuzz-bins
 
 all: $(BUILD)/lastcall
 
@@ -92,6 +95,45 @@ $(BUILD)/bench/pid1probe: tests/bench/pid1probe.c | $(BUILD)/bench
 $(BUILD)/obj $(BUILD)/san $(BUILD)/unit $(BUILD)/probe $(BUILD)/bench:
 	mkdir -p $@
 
+# Fuzz targets (tests/fuzz/, STYLE 23): libFuzzer, so clang. Each links
+# the product's objects, but main.c, built with clang and the sanitizers
+# in a directory of their own; a target that includes a module's .c to
+# reach its statics (FUZZ_INCLUDES_name) goes without that object.
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+# clang warns about things gcc does not: a product file must not stop the
+# fuzz build for it, so -Werror only for the targets themselves.
+FUZZ_CFLAGS = -std=c11 -D_GNU_SOURCE -DFUZZING -O1 -g $(filter-out -Werror,$(WARN)) -MMD -MP \
+	-iquote helper $(LIBS_CFLAGS)
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
+FUZZ_OBJS := $(patsubst helper/%.c,$(BUILD)/fuzz/obj/%.o,$(filter-out helper/main.c,$(SRCS)))
+FUZZ_INCLUDES_fuzz_proc := proc
+FUZZ_INCLUDES_fuzz_httpd := loop
+
+$(BUILD)/fuzz/obj/%.o: helper/%.c | $(BUILD)/fuzz/obj
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_OBJS) | $(BUILD)/fuzz/obj
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -Werror -Wno-missing-prototypes $(FUZZ_SAN) -fsanitize=fuzzer \
+		$< $(filter-out $(patsubst %,$(BUILD)/fuzz/obj/%.o,$(FUZZ_INCLUDES_fuzz_$*)),$(FUZZ_OBJS)) \
+		-o $@ $(LIBS_LDLIBS)
+
+$(BUILD)/fuzz/obj:
+	mkdir -p $@
+
+fuzz-bins: $(FUZZ_BINS)
+
+# Figures, not pass/fail (make test replays the corpus and runs each target
+# a few seconds: tests/integration/test_fuzz.sh). New inputs go to
+# $(BUILD)/fuzz/corpus, crashes to $(BUILD)/fuzz/crashes; see
+# tests/fuzz/README.md.
+fuzz: deps
+	@tests/deps.sh fuzz
+	@$(MAKE) --no-print-directory fuzz-bins
+	@tests/fuzz/run.sh $(BUILD) $(FUZZ_SECONDS)
+
 deps:
 	@tests/deps.sh build test
 
@@ -117,12 +159,18 @@ demo: deps
 	@tests/demo.sh $(BUILD)/lastcall
 
 # Installs what it needs as root (musl-tools, deb-src entries); see
-# helper/static.sh.
+# helper/static.sh. ARCH=arm64 cross-compiles for aarch64 into
+# $(BUILD)/static-arm64 (amd64's stays in $(BUILD)/static).
+ARCH ?= amd64
+STATIC_DIR := $(BUILD)/static$(if $(filter arm64 aarch64,$(ARCH)),-arm64)
 static:
-	@VERSION=$(VERSION) helper/static.sh $(BUILD)/static
+	@ARCH=$(ARCH) VERSION=$(VERSION) helper/static.sh $(STATIC_DIR)
 # Only the libraries (the Dockerfile caches them in a layer of their own).
 static-libs:
-	@helper/static.sh $(BUILD)/static --libs
+	@ARCH=$(ARCH) helper/static.sh $(STATIC_DIR) --libs
+# Where make static leaves lastcall for ARCH (the Dockerfile asks).
+static-dir:
+	@echo $(STATIC_DIR)
 
 install: $(BUILD)/lastcall
 	install -d $(DESTDIR)$(PREFIX)/bin
@@ -136,3 +184,4 @@ clean:
 	rm -rf $(BUILD)
 
 -include $(wildcard $(BUILD)/obj/*.d $(BUILD)/san/*.d $(BUILD)/unit/*.d)
+-include $(wildcard $(BUILD)/fuzz/obj/*.d $(BUILD)/fuzz/*.d)

@@ -17,6 +17,12 @@
 # Reproducible: the same sources give the same bytes (paths are mapped,
 # archives deterministic, SOURCE_DATE_EPOCH fixed).
 # With --libs it stops after the libraries (a cacheable image layer).
+#
+# ARCH=amd64 (the default) or arm64. This machine's own architecture
+# builds with Debian's musl-gcc; the other one is cross-compiled with
+# Debian's packages too (on amd64: gcc-aarch64-linux-gnu, musl-dev:arm64,
+# linux-libc-dev:arm64; the arm64 dpkg architecture is added for them).
+# Use another OUT per ARCH (make static: build/static-arm64).
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -29,11 +35,32 @@ version=${VERSION:-0.1.0}
 say() { echo "static: $*" >&2; }
 die() { say "$*"; exit 1; }
 
+# ARCH: Debian's name, its GNU triplet (Debian's directory for the
+# kernel's asm/ headers, the cross tools' prefix) and file(1)'s name.
+case "${ARCH:-amd64}" in
+amd64 | x86_64) arch=amd64 gnu=x86_64-linux-gnu machine=x86-64 ;;
+arm64 | aarch64) arch=arm64 gnu=aarch64-linux-gnu machine=aarch64 ;;
+*) die "ARCH=$ARCH: amd64 or arm64" ;;
+esac
+# Another architecture than this machine's: Debian's cross gcc, and
+# musl-dev and linux-libc-dev of ARCH (musl-dev ships ${gnu%-gnu}-musl-gcc,
+# a wrapper whose specs point that gcc at musl's headers, crt files and
+# libc.a for ARCH).
+cross=()
+if [ "$arch" != "$(dpkg --print-architecture)" ]; then
+	cross=("gcc-${gnu//_/-}" "musl-dev:$arch" "linux-libc-dev:$arch")
+fi
+
 # --- Debian packages and deb-src ---------------------------------------------
 need=()
-for p in musl-tools linux-libc-dev dpkg-dev make gcc file binutils; do
+for p in musl-tools linux-libc-dev dpkg-dev make gcc file binutils "${cross[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || need+=("$p")
 done
+# ARCH's packages (musl-dev:arm64...) need that dpkg architecture.
+foreign=false
+if [ ${#cross[@]} -gt 0 ] && ! dpkg --print-foreign-architectures | grep -qx "$arch"; then
+	foreign=true
+fi
 
 # deb-src stanzas for the Debian archives apt uses, when none exist yet.
 add_deb_src() {
@@ -52,28 +79,48 @@ add_deb_src() {
 }
 
 have_src() { apt-cache showsrc cjson 2>/dev/null | grep -q '^Package: cjson'; }
+# Another apt (make deps, a second build) may hold the lock: wait for it.
+apt_get() { apt-get -o DPkg::Lock::Timeout=300 "$@"; }
 if [ "$(id -u)" = 0 ]; then
 	updated=false
+	if $foreign; then
+		dpkg --add-architecture "$arch"
+		say "added the $arch dpkg architecture"
+		apt_get update -qq
+		updated=true
+	fi
 	if ! have_src; then
 		add_deb_src || true
-		apt-get update -qq
+		apt_get update -qq
 		updated=true
 	fi
 	if [ ${#need[@]} -gt 0 ]; then
-		$updated || apt-get update -qq
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+		$updated || apt_get update -qq
+		DEBIAN_FRONTEND=noninteractive apt_get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 	fi
-elif [ ${#need[@]} -gt 0 ] || ! have_src; then
+elif [ ${#need[@]} -gt 0 ] || $foreign || ! have_src; then
 	die "needs root once (Debian packages ${need[*]:-none}, deb-src entries); or: sudo make static"
 fi
 
+# --- toolchain --------------------------------------------------------------
+# CC: musl's gcc wrapper for ARCH; TOOL: the binutils prefix; HOST: what
+# autoconf is told when cross-compiling.
+if [ ${#cross[@]} -eq 0 ]; then
+	cc=musl-gcc tool= host=()
+else
+	cc=${gnu%-gnu}-musl-gcc tool=$gnu- host=(--host="${gnu%-gnu}-musl")
+fi
+command -v "$cc" >/dev/null || die "$cc not found (Debian packages: ${cross[*]:-musl-tools})"
+
 # --- sources ----------------------------------------------------------------
 # Kernel headers for musl (lastcall needs linux/*.h; musl-gcc
-# does not look in /usr/include).
+# does not look in /usr/include). linux/ and asm-generic/ are the same
+# for every architecture; asm/ (syscall numbers...) is ARCH's own.
 mkdir -p "$src" "$prefix/lib" "$prefix/include" "$kh"
 ln -sfn /usr/include/linux "$kh/linux"
 ln -sfn /usr/include/asm-generic "$kh/asm-generic"
-ln -sfn "/usr/include/$(gcc -print-multiarch)/asm" "$kh/asm"
+ln -sfn "/usr/include/$gnu/asm" "$kh/asm"
+[ -f "$kh/asm/unistd.h" ] || die "no kernel headers for $arch in /usr/include/$gnu/asm"
 
 # fetch PKG: Debian's source package, unpacked with its patches, once.
 fetch() {
@@ -88,7 +135,7 @@ fetch() {
 }
 
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-1700000000}
-export CC=musl-gcc AR=ar RANLIB=ranlib
+export CC=$cc AR=${tool}ar RANLIB=${tool}ranlib
 export ZERO_AR_DATE=1
 # Paths never reach the binary: the same sources anywhere give the same bytes.
 MAP="-ffile-prefix-map=$src=/src -ffile-prefix-map=$prefix=/prefix -ffile-prefix-map=$root=/lastcall"
@@ -101,7 +148,7 @@ done_() { touch "$prefix/.$1"; }
 if ! stamp mbedtls; then
 	d=$(fetch mbedtls)
 	say "mbedtls: $(basename "$d")"
-	make -s -C "$d/library" -j"$jobs" CC=musl-gcc CFLAGS="$CFLAGS -I../include" \
+	make -s -C "$d/library" -j"$jobs" CC="$CC" CFLAGS="$CFLAGS -I../include" \
 		libmbedcrypto.a libmbedx509.a libmbedtls.a >/dev/null
 	cp "$d"/library/libmbed*.a "$prefix/lib/"
 	cp -r "$d/include/mbedtls" "$d/include/psa" "$prefix/include/"
@@ -118,7 +165,8 @@ autotools_lib() {
 	d=$(fetch "$pkg")
 	say "$pkg: $(basename "$d")"
 	(cd "$d" && [ -x configure ] || autoreconf -fi >/dev/null 2>&1)
-	(cd "$d" && ./configure -q --prefix="$prefix" --disable-shared --enable-static "$@" >/dev/null)
+	(cd "$d" && ./configure -q --prefix="$prefix" --disable-shared --enable-static \
+		"${host[@]}" "$@" >/dev/null)
 	make -s -C "$d/$libdir" -j"$jobs" >/dev/null
 	make -s -C "$d/$libdir" install >/dev/null
 	make -s -C "$d/$incdir" install >/dev/null
@@ -147,9 +195,9 @@ if ! stamp cjson; then
 	d=$(fetch cjson)
 	say "cjson: $(basename "$d")"
 	mkdir -p "$prefix/include/cjson"
-	musl-gcc $CFLAGS -c "$d/cJSON.c" -o "$out/cJSON.o"
+	$CC $CFLAGS -c "$d/cJSON.c" -o "$out/cJSON.o"
 	rm -f "$prefix/lib/libcjson.a"
-	ar rcsD "$prefix/lib/libcjson.a" "$out/cJSON.o"
+	$AR rcsD "$prefix/lib/libcjson.a" "$out/cJSON.o"
 	cp "$d/cJSON.h" "$prefix/include/cjson/"
 	done_ cjson
 fi
@@ -157,21 +205,22 @@ fi
 [ "${2:-}" = --libs ] && { say "libraries ready in $prefix"; exit 0; }
 
 # --- lastcall ---------------------------------------------------------------
-say "lastcall $version"
+say "lastcall $version ($arch)"
 mkdir -p "$out/obj"
 objs=()
 for f in "$root"/helper/*.c; do
 	o="$out/obj/$(basename "${f%.c}").o"
-	musl-gcc -std=c11 -D_GNU_SOURCE $CFLAGS -I"$prefix/include" -I"$prefix/include/cjson" \
+	$CC -std=c11 -D_GNU_SOURCE $CFLAGS -I"$prefix/include" -I"$prefix/include/cjson" \
 		-DLASTCALL_VERSION="\"$version\"" -DLASTCALL_MBEDTLS -Wall -Wextra -Werror -Wno-error=cpp \
 		-c "$f" -o "$o"
 	objs+=("$o")
 done
-musl-gcc -static -Wl,--gc-sections -Wl,--build-id=none -o "$out/lastcall" "${objs[@]}" \
+$CC -static -Wl,--gc-sections -Wl,--build-id=none -o "$out/lastcall" "${objs[@]}" \
 	-L"$prefix/lib" -lcurl -lmbedtls -lmbedx509 -lmbedcrypto -lmicrohttpd -lcjson
-strip --strip-all "$out/lastcall"
+${tool}strip --strip-all "$out/lastcall"
 size=$(stat -c %s "$out/lastcall")
 say "$(file -b "$out/lastcall" | cut -d, -f1-5)"
 say "$size bytes, sha256 $(sha256sum "$out/lastcall" | cut -d' ' -f1)"
 [ "$size" -le $((2 * 1024 * 1024)) ] || die "$size bytes: over the 2 MiB budget"
 file -b "$out/lastcall" | grep -q 'statically linked' || die "not statically linked"
+file -b "$out/lastcall" | grep -q "$machine" || die "not an $machine binary"

@@ -31,12 +31,9 @@
 #include "shut.h"
 #include "spawn.h"
 
-#ifndef SYS_pidfd_open
-#define SYS_pidfd_open 434
-#endif
-#ifndef SYS_pidfd_send_signal
-#define SYS_pidfd_send_signal 424
-#endif
+/* SYS_pidfd_open and SYS_pidfd_send_signal from the headers, for each
+ * architecture (glibc 2.36 and musl 1.2.3 have them): never a number of
+ * ours. */
 
 /* The main child's life, as far as the supervisor is concerned. */
 enum sup_state {
