@@ -111,14 +111,26 @@ FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRCS))
 FUZZ_OBJS := $(patsubst helper/%.c,$(BUILD)/fuzz/obj/%.o,$(filter-out helper/main.c,$(SRCS)))
 FUZZ_INCLUDES_fuzz_proc := proc
 FUZZ_INCLUDES_fuzz_httpd := loop
+# cJSON's source, once make static has fetched it, is built into the
+# targets with the same instrumentation (ahead of -lcjson): libFuzzer then
+# sees inside the JSON parser and can build the objects the product reads,
+# where Debian's library would be a black box to it.
+FUZZ_CJSON_SRC := $(firstword $(wildcard $(BUILD)/static/src/cjson-*/cJSON.c \
+	$(BUILD)/static*/src/cjson-*/cJSON.c))
+FUZZ_CJSON_OBJ := $(if $(FUZZ_CJSON_SRC),$(BUILD)/fuzz/obj/cjson/cJSON.o)
 
 $(BUILD)/fuzz/obj/%.o: helper/%.c | $(BUILD)/fuzz/obj
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c $< -o $@
 
-$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_OBJS) | $(BUILD)/fuzz/obj
+$(BUILD)/fuzz/obj/cjson/cJSON.o: $(FUZZ_CJSON_SRC)
+	mkdir -p $(@D)
+	$(FUZZ_CC) -std=c89 -O1 -g $(FUZZ_SAN) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_OBJS) $(FUZZ_CJSON_OBJ) \
+		| $(BUILD)/fuzz/obj
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -Werror -Wno-missing-prototypes $(FUZZ_SAN) -fsanitize=fuzzer \
 		$< $(filter-out $(patsubst %,$(BUILD)/fuzz/obj/%.o,$(FUZZ_INCLUDES_fuzz_$*)),$(FUZZ_OBJS)) \
-		-o $@ $(LIBS_LDLIBS)
+		$(FUZZ_CJSON_OBJ) -o $@ $(LIBS_LDLIBS)
 
 $(BUILD)/fuzz/obj:
 	mkdir -p $@
@@ -129,8 +141,8 @@ fuzz-bins: $(FUZZ_BINS)
 # a few seconds: tests/integration/test_fuzz.sh). New inputs go to
 # $(BUILD)/fuzz/corpus, crashes to $(BUILD)/fuzz/crashes; see
 # tests/fuzz/README.md.
-fuzz: deps
-	@tests/deps.sh fuzz
+fuzz:
+	@tests/deps.sh build fuzz
 	@$(MAKE) --no-print-directory fuzz-bins
 	@tests/fuzz/run.sh $(BUILD) $(FUZZ_SECONDS)
 
@@ -178,7 +190,8 @@ install: $(BUILD)/lastcall
 
 # Lays every C file out as .clang-format says (make test checks it).
 format:
-	clang-format -i helper/*.c helper/*.h tests/unit/*.c tests/probe/*.c tests/bench/*.c
+	clang-format -i helper/*.c helper/*.h tests/unit/*.c tests/probe/*.c tests/bench/*.c \
+		tests/fuzz/*.c tests/fuzz/*.h
 
 clean:
 	rm -rf $(BUILD)

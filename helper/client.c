@@ -169,7 +169,10 @@ int client_status_parse(const char *json, size_t len, char *phase, size_t size, 
 
 	phase[0] = '\0';
 	*ret_ms = -1;
-	if (cJSON_IsString(p) && cJSON_IsNumber(ms)) {
+	/* Whatever answers may send any number: one a long long cannot hold
+	 * (1e300, inf, nan) is no status (casting it is undefined). */
+	if (cJSON_IsString(p) && cJSON_IsNumber(ms) && ms->valuedouble >= -9.2e18 &&
+	    ms->valuedouble <= 9.2e18) {
 		snprintf(phase, size, "%s", p->valuestring);
 		*ret_ms = (long long)ms->valuedouble;
 		r = 0;

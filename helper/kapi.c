@@ -239,7 +239,8 @@ void kapi_error_message(const char *body, size_t len, char *buf, size_t size)
 	size_t n = 0;
 
 	/* One line, printable: never a raw newline into the log. */
-	for (const char *p = from; *p && n + 1 < size && (size_t)(p - from) < len; p++)
+	/* The length first: a body need not be NUL-terminated. */
+	for (const char *p = from; (size_t)(p - from) < len && *p && n + 1 < size; p++)
 		buf[n++] = (*p == '\n' || *p == '\r' || *p == '\t') ? ' ' : *p;
 	buf[n] = '\0';
 	cJSON_Delete(root);

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages a make target needs, when run as root.
-# Usage: tests/deps.sh build|test|demo|bench...
+# Usage: tests/deps.sh build|test|demo|bench|fuzz...
 # Only what is missing is installed; as non-root, missing packages are
 # listed and the script fails with one line saying what to install.
 set -euo pipefail
@@ -10,6 +10,11 @@ pkgs=()
 # installed the container suite is skipped (with the reason), not failed.
 optional=()
 want_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed" || optional+=("$1"); }
+# clang and libFuzzer, likewise: without them the fuzz suite is skipped.
+# libclang-rt-dev is the libFuzzer (and sanitizer runtimes) of Debian's
+# default clang (bookworm: libclang-rt-14-dev).
+fuzz_optional=()
+want_fuzz_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed" || fuzz_optional+=("$1"); }
 need_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "ok installed" || pkgs+=("$1"); }
 # Commands may come from elsewhere (nodesource ships npm inside nodejs).
 need_cmd() { command -v "$1" >/dev/null 2>&1 || pkgs+=("$2"); }
@@ -47,6 +52,11 @@ for what in "$@"; do
 		if dpkg --print-foreign-architectures | grep -qx arm64; then
 			for p in musl-dev:arm64 linux-libc-dev:arm64; do want_pkg "$p"; done
 		fi
+		for p in clang libclang-rt-dev; do want_fuzz_pkg "$p"; done
+		;;
+	fuzz)
+		need_pkg clang
+		need_pkg libclang-rt-dev
 		;;
 	bench)
 		need_cmd unshare util-linux
@@ -75,10 +85,13 @@ for what in "$@"; do
 done
 
 mapfile -t optional < <(printf '%s\n' "${optional[@]}" | grep -v '^$' | sort -u)
-[ ${#pkgs[@]} -eq 0 ] && [ ${#optional[@]} -eq 0 ] && exit 0
+mapfile -t fuzz_optional < <(printf '%s\n' "${fuzz_optional[@]}" | grep -v '^$' | sort -u)
+[ ${#pkgs[@]} -eq 0 ] && [ ${#optional[@]} -eq 0 ] && [ ${#fuzz_optional[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" != 0 ]; then
 	[ ${#optional[@]} -eq 0 ] ||
 		echo "lastcall: the container tests will be skipped without: ${optional[*]}" >&2
+	[ ${#fuzz_optional[@]} -eq 0 ] ||
+		echo "lastcall: the fuzz tests will be skipped without: ${fuzz_optional[*]}" >&2
 	[ ${#pkgs[@]} -eq 0 ] && exit 0
 	mapfile -t pkgs < <(printf '%s\n' "${pkgs[@]}" | sort -u)
 	echo "lastcall: missing Debian packages: ${pkgs[*]} (run as root, or: sudo apt-get install ${pkgs[*]})" >&2
@@ -103,4 +116,9 @@ if [ ${#optional[@]} -gt 0 ]; then
 	echo "lastcall: installing ${optional[*]} (container tests)" >&2
 	apt-get install -y -qq --no-install-recommends "${optional[@]}" >/dev/null ||
 		echo "lastcall: could not install ${optional[*]}: the container tests will be skipped" >&2
+fi
+if [ ${#fuzz_optional[@]} -gt 0 ]; then
+	echo "lastcall: installing ${fuzz_optional[*]} (fuzz tests)" >&2
+	apt-get install -y -qq --no-install-recommends "${fuzz_optional[@]}" >/dev/null ||
+		echo "lastcall: could not install ${fuzz_optional[*]}: the fuzz tests will be skipped" >&2
 fi

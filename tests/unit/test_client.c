@@ -46,6 +46,10 @@ static void test_status_parse(void **state)
 		"{\"phase\":3,\"ms_since_t0\":1}",
 		"{\"phase\":\"drain\"}",
 		"{\"phase\":\"drain\",\"ms_since_t0\":\"1\"}",
+		/* Numbers no long long holds (found by fuzz_client: the cast
+		 * was undefined). */
+		"{\"phase\":\"drain\",\"ms_since_t0\":1e300}",
+		"{\"phase\":\"drain\",\"ms_since_t0\":-9223372036854775807.0E3}",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		strcpy(phase, "x");
