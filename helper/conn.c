@@ -268,62 +268,103 @@ int conn_dump(uint32_t state_mask, const uint16_t *ports, size_t n_ports, struct
 	return r;
 }
 
-/* Adds the socket inodes open in /proc/PID/fd to inodes. */
-/* 0, or -EACCES when pid's fds are not ours to read (another user's). */
-static int socket_inodes(pid_t pid, uint32_t *inodes, size_t cap, size_t *n)
+static int cmp_inode(const void *a, const void *b)
+{
+	const struct conn *x = a, *y = b;
+
+	return x->inode < y->inode ? -1 : x->inode > y->inode;
+}
+
+/*
+ * Marks owned[i] for each listening socket ls[i] (sorted by inode) that
+ * pid holds: its /proc/PID/fd links read "socket:[INODE]". Matching as
+ * the links are read keeps no list of the process's sockets, so a server
+ * with many thousands of connections is read whole. 0, also when pid is
+ * gone (nothing of it to find); -EACCES when its fds are not ours to read
+ * (another user's); any other failure to open or read the directory is
+ * its negative errno: the caller must not take what it could not see for
+ * "listens nowhere" (opening /proc/PID/fd takes a descriptor, which a
+ * process at its RLIMIT_NOFILE does not have: EMFILE).
+ */
+static int pid_listeners(pid_t pid, const struct conn *ls, size_t n_ls, bool *owned)
 {
 	char path[64], link[64];
-	DIR *dir;
 	struct dirent *de;
+	DIR *dir;
+	int r = 0;
 
 	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
 	dir = opendir(path);
-	if (!dir)
-		return errno == EACCES || errno == EPERM ? -EACCES : 0;
-	while ((de = readdir(dir)) && *n < cap) {
+	if (!dir) {
+		if (errno == ENOENT || errno == ESRCH)
+			return 0;
+		return errno == EACCES || errno == EPERM ? -EACCES : -errno;
+	}
+	for (;;) {
+		struct conn key, *hit;
 		unsigned long ino;
 		ssize_t len;
 
+		errno = 0;
+		de = readdir(dir);
+		if (!de) {
+			/* The process exiting under us is "gone". */
+			if (errno && errno != ENOENT && errno != ESRCH)
+				r = -errno;
+			break;
+		}
 		if (de->d_name[0] == '.')
 			continue;
+		/* One link that cannot be read (the fd closed since readdir)
+		 * hides only itself, and takes no descriptor. */
 		len = readlinkat(dirfd(dir), de->d_name, link, sizeof(link) - 1);
 		if (len <= 0)
 			continue;
 		link[len] = '\0';
-		if (sscanf(link, "socket:[%lu]", &ino) == 1)
-			inodes[(*n)++] = (uint32_t)ino;
+		if (sscanf(link, "socket:[%lu]", &ino) != 1)
+			continue;
+		key.inode = (uint32_t)ino;
+		hit = bsearch(&key, ls, n_ls, sizeof(*ls), cmp_inode);
+		if (hit)
+			owned[hit - ls] = true;
 	}
 	closedir(dir);
-	return 0;
+	return r;
 }
 
 int conn_listen_ports(const pid_t *pids, size_t n_pids, uint16_t *ports, size_t cap, size_t *ret_n)
 {
 	struct conn *ls = NULL;
-	uint32_t *inodes = NULL;
-	size_t n_ls = 0, n_ino = 0, n = 0;
+	bool *owned = NULL;
+	size_t n_ls = 0, n = 0;
 	bool denied = false;
 	int r;
 
 	ls = calloc(CONN_LISTEN_MAX, sizeof(*ls));
-	inodes = calloc(CONN_INODES_MAX, sizeof(*inodes));
-	if (!ls || !inodes) {
+	owned = calloc(CONN_LISTEN_MAX, sizeof(*owned));
+	if (!ls || !owned) {
 		r = -ENOMEM;
 		goto out;
 	}
 	r = conn_dump(1u << CONN_TCP_LISTEN, NULL, 0, ls, CONN_LISTEN_MAX, &n_ls);
 	if (r < 0)
 		goto out;
-	for (size_t i = 0; i < n_pids; i++)
-		denied |= socket_inodes(pids[i], inodes, CONN_INODES_MAX, &n_ino) < 0;
+	qsort(ls, n_ls, sizeof(*ls), cmp_inode);
+	for (size_t i = 0; i < n_ls; i++)
+		owned[i] = pids == NULL;
+	for (size_t i = 0; i < n_pids && pids; i++) {
+		r = pid_listeners(pids[i], ls, n_ls, owned);
+		if (r == -EACCES)
+			denied = true;
+		else if (r < 0)
+			goto out;
+	}
 	for (size_t i = 0; i < n_ls; i++) {
-		bool owned = pids == NULL, dup = false;
+		bool dup = false;
 
-		for (size_t k = 0; k < n_ino && !owned; k++)
-			owned = inodes[k] == ls[i].inode;
 		for (size_t k = 0; k < n && !dup; k++)
 			dup = ports[k] == ls[i].lport;
-		if (owned && !dup && n < cap)
+		if (owned[i] && !dup && n < cap)
 			ports[n++] = ls[i].lport;
 	}
 	/* Small: insertion sort. */
@@ -334,11 +375,18 @@ int conn_listen_ports(const pid_t *pids, size_t n_pids, uint16_t *ports, size_t 
 			ports[k] = ports[k - 1];
 		ports[k] = p;
 	}
-	*ret_n = n;
-	/* Not knowing is not "none": a caller would drain at once. */
-	r = denied && n == 0 ? -EACCES : 0;
+	/* Not knowing is not "none": a caller would drain at once, or turn
+	 * unready. More listening sockets than the dump holds may hide the
+	 * app's among those left out. */
+	r = 0;
+	if (n == 0 && denied)
+		r = -EACCES;
+	else if (n == 0 && pids && n_ls == CONN_LISTEN_MAX)
+		r = -ENOBUFS;
+	if (r == 0)
+		*ret_n = n;
 out:
 	free(ls);
-	free(inodes);
+	free(owned);
 	return r;
 }

@@ -98,7 +98,10 @@ int conn_dump(uint32_t state_mask, const uint16_t *ports, size_t n_ports, struct
  * The TCP ports on which the processes pids listen: their socket inodes
  * (from /proc/PID/fd) matched against the listening sockets; with pids
  * NULL, every listening port of the network namespace. Sorted, unique.
- * Returns 0 or a negative errno.
+ * Returns 0 or a negative errno, never a partial answer: a pid that is
+ * gone has nothing to find, but one whose fds cannot be read (EMFILE at
+ * our RLIMIT_NOFILE, ENFILE, ENOMEM; -EACCES for another user's when no
+ * other pid listens) is an error, as is a failed dump.
  */
 int conn_listen_ports(const pid_t *pids, size_t n_pids, uint16_t *ports, size_t cap, size_t *ret_n);
 

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -24,12 +25,15 @@
 #include "log.h"
 #include "loop.h"
 
+struct gate;
+
 struct server {
 	struct httpd *h;
 	struct MHD_Daemon *d;
 	int epfd;
 	int timer;
 	bool control;
+	struct gate *gate; /* accepts, holds each request head until whole */
 };
 
 /* Per-request state, allocated on the first call of the handler. A long
@@ -200,6 +204,7 @@ bool httpd_acl_allows(const struct httpd_acl *acl, const struct sockaddr *sa)
 static enum MHD_Result respond(struct MHD_Connection *c, unsigned status, const char *type,
 			       const char *body, size_t len)
 {
+	const union MHD_ConnectionInfo *ci;
 	struct MHD_Response *r;
 	enum MHD_Result ret;
 
@@ -208,6 +213,15 @@ static enum MHD_Result respond(struct MHD_Connection *c, unsigned status, const 
 		return MHD_NO;
 	MHD_add_response_header(r, "Content-Type", type);
 	MHD_add_response_header(r, "Cache-Control", "no-store");
+	/* TCP: one request per connection. Only a whole request head gets
+	 * past the gate (below), and a kept-alive connection would let the
+	 * next one trickle in libmicrohttpd, whose timeout restarts on every
+	 * byte. Probes (the kubelet's, a load balancer's) open a connection
+	 * per request anyway. The control socket keeps its connections: only
+	 * lastcall's own user reaches it. */
+	ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	if (ci && ci->client_addr && ci->client_addr->sa_family != AF_UNIX)
+		MHD_add_response_header(r, "Connection", "close");
 	ret = MHD_queue_response(c, status, r);
 	MHD_destroy_response(r);
 	return ret;
@@ -476,9 +490,14 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		if (!rq)
 			return MHD_NO;
 		*con_cls = rq;
-		if (s->control)
+		if (s->control) {
+			/* POST /drain may come with a body: counted below. */
 			rq->refusal = peer_refusal(h, c);
-		return MHD_YES;
+			return MHD_YES;
+		}
+		/* TCP: answered now, on the head alone. No endpoint there
+		 * reads a body, and waiting for one would let it trickle
+		 * (libmicrohttpd then closes rather than read it). */
 	}
 	if (*upload_size) {
 		/* Bodies are not used: count and drop them, within a cap. */
@@ -570,25 +589,513 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
 	log_debug("httpd", "msg=%s", msg);
 }
 
+/* ---- the gate: libmicrohttpd sees whole request heads only ----
+ *
+ * libmicrohttpd keeps a connection while its request arrives, restarting
+ * its timeout on every byte, and refuses new ones at its limits: a few
+ * clients leaving requests half-sent (or sending a byte every few
+ * seconds) held every place, and the kubelet's probes were refused. So
+ * the listening sockets are ours: a connection waits here, in a fixed
+ * table (HTTPD_CONN_MAX, HTTPD_CONN_PER_IP_MAX per address), until its
+ * request line and headers have all arrived, read with MSG_PEEK so that
+ * libmicrohttpd, given the socket then (MHD_add_connection), reads them
+ * itself. A head must be whole within HTTPD_HEAD_TIMEOUT_MS of the
+ * accept, whatever it trickles (408), and a new connection takes the
+ * place of the oldest waiting one when the table is full: a probe sends
+ * its request at once, so it passes through while what waits is what has
+ * been half-sent longest. Accepting ourselves also keeps libmicrohttpd's
+ * accept out of the way when we are out of descriptors (it busy-waits
+ * when that happens with no connection open). The cost per server: the
+ * table (3 KiB) and a descriptor per waiting connection, plus an 8 KiB
+ * buffer on the stack while looking; libmicrohttpd's 16 KiB per
+ * connection is spent on whole requests only, answered at once.
+ */
+
+/* A connection whose request head has not all arrived. */
+struct pending {
+	int fd; /* -1: a free slot */
+	uint32_t gen;
+	int64_t since; /* accepted, ms */
+	socklen_t alen;
+	union {
+		struct sockaddr sa;
+		struct sockaddr_in in4;
+		struct sockaddr_in6 in6;
+	} addr;
+};
+
+struct gate {
+	int epfd; /* the listening socket and the waiting connections */
+	int lfd;
+	int64_t paused_until; /* -1: accepting */
+	uint32_t gen;	      /* tells a slot's new connection from its last */
+	struct pending p[HTTPD_CONN_MAX];
+};
+
+/* epoll data of the listening socket; a waiting connection's is its slot
+ * and generation. */
+#define GATE_LISTENER UINT64_MAX
+
+enum head { HEAD_MORE, HEAD_DONE, HEAD_BAD, HEAD_TOO_BIG };
+
+/* RFC 9110 5.6.2's token characters. */
+static bool tchar(unsigned char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	       (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+/* Past the LF of the line at off, or 0 while it has not all arrived. */
+static size_t line_end(const char *b, size_t len, size_t off)
+{
+	const char *lf = memchr(b + off, '\n', len - off);
+
+	return lf ? (size_t)(lf - b) + 1 : 0;
+}
+
+static bool line_empty(const char *b, size_t off, size_t end)
+{
+	return end - off == 1 || (end - off == 2 && b[off] == '\r');
+}
+
+/* "METHOD SP TARGET SP HTTP/d.d" (then CRLF or LF), the method a token of
+ * mlen bytes already checked. */
+static bool request_line_ok(const char *line, size_t len, size_t mlen)
+{
+	const char *v;
+
+	len -= line[len - 1] == '\n';
+	len -= len > 0 && line[len - 1] == '\r';
+	if (len < mlen + 2 + 9)
+		return false;
+	v = line + len - 9;
+	return v[0] == ' ' && memcmp(v + 1, "HTTP/", 5) == 0 && v[6] >= '0' && v[6] <= '9' &&
+	       v[7] == '.' && v[8] >= '0' && v[8] <= '9';
+}
+
+/*
+ * What the first len bytes of a connection say, read as libmicrohttpd
+ * reads them (lines end at LF, a CR before it dropped; empty lines before
+ * the request line skipped): HEAD_DONE once the request line and the
+ * headers are in, up to the empty line; HEAD_BAD when the request line is
+ * no "METHOD SP TARGET SP HTTP/d.d" with a token for the method, told at
+ * the first byte that gives it away (TLS, a port scanner's junk);
+ * HEAD_TOO_BIG when max bytes hold no whole head; else HEAD_MORE.
+ * A line with no SP at all is why this checks the request line:
+ * libmicrohttpd (0.9.75, parse_initial_message_line) closes on it without
+ * an answer, where the client deserves a 400. Other defects (a bad
+ * version, a bad header line) pass: libmicrohttpd answers them. Pure.
+ */
+static enum head head_scan(const char *b, size_t len, size_t max)
+{
+	size_t off = 0, end, m;
+
+	while ((end = line_end(b, len, off)) && line_empty(b, off, end))
+		off = end;
+	if (off + 1 == len && b[off] == '\r')
+		return HEAD_MORE; /* the CR of another empty line */
+	for (m = off; m < len && tchar((unsigned char)b[m]); m++)
+		;
+	if (m < len && (m == off || b[m] != ' '))
+		return HEAD_BAD;
+	end = line_end(b, len, off);
+	if (!end)
+		return len >= max ? HEAD_TOO_BIG : HEAD_MORE;
+	if (!request_line_ok(b + off, end - off, m - off))
+		return HEAD_BAD;
+	for (off = end; (end = line_end(b, len, off)); off = end) {
+		if (line_empty(b, off, end))
+			return HEAD_DONE;
+	}
+	return len >= max ? HEAD_TOO_BIG : HEAD_MORE;
+}
+
+static bool same_addr(const struct pending *p, const struct sockaddr *sa)
+{
+	if (p->addr.sa.sa_family != sa->sa_family)
+		return false;
+	if (sa->sa_family == AF_INET)
+		return memcmp(&p->addr.in4.sin_addr,
+			      &((const struct sockaddr_in *)(const void *)sa)->sin_addr, 4) == 0;
+	if (sa->sa_family == AF_INET6)
+		return memcmp(&p->addr.in6.sin6_addr,
+			      &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, 16) == 0;
+	return true;
+}
+
+/* The oldest waiting connection of the address that holds the most, or
+ * -1 when none waits. Pure. */
+static int gate_oldest_of_most(const struct pending *p, size_t cap)
+{
+	size_t most = 0;
+	int victim = -1;
+
+	for (size_t i = 0; i < cap; i++) {
+		size_t k = 0;
+
+		if (p[i].fd < 0)
+			continue;
+		for (size_t j = 0; j < cap; j++)
+			k += p[j].fd >= 0 && same_addr(&p[j], &p[i].addr.sa);
+		if (k > most || (k == most && p[i].since < p[victim].since)) {
+			most = k;
+			victim = (int)i;
+		}
+	}
+	return victim;
+}
+
+/*
+ * Which waiting connection gives its place to a new one from sa, or -1
+ * while there is room. An address holding HTTPD_CONN_PER_IP_MAX gives its
+ * own oldest: a flood from one address, or a mesh proxy that relays every
+ * client from one (Istio's 127.0.0.6), displaces only itself, and a fresh
+ * request from it still gets in. When all cap places are taken, the
+ * address holding the most gives its oldest. Pure.
+ */
+static int gate_victim(const struct pending *p, size_t cap, const struct sockaddr *sa)
+{
+	size_t own = 0, used = 0;
+	int oldest = -1;
+
+	for (size_t i = 0; i < cap; i++) {
+		if (p[i].fd < 0)
+			continue;
+		used++;
+		if (!same_addr(&p[i], sa))
+			continue;
+		own++;
+		if (oldest < 0 || p[i].since < p[oldest].since)
+			oldest = (int)i;
+	}
+	if (own >= HTTPD_CONN_PER_IP_MAX)
+		return oldest;
+	return used < cap ? -1 : gate_oldest_of_most(p, cap);
+}
+
+/* When the gate next needs the timer: the first head deadline, or the end
+ * of a pause in accepting; -1 for never. */
+static int64_t gate_due(const struct gate *g)
+{
+	int64_t due = g->paused_until;
+
+	for (size_t i = 0; i < HTTPD_CONN_MAX; i++) {
+		int64_t d = g->p[i].since + HTTPD_HEAD_TIMEOUT_MS;
+
+		if (g->p[i].fd >= 0 && (due < 0 || d < due))
+			due = d;
+	}
+	return due;
+}
+
+static void gate_close(struct gate *g, size_t i)
+{
+	close(g->p[i].fd); /* which takes it out of the epoll set */
+	g->p[i].fd = -1;
+}
+
+/* Answers a connection that will not be passed on, and closes it. What
+ * it sent is read first, so that the close is a FIN and not the RST that
+ * unread bytes cause, which can overtake the answer at the client. Best
+ * effort: the socket is non-blocking, and the answer fits its buffer. */
+static void gate_refuse(int fd, const char *status, const char *why)
+{
+	char buf[4096];
+	int n;
+
+	for (int k = 0; k < HTTPD_HEAD_MAX / (int)sizeof(buf) + 1; k++) {
+		if (recv(fd, buf, sizeof(buf), MSG_DONTWAIT) <= 0)
+			break;
+	}
+	n = snprintf(buf, sizeof(buf),
+		     "HTTP/1.1 %s\r\nContent-Type: text/plain; charset=utf-8\r\n"
+		     "Cache-Control: no-store\r\nConnection: close\r\nContent-Length: %zu\r\n\r\n%s",
+		     status, strlen(why), why);
+	if (send(fd, buf, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		log_debug("httpd", "msg=%s status=%s error=%s", "cannot answer", status,
+			  strerror(errno));
+	close(fd);
+}
+
+/*
+ * Acts on what p's client sent so far: a whole head goes to libmicrohttpd
+ * (which closes the connection itself when it cannot take it, at its own
+ * limit), a bad or oversized one gets its 4xx here, a client gone is
+ * closed. True when p->fd is no longer the gate's; false while its head
+ * is still coming. hup: the client has sent all it will.
+ */
+static bool gate_look(struct server *s, const struct pending *p, bool hup)
+{
+	char buf[HTTPD_HEAD_MAX];
+	enum head st = HEAD_MORE;
+	ssize_t n;
+
+	n = recv(p->fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+		close(p->fd);
+		return true;
+	}
+	if (n > 0)
+		st = head_scan(buf, (size_t)n, sizeof(buf));
+	switch (st) {
+	case HEAD_DONE:
+		epoll_ctl(s->gate->epfd, EPOLL_CTL_DEL, p->fd, NULL);
+		if (MHD_add_connection(s->d, p->fd, &p->addr.sa, p->alen) != MHD_YES)
+			log_debug("httpd", "msg=%s", "a request refused at the connection limit");
+		return true;
+	case HEAD_BAD:
+		gate_refuse(p->fd, "400 Bad Request", "not an HTTP/1.x request\n");
+		return true;
+	case HEAD_TOO_BIG:
+		gate_refuse(p->fd, "431 Request Header Fields Too Large",
+			    "request head too large\n");
+		return true;
+	case HEAD_MORE:
+		break;
+	}
+	if (hup)
+		close(p->fd);
+	return hup;
+}
+
+/* Looks at waiting connection i again; frees its place when it is done. */
+static void gate_check(struct server *s, size_t i, bool hup)
+{
+	if (gate_look(s, &s->gate->p[i], hup))
+		s->gate->p[i].fd = -1;
+}
+
+/* A new connection: looked at at once, since a probe's head is usually
+ * in and needs no place at all; else it takes one, the oldest waiting
+ * connection's when full (gate_victim). */
+static void gate_admit(struct server *s, const struct pending *from)
+{
+	struct gate *g = s->gate;
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP | EPOLLET };
+	size_t i;
+	int v;
+
+	if (gate_look(s, from, false))
+		return;
+	v = gate_victim(g->p, HTTPD_CONN_MAX, &from->addr.sa);
+	if (v >= 0)
+		gate_close(g, (size_t)v);
+	for (i = 0; i < HTTPD_CONN_MAX && g->p[i].fd >= 0; i++)
+		;
+	if (i == HTTPD_CONN_MAX) { /* cannot be: a place was just freed */
+		close(from->fd);
+		return;
+	}
+	g->p[i] = *from;
+	g->p[i].gen = ++g->gen;
+	g->p[i].since = loop_now_ms();
+	/* Edge-triggered: peeking leaves the bytes in, and each arrival wakes
+	 * us once. Bytes that came since the look are reported by the add. */
+	ev.data.u64 = (uint64_t)g->p[i].gen << 32 | i;
+	if (epoll_ctl(g->epfd, EPOLL_CTL_ADD, from->fd, &ev) < 0)
+		gate_close(g, i);
+}
+
+/* Out of descriptors with a connection in the backlog: a waiting one
+ * gives its own back, one of the TCP socket's (the network's) for either
+ * server, one of the control socket's only for the control socket. */
+static bool gate_give_back(struct server *s)
+{
+	struct gate *tcp = s->h->tcp.gate;
+	int v;
+
+	if (tcp && (v = gate_oldest_of_most(tcp->p, HTTPD_CONN_MAX)) >= 0) {
+		gate_close(tcp, (size_t)v);
+		return true;
+	}
+	if (s->gate != tcp && (v = gate_oldest_of_most(s->gate->p, HTTPD_CONN_MAX)) >= 0) {
+		gate_close(s->gate, (size_t)v);
+		return true;
+	}
+	return false;
+}
+
+static void gate_pause(struct gate *g)
+{
+	epoll_ctl(g->epfd, EPOLL_CTL_DEL, g->lfd, NULL);
+	g->paused_until = loop_now_ms() + HTTPD_ACCEPT_PAUSE_MS;
+}
+
+static void gate_resume(struct gate *g)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = GATE_LISTENER };
+
+	if (epoll_ctl(g->epfd, EPOLL_CTL_ADD, g->lfd, &ev) == 0 || errno == EEXIST)
+		g->paused_until = -1;
+	else
+		g->paused_until = loop_now_ms() + HTTPD_ACCEPT_PAUSE_MS;
+}
+
+/* Whether a connection waits in the listening socket's backlog. */
+static bool backlog_waiting(int lfd)
+{
+	struct pollfd pfd = { .fd = lfd, .events = POLLIN };
+
+	return poll(&pfd, 1, 0) > 0 && (pfd.revents & POLLIN);
+}
+
+/* Accepts what the listening socket holds, a batch per wakeup. Out of
+ * descriptors (EMFILE at our RLIMIT_NOFILE, ENFILE), a waiting connection
+ * gives its own back (gate_give_back): a probe behind it in the backlog
+ * gets in. With none waiting, accepting pauses a little, rather than spin
+ * on a listening socket that stays readable. */
+static void gate_accept(struct server *s)
+{
+	struct gate *g = s->gate;
+
+	for (int k = 0; k < HTTPD_ACCEPT_BATCH; k++) {
+		struct pending from = { .fd = -1 };
+		int fd;
+
+		from.alen = sizeof(from.addr);
+		fd = accept4(g->lfd, &from.addr.sa, &from.alen, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd >= 0) {
+			/* A Unix client's bound path may not fit: its address
+			 * is not used. */
+			if (from.alen > sizeof(from.addr))
+				from.alen = sizeof(from.addr);
+			from.fd = fd;
+			gate_admit(s, &from);
+			continue;
+		}
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return;
+		/* accept(2): a connection that failed in the backlog, or
+		 * network errors passed on: try the next one. */
+		if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO || errno == EPERM ||
+		    errno == ENETDOWN || errno == ENETUNREACH || errno == EHOSTUNREACH ||
+		    errno == EHOSTDOWN || errno == ENONET || errno == ENOPROTOOPT ||
+		    errno == EOPNOTSUPP)
+			continue;
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+			/* accept4 says EMFILE before it looks at the backlog:
+			 * give a place back only for a connection there. */
+			if (!backlog_waiting(g->lfd))
+				return;
+			if (gate_give_back(s))
+				continue;
+		}
+		log_debug("httpd", "msg=%s error=%s", "accept paused", strerror(errno));
+		gate_pause(g);
+		return;
+	}
+}
+
+static void on_gate_fd(struct loop *l, int fd, uint32_t events, void *data)
+{
+	struct server *s = data;
+	struct gate *g = s->gate;
+	struct epoll_event ev[HTTPD_ACCEPT_BATCH];
+	int n;
+
+	(void)l;
+	(void)fd;
+	(void)events;
+	n = epoll_wait(g->epfd, ev, HTTPD_ACCEPT_BATCH, 0);
+	for (int k = 0; k < n; k++) {
+		uint64_t u = ev[k].data.u64;
+		size_t i = (size_t)(u & 0xffffffffu);
+
+		if (u == GATE_LISTENER)
+			gate_accept(s);
+		else if (i < HTTPD_CONN_MAX && g->p[i].fd >= 0 &&
+			 g->p[i].gen == (uint32_t)(u >> 32))
+			gate_check(s, i, ev[k].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR));
+	}
+	/* The heads passed on get their answers now; the timer follows. */
+	server_run(s);
+}
+
+/* From the server's timer: heads overdue get a 408; a pause ends. */
+static void gate_tick(struct gate *g)
+{
+	int64_t now = loop_now_ms();
+
+	for (size_t i = 0; i < HTTPD_CONN_MAX; i++) {
+		if (g->p[i].fd >= 0 && now - g->p[i].since >= HTTPD_HEAD_TIMEOUT_MS) {
+			gate_refuse(g->p[i].fd, "408 Request Timeout",
+				    "request head took too long\n");
+			g->p[i].fd = -1;
+		}
+	}
+	if (g->paused_until >= 0 && now >= g->paused_until)
+		gate_resume(g);
+}
+
+/* Takes the listening socket lfd (closed on failure too). */
+static int gate_start(struct server *s, int lfd)
+{
+	struct gate *g = calloc(1, sizeof(*g));
+
+	if (!g) {
+		close(lfd);
+		return -ENOMEM;
+	}
+	s->gate = g;
+	g->lfd = lfd;
+	g->paused_until = -1;
+	for (size_t i = 0; i < HTTPD_CONN_MAX; i++)
+		g->p[i].fd = -1;
+	g->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (g->epfd < 0)
+		return -errno;
+	gate_resume(g);
+	if (g->paused_until >= 0)
+		return -EIO;
+	return loop_add(s->h->loop, g->epfd, EPOLLIN, on_gate_fd, s);
+}
+
+static void gate_stop(struct server *s)
+{
+	struct gate *g = s->gate;
+
+	if (!g)
+		return;
+	for (size_t i = 0; i < HTTPD_CONN_MAX; i++) {
+		if (g->p[i].fd >= 0)
+			gate_close(g, i);
+	}
+	if (g->epfd >= 0) {
+		loop_del(s->h->loop, g->epfd);
+		close(g->epfd);
+	}
+	close(g->lfd);
+	free(g);
+	s->gate = NULL;
+}
+
 static void on_server_timer(struct loop *l, void *data)
 {
 	(void)l;
 	struct server *s = data;
 	s->timer = 0;
+	if (s->gate)
+		gate_tick(s->gate);
 	server_run(s);
 }
 
-/* Runs MHD once and re-arms its connection-timeout timer. */
+/* Runs MHD once and re-arms the server's one timer: MHD's connection
+ * timeouts, and the gate's head deadlines. */
 static void server_run(struct server *s)
 {
 	MHD_UNSIGNED_LONG_LONG t;
+	int64_t due = -1, g;
 
 	MHD_run(s->d);
 	loop_timer_cancel(s->h->loop, s->timer);
 	s->timer = 0;
 	if (MHD_get_timeout(s->d, &t) == MHD_YES)
-		loop_timer_add(s->h->loop, loop_now_ms() + (int64_t)t, on_server_timer, s,
-			       &s->timer);
+		due = loop_now_ms() + (int64_t)t;
+	g = s->gate ? gate_due(s->gate) : -1;
+	if (g >= 0 && (due < 0 || g < due))
+		due = g;
+	if (due >= 0)
+		loop_timer_add(s->h->loop, due, on_server_timer, s, &s->timer);
 }
 
 static void on_server_fd(struct loop *l, int fd, uint32_t events, void *data)
@@ -606,10 +1113,11 @@ static int server_start(struct httpd *h, struct server *s, int lfd, bool control
 
 	s->h = h;
 	s->control = control;
+	/* The listening socket is the gate's, which passes on whole heads. */
 	/* clang-format off */
-	s->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
+	s->d = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG |
+				MHD_USE_NO_LISTEN_SOCKET,
 				0, NULL, NULL, handler, s,
-				MHD_OPTION_LISTEN_SOCKET, lfd,
 				MHD_OPTION_CONNECTION_LIMIT, (unsigned int)HTTPD_CONN_MAX,
 				MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)HTTPD_CONN_PER_IP_MAX,
 				MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTPD_IDLE_TIMEOUT_S,
@@ -627,6 +1135,11 @@ static int server_start(struct httpd *h, struct server *s, int lfd, bool control
 	s->epfd = info ? info->epoll_fd : -1;
 	if (s->epfd < 0 || loop_add(h->loop, s->epfd, EPOLLIN, on_server_fd, s) < 0) {
 		snprintf(err, errlen, "cannot watch the HTTP server");
+		close(lfd);
+		return -EIO;
+	}
+	if (gate_start(s, lfd) < 0) {
+		snprintf(err, errlen, "cannot watch the listening socket");
 		return -EIO;
 	}
 	return 0;
@@ -646,7 +1159,8 @@ static int tcp_socket(const char *listen_s, int *ret_port, char *err, size_t err
 	if (fd < 0)
 		goto fail;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, (socklen_t)len) < 0 || listen(fd, HTTPD_BACKLOG) < 0)
+	if (bind(fd, (struct sockaddr *)&ss, (socklen_t)len) < 0 ||
+	    listen(fd, HTTPD_TCP_BACKLOG) < 0)
 		goto fail;
 	len = sizeof(ss);
 	getsockname(fd, (struct sockaddr *)&ss, (socklen_t *)&len);
@@ -821,9 +1335,9 @@ static void server_stop(struct httpd *h, struct server *s)
 	if (!s->d)
 		return;
 	loop_timer_cancel(h->loop, s->timer);
+	gate_stop(s);
 	if (s->epfd >= 0)
 		loop_del(h->loop, s->epfd);
-	/* MHD closes the listen socket it was given. */
 	MHD_stop_daemon(s->d);
 	s->d = NULL;
 }

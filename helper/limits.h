@@ -81,6 +81,24 @@
  * server runs the last answers get at exit. */
 #define HTTPD_WAITER_CHECK_MS 1000
 #define HTTPD_CLOSE_RUNS_MAX 16
+/* The endpoints' gate (httpd.c): a connection reaches libmicrohttpd
+ * only with its whole request head (request line and headers, at most
+ * HTTPD_HEAD_MAX bytes: larger gets 431), which must arrive within
+ * HTTPD_HEAD_TIMEOUT_MS of the accept however it trickles (else 408);
+ * until then it waits in the gate, HTTPD_CONN_MAX in all and
+ * HTTPD_CONN_PER_IP_MAX per address, a new one taking the place of the
+ * oldest waiting one when full. Accepts per wakeup, and how long accepting
+ * pauses when lastcall is out of descriptors with none waiting to give
+ * back. */
+#define HTTPD_HEAD_MAX (8 * 1024)
+#define HTTPD_HEAD_TIMEOUT_MS 2000
+#define HTTPD_ACCEPT_BATCH 32
+#define HTTPD_ACCEPT_PAUSE_MS 100
+/* The TCP socket's listen backlog (the kernel caps it at somaxconn): room
+ * for a burst of connections while the gate works through it. A full one
+ * drops SYNs, and a probe's dropped SYN is retried after 1 s, the
+ * kubelet's whole default timeout. */
+#define HTTPD_TCP_BACKLOG 1024
 
 /* Outgoing HTTP (fetch.c): requests under way at once (the app's three
  * URLs, five API calls, the exit URLs), URL length (a

@@ -93,6 +93,11 @@ int sample_discover(struct sample *s, const pid_t *pids, size_t n)
 
 	if (s->given)
 		return 0;
+	/* The app runs (the caller asks only then) but none of its processes
+	 * was seen: its tree could not be read (each /proc/PID/stat takes a
+	 * descriptor), which says nothing about where it listens. */
+	if (pids && n == 0)
+		return -ESRCH;
 	r = conn_listen_ports(pids, n, ports, PORTS_MAX, &np);
 	if (r < 0)
 		return r;

@@ -33,8 +33,10 @@ int sample_listeners_changed(struct sample *s);
 /*
  * Finds the serving ports: those pids listen on (pids NULL: every
  * listening socket of the network namespace). 1 when they changed, 0 when
- * not (or they were given), or a negative errno (-EACCES: another user's
- * /proc/PID/fd) with the ports kept.
+ * not (or they were given), or a negative errno with the ports kept:
+ * -EACCES (another user's /proc/PID/fd), -ESRCH (no pid: the app's tree
+ * could not be read), -EMFILE and the like (out of descriptors): what
+ * could not be seen is never taken for "no port".
  */
 int sample_discover(struct sample *s, const pid_t *pids, size_t n);
 /* The app is gone before the drain (adopted, to be found again): forget

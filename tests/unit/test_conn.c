@@ -1,12 +1,34 @@
 /* test_conn.c - conn.c: parsing sock_diag replies built here with nl.c,
  * the busy rule, sorting and comparing dumps, and real dumps of loopback
- * sockets this test opens (sock_diag in the test's network namespace).
+ * sockets this test opens (sock_diag in the test's network namespace);
+ * the listening ports of processes, and what it says when it cannot look.
  */
+#include <dirent.h>
+#include <errno.h>
+#include <stddef.h>
+
+/* opendir as conn.c sees it, failing on demand: /proc/PID/fd takes a
+ * descriptor, which a process at its RLIMIT_NOFILE does not have. The
+ * dump before it has just closed its own, so only a seam reaches this. */
+static int opendir_errno;
+
+static DIR *test_opendir(const char *path)
+{
+	if (opendir_errno) {
+		errno = opendir_errno;
+		return NULL;
+	}
+	return opendir(path);
+}
+
+#define opendir test_opendir
 #include "../../helper/conn.c"
+#undef opendir
 
 #include <arpa/inet.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -1164,6 +1186,53 @@ static void test_listen_ports_other_pid(void **state)
 	pair_close(&p);
 }
 
+/* What cannot be looked at is an error, never "no port": a caller would
+ * turn unready, or drain at once. */
+static void test_listen_ports_unreadable(void **state)
+{
+	(void)state;
+	struct pair p;
+	struct rlimit old, none;
+	pid_t self = getpid(), pids[2] = { 1, getpid() };
+	uint16_t ports[PORTS_MAX];
+	size_t n = 99;
+	int r, fd;
+
+	pair_open(&p);
+	/* /proc/PID/fd out of reach: out of descriptors, another user's. */
+	opendir_errno = EMFILE;
+	assert_int_equal(conn_listen_ports(&self, 1, ports, PORTS_MAX, &n), -EMFILE);
+	opendir_errno = ENFILE;
+	assert_int_equal(conn_listen_ports(&self, 1, ports, PORTS_MAX, &n), -ENFILE);
+	opendir_errno = EACCES;
+	assert_int_equal(conn_listen_ports(&self, 1, ports, PORTS_MAX, &n), -EACCES);
+	assert_int_equal(n, 99); /* written only on success */
+	/* Gone is gone: nothing to find there. */
+	opendir_errno = ENOENT;
+	assert_int_equal(conn_listen_ports(&self, 1, ports, PORTS_MAX, &n), 0);
+	assert_int_equal(n, 0);
+	opendir_errno = 0;
+	/* One pid unreadable, another listening: its ports are an answer. */
+	assert_int_equal(conn_listen_ports(pids, 2, ports, PORTS_MAX, &n), 0);
+	assert_true(has_port(ports, n, p.port));
+
+	/* For real: no descriptor left for the dump (the lowest free number
+	 * at the limit). The limit is restored before any assert. */
+	fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	none = old;
+	none.rlim_cur = (rlim_t)fd;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &none), 0);
+	n = 99;
+	r = conn_listen_ports(&self, 1, ports, PORTS_MAX, &n);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	assert_int_equal(r, -EMFILE);
+	assert_int_equal(n, 99);
+	pair_close(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1188,6 +1257,7 @@ int main(void)
 		cmocka_unit_test(test_dump_filtered),
 		cmocka_unit_test(test_listen_ports_self),
 		cmocka_unit_test(test_listen_ports_other_pid),
+		cmocka_unit_test(test_listen_ports_unreadable),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,8 +1,11 @@
-/* test_httpd.c - httpd.c's pure parts: HOST:PORT parsing and the
- * --allow-from list that guards GET /prestop over TCP; and where the
- * control socket goes: its path, or the abstract fallback. */
+/* test_httpd.c - httpd.c's pure parts: HOST:PORT parsing, the
+ * --allow-from list that guards GET /prestop over TCP, and the TCP gate's
+ * reading of request heads and choice of whom to close when full; where
+ * the control socket goes: its path, or the abstract fallback; and the
+ * gate on a real loopback socket. */
 #include "../../helper/httpd.c"
 
+#include <poll.h>
 #include <sched.h>
 
 #include <stdarg.h>
@@ -249,6 +252,254 @@ static void test_control_fallback(void **state)
 	loop_free(l);
 }
 
+/* ---- the TCP gate ---- */
+
+static void test_head_scan(void **state)
+{
+	static const struct {
+		const char *in;
+		enum head want;
+	} cases[] = {
+		{ "", HEAD_MORE },
+		{ "G", HEAD_MORE },
+		{ "GET", HEAD_MORE },
+		{ "GET /readyz", HEAD_MORE },
+		{ "GET /readyz HTTP/1.1\r\n", HEAD_MORE },
+		{ "GET /readyz HTTP/1.1\r\nHost: x\r\n", HEAD_MORE },
+		{ "GET /readyz HTTP/1.1\r\nHost: x\r\n\r", HEAD_MORE },
+		{ "GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n", HEAD_DONE },
+		{ "GET /readyz HTTP/1.1\r\n\r\n", HEAD_DONE },
+		/* Bare LFs, and empty lines before the request line, as
+		 * libmicrohttpd takes them. */
+		{ "GET /readyz HTTP/1.0\n\n", HEAD_DONE },
+		{ "\r\n\nGET / HTTP/1.1\r\n\r\n", HEAD_DONE },
+		{ "\r", HEAD_MORE },
+		{ "\r\n", HEAD_MORE },
+		/* A body after the head is the handler's business. */
+		{ "POST /prestop HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc", HEAD_DONE },
+		/* Defects libmicrohttpd answers itself: passed on. */
+		{ "GET / HTTP/1.1\r\nBad Header\r\n\r\n", HEAD_DONE },
+		{ "GET / HTTP/2.0\r\n\r\n", HEAD_DONE },
+		{ "get / HTTP/1.1\r\n\r\n", HEAD_DONE },
+		{ "M-SEARCH * HTTP/1.1\r\n\r\n", HEAD_DONE },
+		/* No request line: libmicrohttpd would close without a word. */
+		{ "GARBAGE\r\n\r\n", HEAD_BAD },
+		{ "GARBAGE", HEAD_MORE },
+		{ "GARBAGE\r", HEAD_BAD },
+		{ "\x16\x03\x01\x02\x00", HEAD_BAD },
+		{ "\x16", HEAD_BAD },
+		{ " GET / HTTP/1.1\r\n\r\n", HEAD_BAD },
+		{ "GET\r\n\r\n", HEAD_BAD },
+		{ "GET /\r\n\r\n", HEAD_BAD },
+		{ "GET HTTP/1.1\r\n", HEAD_BAD },
+		{ "GET / HTTP/1.1 \r\n", HEAD_BAD },
+		{ "GET / HTTX/1.1\r\n", HEAD_BAD },
+		{ "GET / HTTP/1.x\r\n", HEAD_BAD },
+		{ "GET / HTTP/1.1\r\r\n", HEAD_BAD },
+		{ "\r\nGARBAGE\r\n", HEAD_BAD },
+	};
+	char big[256];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		enum head got = head_scan(cases[i].in, strlen(cases[i].in), HTTPD_HEAD_MAX);
+
+		if (got != cases[i].want)
+			fail_msg("head_scan(\"%s\") = %d, want %d", cases[i].in, got,
+				 cases[i].want);
+	}
+	/* max bytes and no end: too big, in the request line or after it;
+	 * a head that ends right at max is whole. */
+	memset(big, 'a', sizeof(big));
+	memcpy(big, "GET /", 5);
+	assert_int_equal(head_scan(big, sizeof(big), sizeof(big)), HEAD_TOO_BIG);
+	assert_int_equal(head_scan(big, sizeof(big) - 1, sizeof(big)), HEAD_MORE);
+	memcpy(big, "GET / HTTP/1.1\r\nX: ", 19);
+	assert_int_equal(head_scan(big, sizeof(big), sizeof(big)), HEAD_TOO_BIG);
+	memcpy(big + sizeof(big) - 4, "\r\n\r\n", 4);
+	assert_int_equal(head_scan(big, sizeof(big), sizeof(big)), HEAD_DONE);
+}
+
+/* Puts a waiting connection from ip (v4 or v6), accepted at since. */
+static void put_pending(struct pending *p, size_t i, const char *ip, int64_t since)
+{
+	struct sockaddr_storage ss = addr(ip);
+
+	memset(&p[i], 0, sizeof(p[i]));
+	memcpy(&p[i].addr, &ss, sizeof(p[i].addr));
+	p[i].fd = 100 + (int)i;
+	p[i].since = since;
+}
+
+static int victim_for(const struct pending *p, const char *ip)
+{
+	struct sockaddr_storage ss = addr(ip);
+
+	return gate_victim(p, HTTPD_CONN_MAX, (struct sockaddr *)&ss);
+}
+
+static void test_gate_victim(void **state)
+{
+	struct pending p[HTTPD_CONN_MAX];
+	char ip[32];
+
+	(void)state;
+	for (size_t i = 0; i < HTTPD_CONN_MAX; i++)
+		p[i].fd = -1;
+	assert_int_equal(victim_for(p, "10.0.0.1"), -1);
+	assert_int_equal(gate_oldest_of_most(p, HTTPD_CONN_MAX), -1);
+	/* One address, below its share: room. */
+	for (size_t i = 0; i < HTTPD_CONN_PER_IP_MAX - 1; i++)
+		put_pending(p, i + 1, "10.0.0.1", 1000 - (int64_t)i);
+	assert_int_equal(victim_for(p, "10.0.0.1"), -1);
+	/* At its share: its own oldest goes; others still have room. */
+	put_pending(p, 40, "10.0.0.1", 2000);
+	assert_int_equal(victim_for(p, "10.0.0.1"), HTTPD_CONN_PER_IP_MAX - 1);
+	assert_int_equal(victim_for(p, "10.0.0.2"), -1);
+	assert_int_equal(victim_for(p, "::ffff:10.0.0.1"), -1); /* another family */
+	/* Full: the oldest of the address that holds the most, wherever
+	 * the newcomer comes from. */
+	for (size_t i = 0, k = 0; i < HTTPD_CONN_MAX; i++) {
+		if (p[i].fd >= 0)
+			continue;
+		snprintf(ip, sizeof(ip), "10.0.1.%zu", k++ % 30);
+		put_pending(p, i, ip, 10);
+	}
+	assert_int_equal(victim_for(p, "10.0.9.9"), HTTPD_CONN_PER_IP_MAX - 1);
+	assert_int_equal(victim_for(p, "10.0.1.3"), HTTPD_CONN_PER_IP_MAX - 1);
+	assert_int_equal(gate_oldest_of_most(p, HTTPD_CONN_MAX), HTTPD_CONN_PER_IP_MAX - 1);
+	/* Everyone holds one: the oldest of all. */
+	for (size_t i = 0; i < HTTPD_CONN_MAX; i++) {
+		snprintf(ip, sizeof(ip), "fd00::%zx", i + 1);
+		put_pending(p, i, ip, 500 + (int64_t)((i * 7) % HTTPD_CONN_MAX));
+	}
+	assert_int_equal(victim_for(p, "fd00::ffff"), 0);
+	assert_int_equal(victim_for(p, "fd00::9"), 0);
+	p[0].fd = -1;
+	assert_int_equal(victim_for(p, "fd00::ffff"), -1);
+}
+
+static void stop_loop(struct loop *l, void *data)
+{
+	(void)data;
+	loop_stop(l);
+}
+
+/* Runs the loop for ms. */
+static void spin(struct loop *l, int64_t ms)
+{
+	assert_int_equal(loop_timer_add(l, loop_now_ms() + ms, stop_loop, NULL, NULL), 0);
+	assert_int_equal(loop_run(l), 0);
+}
+
+static int client(int port, const char *send_first)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_port = htons((uint16_t)port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	if (send_first)
+		assert_int_equal(send(fd, send_first, strlen(send_first), MSG_NOSIGNAL),
+				 (ssize_t)strlen(send_first));
+	return fd;
+}
+
+/* What the server sent fd, up to its close, within 1 s ("" for nothing,
+ * "open" when it is still open). */
+static const char *answer(int fd, char *buf, size_t size)
+{
+	size_t len = 0;
+
+	buf[0] = '\0';
+	while (len + 1 < size) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		ssize_t n;
+
+		if (poll(&pfd, 1, 1000) <= 0)
+			return "open";
+		n = recv(fd, buf + len, size - 1 - len, 0);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		buf[len] = '\0';
+	}
+	return buf;
+}
+
+/* Whether the server closed fd (EOF or reset), without waiting. */
+static bool closed(int fd)
+{
+	char c;
+	ssize_t n = recv(fd, &c, 1, MSG_DONTWAIT | MSG_PEEK);
+
+	return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK);
+}
+
+/* The gate on a real socket: whole heads are answered (and the connection
+ * closed: one request each), a line that is no request gets a 400, an
+ * address at its share gives up its oldest half-sent connection while a
+ * whole request from it still gets in, and a head overdue gets a 408. */
+static void test_gate_real(void **state)
+{
+	struct httpd *h = NULL;
+	struct loop *l = NULL;
+	int half[HTTPD_CONN_PER_IP_MAX + 1], fd, port;
+	char err[256], buf[1024];
+
+	(void)state;
+	assert_int_equal(loop_new(&l), 0);
+	assert_int_equal(httpd_new(l, "127.0.0.1:0", NULL, NULL, &test_ops, NULL, &h, err,
+				   sizeof(err)),
+			 0);
+	port = httpd_port(h);
+	assert_true(port > 0);
+
+	fd = client(port, "GET /readyz HTTP/1.1\r\nHost: x\r\n\r\n");
+	spin(l, 50);
+	answer(fd, buf, sizeof(buf));
+	assert_non_null(strstr(buf, "HTTP/1.1 200 OK\r\n"));
+	assert_non_null(strstr(buf, "Connection: close\r\n"));
+	close(fd);
+
+	fd = client(port, "GARBAGE\r\n\r\n");
+	spin(l, 50);
+	assert_non_null(strstr(answer(fd, buf, sizeof(buf)), "HTTP/1.1 400 Bad Request\r\n"));
+	close(fd);
+
+	for (size_t i = 0; i < HTTPD_CONN_PER_IP_MAX; i++) {
+		half[i] = client(port, "GET /readyz HTTP/1.1\r\nX-Half: ");
+		spin(l, 2); /* accepted in this order */
+	}
+	spin(l, 20);
+	for (size_t i = 0; i < HTTPD_CONN_PER_IP_MAX; i++)
+		assert_false(closed(half[i]));
+	half[HTTPD_CONN_PER_IP_MAX] = client(port, "GET /readyz HTTP/1.1\r\nX-Half: ");
+	spin(l, 20);
+	assert_true(closed(half[0]));
+	for (size_t i = 1; i <= HTTPD_CONN_PER_IP_MAX; i++)
+		assert_false(closed(half[i]));
+	fd = client(port, "GET /livez HTTP/1.1\r\nHost: x\r\n\r\n");
+	spin(l, 50);
+	assert_non_null(strstr(answer(fd, buf, sizeof(buf)), "HTTP/1.1 200 OK\r\n"));
+	close(fd);
+	for (size_t i = 1; i <= HTTPD_CONN_PER_IP_MAX; i++)
+		assert_false(closed(half[i]));
+
+	/* The deadline counts from the accept, whatever trickles. */
+	assert_int_equal(send(half[1], "a", 1, MSG_NOSIGNAL), 1);
+	spin(l, HTTPD_HEAD_TIMEOUT_MS + 100);
+	for (size_t i = 1; i <= HTTPD_CONN_PER_IP_MAX; i++)
+		assert_non_null(strstr(answer(half[i], buf, sizeof(buf)),
+				       "HTTP/1.1 408 Request Timeout\r\n"));
+	for (size_t i = 0; i <= HTTPD_CONN_PER_IP_MAX; i++)
+		close(half[i]);
+	httpd_free(h);
+	loop_free(l);
+}
+
 int main(void)
 {
 	/* clang-format off */
@@ -260,6 +511,9 @@ int main(void)
 		cmocka_unit_test(test_parse_addr),
 		cmocka_unit_test(test_control_path),
 		cmocka_unit_test(test_control_fallback),
+		cmocka_unit_test(test_head_scan),
+		cmocka_unit_test(test_gate_victim),
+		cmocka_unit_test(test_gate_real),
 	};
 	/* clang-format on */
 

@@ -1,6 +1,7 @@
 /* test_sample.c - sample.c: the sampling pace, and the sampler on real
  * loopback sockets: ports found from our own listening socket (and looked
- * for again only when the namespace's listening sockets change), a new
+ * for again only when the namespace's listening sockets change), kept when
+ * they cannot be looked for (out of descriptors, no process seen), a new
  * connection and a request seen as fresh, nothing fresh when idle, and
  * the ports forgotten when the app is gone. */
 #include "../../helper/sample.c"
@@ -9,7 +10,9 @@
 #include <net/if.h>
 #include <netinet/in.h>
 #include <sched.h>
+#include <fcntl.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -127,6 +130,38 @@ static void test_sampler(void **state)
 	assert_int_equal(sample_listeners_changed(s), 0);
 	assert_int_equal(sample_ports(s, &ports), 1);
 	assert_int_equal(ports[0], port);
+	/* Not looked at is not "none": the ports stay, and the next look
+	 * scans again. No process seen (the app's tree unreadable)... */
+	assert_int_equal(sample_discover(s, &self, 0), -ESRCH);
+	assert_int_equal(sample_ports(s, &ports), 1);
+	/* ...or no descriptor left (the limit at the lowest free number,
+	 * restored before any assert). */
+	{
+		struct rlimit old, none;
+		int fd = open("/dev/null", O_RDONLY | O_CLOEXEC), changed, found;
+
+		assert_true(fd >= 0);
+		close(fd);
+		lfd2 = listener(&port2);
+		assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+		none = old;
+		none.rlim_cur = (rlim_t)fd;
+		assert_int_equal(setrlimit(RLIMIT_NOFILE, &none), 0);
+		changed = sample_listeners_changed(s);
+		found = sample_discover(s, &self, 1);
+		assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+		assert_int_equal(changed, 1);
+		assert_int_equal(found, -EMFILE);
+		assert_int_equal(sample_ports(s, &ports), 1);
+		assert_int_equal(ports[0], port);
+		assert_int_equal(sample_listeners_changed(s), 1);
+		assert_int_equal(sample_discover(s, &self, 1), 1);
+		assert_int_equal(sample_ports(s, &ports), 2);
+		close(lfd2);
+		assert_int_equal(sample_listeners_changed(s), 1);
+		assert_int_equal(sample_discover(s, &self, 1), 1);
+		assert_int_equal(sample_listeners_changed(s), 0);
+	}
 	/* The first dump is never fresh. */
 	c = connect_to(port);
 	a = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
