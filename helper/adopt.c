@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -228,11 +227,14 @@ static void on_watch_timer(struct loop *l, void *data)
 	watch_arm(a);
 }
 
-static void on_signal(struct adopt *a, int sig)
+static void on_signal(void *data, int sig)
 {
+	struct adopt *a = data;
 	char name[SIG_NAME_MAX], origin[SIG_NAME_MAX + 8];
 	bool drain_on = a->o->drain_on[sig];
 
+	if (a->ended)
+		return; /* finished earlier in the same batch */
 	sig_name(sig, name);
 	switch (shut_signal_action(a->mode, sig, drain_on, a->present, shut_phase(a->sh))) {
 	case SHUT_SIG_DRAIN:
@@ -259,30 +261,15 @@ static void on_signal(struct adopt *a, int sig)
 static void on_signalfd(struct loop *l, int fd, uint32_t events, void *data)
 {
 	struct adopt *a = data;
-	struct signalfd_siginfo si[16];
-	bool reap_pending = false;
 
 	(void)l;
 	(void)events;
-	/* Level-triggered: what a bounded batch leaves comes back next pass. */
-	for (int pass = 0; pass < SIG_READ_BATCH / 16; pass++) {
-		ssize_t n = read(fd, si, sizeof(si));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		for (size_t i = 0; i < (size_t)n / sizeof(si[0]) && !a->ended; i++) {
-			int sig = (int)si[i].ssi_signo;
-
-			if (sig_policy(sig) == SIG_POLICY_REAP)
-				reap_pending = true;
-			else if (sig_policy(sig) == SIG_POLICY_FORWARD)
-				on_signal(a, sig);
-		}
+	/* Nothing of ours runs; reap whatever a helper left. Once finished,
+	 * signals are read and dropped. */
+	if (sig_fd_read(fd, a->ended ? NULL : on_signal, a)) {
+		while (waitpid(-1, NULL, WNOHANG) > 0)
+			;
 	}
-	/* Nothing of ours runs; reap whatever a helper left. */
-	while (reap_pending && waitpid(-1, NULL, WNOHANG) > 0)
-		;
 }
 
 /* ---- what the drain shell asks of us ---- */

@@ -11,6 +11,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "limits.h"
+
 static const char *const sig_names[SIG_MAX + 1] = {
 	[SIGHUP] = "HUP",   [SIGINT] = "INT",	    [SIGQUIT] = "QUIT", [SIGILL] = "ILL",
 	[SIGTRAP] = "TRAP", [SIGABRT] = "ABRT",	    [SIGBUS] = "BUS",	[SIGFPE] = "FPE",
@@ -221,6 +223,31 @@ int sig_fd_open(void)
 	}
 	fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	return fd < 0 ? -errno : fd;
+}
+
+bool sig_fd_read(int fd, sig_fd_fn *fn, void *data)
+{
+	struct signalfd_siginfo si[16];
+	bool chld = false;
+
+	/* Level-triggered: what a bounded batch leaves comes back next pass. */
+	for (int pass = 0; pass < SIG_READ_BATCH / 16; pass++) {
+		ssize_t n = read(fd, si, sizeof(si));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		for (size_t i = 0; i < (size_t)n / sizeof(si[0]); i++) {
+			int sig = (int)si[i].ssi_signo;
+
+			if (sig_policy(sig) == SIG_POLICY_REAP)
+				chld = true;
+			else if (sig_policy(sig) == SIG_POLICY_FORWARD && fn)
+				fn(data, sig);
+		}
+	}
+	return chld;
 }
 
 void sig_rewrite_init(struct sig_rewrite *r)

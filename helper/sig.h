@@ -65,6 +65,12 @@ void sig_block_all(sigset_t *ret_orig_mask);
  * The fd, or a negative errno. */
 int sig_fd_open(void);
 
+/* Reads the signalfd, at most SIG_READ_BATCH signals (the rest come back
+ * on the next pass): fn (may be NULL: dropped) for each forwardable one,
+ * in order; the reserved ones are dropped. Returns whether SIGCHLD came. */
+typedef void sig_fd_fn(void *data, int sig);
+bool sig_fd_read(int fd, sig_fd_fn *fn, void *data);
+
 /* FROM:TO rewrites applied to forwarded signals; TO 0 drops the signal. */
 struct sig_rewrite {
 	int to[SIG_MAX + 1];

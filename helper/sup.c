@@ -19,7 +19,6 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
-#include <sys/signalfd.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -268,52 +267,34 @@ static void forward(struct sup *s, int sig)
 		  s->child, r < 0 ? "false" : "true");
 }
 
+/* A forwardable signal read from the signalfd. */
+static void on_signal(void *data, int sig)
+{
+	struct sup *s = data;
+	char name[SIG_NAME_MAX], origin[SIG_NAME_MAX + 8];
+
+	snprintf(origin, sizeof(origin), "signal:%s", sig_name(sig, name));
+	if (shut_signal_action(SUP_MODE_RUN, sig, s->o->drain_on[sig], s->state == SUP_RUNNING,
+			       shut_phase(s->sh)) == SHUT_SIG_DRAIN) {
+		shut_trigger(s->sh, origin);
+		return;
+	}
+	forward(s, sig);
+	shut_signalled(s->sh, origin);
+}
+
 static void on_signalfd(struct loop *l, int fd, uint32_t events, void *data)
 {
 	struct sup *s = data;
-	struct signalfd_siginfo si[16];
-	bool reap_pending = false;
+	bool reap_pending;
 
 	(void)l;
 	(void)events;
-	if (s->state == SUP_DONE) {
-		/* Exiting (the last Events, --on-exit-url): nothing is left to
-		 * signal or reap; read them so the loop does not spin. */
-		while (read(fd, si, sizeof(si)) > 0)
-			;
+	/* Exiting (the last Events, --on-exit-url): nothing is left to signal
+	 * or reap; read them so the loop does not spin. */
+	reap_pending = sig_fd_read(fd, s->state == SUP_DONE ? NULL : on_signal, s);
+	if (s->state == SUP_DONE)
 		return;
-	}
-	/* Level-triggered: what a bounded batch leaves comes back next pass. */
-	for (int pass = 0; pass < SIG_READ_BATCH / 16; pass++) {
-		ssize_t n = read(fd, si, sizeof(si));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		for (size_t i = 0; i < (size_t)n / sizeof(si[0]); i++) {
-			int sig = (int)si[i].ssi_signo;
-			char name[SIG_NAME_MAX], origin[SIG_NAME_MAX + 8];
-
-			if (sig_policy(sig) == SIG_POLICY_REAP) {
-				reap_pending = true;
-				continue;
-			}
-			if (sig_policy(sig) != SIG_POLICY_FORWARD)
-				continue;
-			switch (shut_signal_action(SUP_MODE_RUN, sig, s->o->drain_on[sig],
-						   s->state == SUP_RUNNING, shut_phase(s->sh))) {
-			case SHUT_SIG_DRAIN:
-				snprintf(origin, sizeof(origin), "signal:%s", sig_name(sig, name));
-				shut_trigger(s->sh, origin);
-				break;
-			default:
-				forward(s, sig);
-				snprintf(origin, sizeof(origin), "signal:%s", sig_name(sig, name));
-				shut_signalled(s->sh, origin);
-				break;
-			}
-		}
-	}
 	if (reap_pending) {
 		bool was_running = s->state == SUP_RUNNING;
 		bool left = reap(s);

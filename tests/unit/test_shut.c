@@ -361,9 +361,9 @@ static void kubelet_signal(struct loop *l, void *data)
 	shut_trigger(w->sh, "signal:SIGTERM");
 }
 
-/* Runs a hook-started drain; the kubelet's SIGTERM at signal_at ms after
- * T0 (-1: never). */
-static void run_hooked(struct owner *w, int64_t signal_at)
+/* Runs a hook-started drain; fn (the kubelet, say) at at ms after T0
+ * (fn NULL: nothing). */
+static void run_hooked(struct owner *w, int64_t at, loop_timer_fn *fn)
 {
 	struct sup_opts o;
 	struct shut_role role;
@@ -374,10 +374,8 @@ static void run_hooked(struct owner *w, int64_t signal_at)
 	assert_int_equal(shut_new(w->loop, &o, &role, &fake_ops, w, &w->sh), 0);
 	shut_start(w->sh);
 	w->t0 = loop_now_ms();
-	if (signal_at >= 0)
-		assert_int_equal(loop_timer_add(w->loop, w->t0 + signal_at, kubelet_signal, w,
-						NULL),
-				 0);
+	if (fn)
+		assert_int_equal(loop_timer_add(w->loop, w->t0 + at, fn, w, NULL), 0);
 	shut_trigger(w->sh, "control");
 	assert_int_equal(loop_run(w->loop), 0);
 }
@@ -389,7 +387,7 @@ static void test_hold_for_kubelet(void **state)
 	struct owner w = { .running = true, .exit_on_stop = true };
 
 	(void)state;
-	run_hooked(&w, 250);
+	run_hooked(&w, 250, kubelet_signal);
 	assert_int_equal(w.stops, 1);
 	assert_true(w.stop_ms >= w.signal_ms);
 	assert_true(w.stop_ms < w.signal_ms + 100);
@@ -402,7 +400,7 @@ static void test_hold_until_deadline(void **state)
 	struct owner w = { .running = true, .exit_on_stop = true };
 
 	(void)state;
-	run_hooked(&w, -1);
+	run_hooked(&w, 0, NULL);
 	assert_int_equal(w.stops, 1);
 	assert_true(w.stop_ms >= 400 && w.stop_ms < 500 + 200);
 	end_shell(&w);
@@ -415,7 +413,7 @@ static void test_no_hold_after_signal(void **state)
 	struct owner w = { .running = true, .exit_on_stop = true };
 
 	(void)state;
-	run_hooked(&w, 10);
+	run_hooked(&w, 10, kubelet_signal);
 	assert_int_equal(w.stops, 1);
 	assert_true(w.stop_ms >= 50 && w.stop_ms < 300);
 	end_shell(&w);
@@ -442,19 +440,9 @@ static void kubelet_quit(struct loop *l, void *data)
 static void test_hold_released_by_forwarded(void **state)
 {
 	struct owner w = { .running = true };
-	struct sup_opts o;
-	struct shut_role role;
 
 	(void)state;
-	short_budget(&o);
-	role = shut_role_for(SUP_MODE_RUN, &o);
-	assert_int_equal(loop_new(&w.loop), 0);
-	assert_int_equal(shut_new(w.loop, &o, &role, &fake_ops, &w, &w.sh), 0);
-	shut_start(w.sh);
-	w.t0 = loop_now_ms();
-	assert_int_equal(loop_timer_add(w.loop, w.t0 + 250, kubelet_quit, &w, NULL), 0);
-	shut_trigger(w.sh, "control");
-	assert_int_equal(loop_run(w.loop), 0);
+	run_hooked(&w, 250, kubelet_quit);
 	assert_int_equal(w.stops, 0);
 	assert_int_equal(w.kills, 0);
 	assert_true(w.signal_ms >= 250);
@@ -477,19 +465,9 @@ static void shorter_grace(struct loop *l, void *data)
 static void test_hold_refit(void **state)
 {
 	struct owner w = { .running = true };
-	struct sup_opts o;
-	struct shut_role role;
 
 	(void)state;
-	short_budget(&o);
-	role = shut_role_for(SUP_MODE_RUN, &o);
-	assert_int_equal(loop_new(&w.loop), 0);
-	assert_int_equal(shut_new(w.loop, &o, &role, &fake_ops, &w, &w.sh), 0);
-	shut_start(w.sh);
-	w.t0 = loop_now_ms();
-	assert_int_equal(loop_timer_add(w.loop, w.t0 + 150, shorter_grace, &w, NULL), 0);
-	shut_trigger(w.sh, "control");
-	assert_int_equal(loop_run(w.loop), 0);
+	run_hooked(&w, 150, shorter_grace);
 	/* Stopped just before the new kill (not at the old 400 ms hold). */
 	assert_int_equal(w.stops, 1);
 	assert_int_equal(w.kills, 1);

@@ -1,6 +1,8 @@
 /* test_sig.c - sig.c: signal names, the forwarding policy, the rewrite table. */
 #include "../../helper/sig.c"
 
+#include <pthread.h>
+
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -322,9 +324,55 @@ static void test_rewrite_err_truncated(void **state)
 	assert_string_equal(err, "SIGCH");
 }
 
+struct seen_sigs {
+	int sig[8];
+	int n;
+};
+
+static void note_sig(void *data, int sig)
+{
+	struct seen_sigs *seen = data;
+
+	if (seen->n < 8)
+		seen->sig[seen->n++] = sig;
+}
+
+/* The signalfd read: forwardable signals to fn in order, SIGCHLD said,
+ * the libcs' reserved ones dropped, nothing left behind; fn NULL drops. */
+static void test_fd_read(void **state)
+{
+	struct seen_sigs seen = { 0 };
+	sigset_t all, old;
+	int fd;
+
+	(void)state;
+	sigfillset(&all);
+	assert_int_equal(pthread_sigmask(SIG_BLOCK, &all, &old), 0);
+	fd = sig_fd_open();
+	assert_true(fd >= 0);
+	raise(SIGUSR1);
+	raise(SIGCHLD);
+	raise(SIGUSR2);
+	assert_true(sig_fd_read(fd, note_sig, &seen));
+	assert_int_equal(seen.n, 2);
+	assert_int_equal(seen.sig[0], SIGUSR1);
+	assert_int_equal(seen.sig[1], SIGUSR2);
+	/* Nothing left: no SIGCHLD, no call. */
+	assert_false(sig_fd_read(fd, note_sig, &seen));
+	assert_int_equal(seen.n, 2);
+	raise(SIGHUP);
+	raise(SIGCHLD);
+	assert_true(sig_fd_read(fd, NULL, NULL));
+	assert_false(sig_fd_read(fd, note_sig, &seen));
+	assert_int_equal(seen.n, 2);
+	close(fd);
+	assert_int_equal(pthread_sigmask(SIG_SETMASK, &old, NULL), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_fd_read),
 		cmocka_unit_test(test_parse_names),
 		cmocka_unit_test(test_parse_numbers),
 		cmocka_unit_test(test_parse_realtime),
