@@ -543,7 +543,16 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 		if (url[1] == 'd') {
 			if (!post)
 				return respond_text(c, MHD_HTTP_METHOD_NOT_ALLOWED, "use POST\n");
-			h->ops->drain(h->data, "control");
+			/* A hook that waits past the stop (prestop --until done)
+			 * must not have the stop held for the kubelet's signal,
+			 * which only comes once it returns. */
+			const char *until =
+				MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "until");
+			enum drain_phase p = DRAIN_STOP;
+
+			if (until && drain_phase_parse(until, &p) < 0)
+				return respond_text(c, MHD_HTTP_BAD_REQUEST, "bad until phase\n");
+			h->ops->drain(h->data, p > DRAIN_STOP ? "control:until-exit" : "control");
 			if (h->ops->phase(h->data) == DRAIN_SERVING)
 				return respond_text(c, MHD_HTTP_CONFLICT,
 						    "the drain is off (--drain-on none)\n");

@@ -107,7 +107,10 @@ static int attached(const struct cmd_opts *o, int *ret_code)
 
 	/* The kubelet kills the hook at the grace period: return before. */
 	end = loop_now_ms() + (grace > 2 * margin ? grace - margin : grace / 2);
-	r = client_call(o->sup.control, "POST", "/drain", 2000, &reply, err, sizeof(err));
+	/* How far we wait: past the stop, the instance must not hold its
+	 * stop signal for the kubelet's, which comes only after we return. */
+	snprintf(path, sizeof(path), "/drain?until=%s", o->until);
+	r = client_call(o->sup.control, "POST", path, 2000, &reply, err, sizeof(err));
 	if (r == -ENOENT || r == -ECONNREFUSED) {
 		printf("prestop: no lastcall instance on %s: draining standalone\n",
 		       o->sup.control);

@@ -538,7 +538,9 @@ void shut_trigger(struct shut *sh, const char *origin)
 			release(sh, origin);
 		return;
 	}
-	sh->by_hook = !signal;
+	/* A hook that waits for the app's exit (--until done) gets no hold:
+	 * the kubelet's signal would only come after it. */
+	sh->by_hook = !signal && strcmp(origin, "control:until-exit") != 0;
 	log_info("drain_started", "origin=%s ports=%zu", origin, n_ports(sh));
 	kapi_event(sh->kapi, "DrainStarted", false,
 		   "drain started by %s; stop signal by %lld ms, SIGKILL at %lld ms", origin,

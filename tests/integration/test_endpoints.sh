@@ -32,6 +32,8 @@ check "POST /readyz -> 405" [ "$(code_of -X POST "http://127.0.0.1:$probe/readyz
 check "POST /drain on TCP -> 403" [ "$(code_of -X POST "http://127.0.0.1:$probe/drain")" = 403 ]
 check "GET /drain on the control socket -> 405" [ "$(code_of --unix-socket "$SOCK" http://x/drain)" = 405 ]
 check "bad /wait phase -> 400" [ "$(code_of --unix-socket "$SOCK" 'http://x/wait?phase=bogus')" = 400 ]
+check "POST /drain with a bad until -> 400, and no drain" \
+	[ "$(code_of --unix-socket "$SOCK" -X POST 'http://x/drain?until=later')" = 400 ]
 check "bad /wait timeout -> 400" [ "$(code_of --unix-socket "$SOCK" 'http://x/wait?phase=stop&timeout=soon')" = 400 ]
 big=$(head -c 20000 /dev/zero | tr '\0' a)
 c=$(code_of -H "X-Big: $big" "http://127.0.0.1:$probe/readyz")

@@ -155,6 +155,24 @@ check "attached hook: the stop signal was held for the kubelet's, $held of $runs
 check "attached hook: the kubelet's SIGTERM then stopped the app (exit 0), $stopped of $runs" \
 	[ "$stopped" = "$runs" ]
 
+# A hook that waits for the app's exit (--until done) gets no hold: the
+# kubelet's signal would only come after it returns. The app is stopped
+# once drained, not at the stop-by deadline (24 s).
+SOCK="$WORK/u.sock"
+start_pid1 "$WORK/u.log" run --drain-on TERM --control "$SOCK" --min-delay 0 --quiet-period 0 \
+	--sample-interval 10ms -- "$PROBES/sigprobe" "$WORK/u.sig" --exit-on 15
+wait_until 5000 has_line '^ready$' "$WORK/u.sig"
+wait_until 5000 test -S "$SOCK"
+t0=$(now_ms)
+"$LASTCALL" prestop --control "$SOCK" --until done >"$WORK/u.out" 2>&1
+c=$?
+el=$(($(now_ms) - t0))
+check "prestop --until done: returns once the app is gone (rc $c, $el ms)" \
+	eval "[ $c = 0 ] && [ $el -lt 3000 ]"
+check "...no hold for it" [ "$(count_lines 'event=stop_held' "$WORK/u.log")" = 0 ]
+wait_exit "$NS_PID" 5000
+check "...and the app got the stop signal (exit $CODE)" eval "[ '$CODE' = 0 ] && grep -q '^sig=15' '$WORK/u.sig'"
+
 # --- a standalone hook with no window at all ---
 # --min-delay 0 and a stop timeout that takes the whole window: the drain
 # ends before the loop runs. It used to log "drained" and then block until

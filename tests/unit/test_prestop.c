@@ -512,7 +512,8 @@ static void test_attached_drained(void **state)
 	assert_string_equal(r.err, "");
 	server_stop();
 	assert_int_equal(srv.n_requests, 5);
-	assert_request(0, "POST /drain HTTP/1.1");
+	/* How far it waits goes with the drain (past the stop: no hold). */
+	assert_request(0, "POST /drain?until=drained HTTP/1.1");
 	for (size_t i = 1; i < 5; i++)
 		assert_request(i, WAIT_DRAINED);
 }
@@ -532,6 +533,7 @@ static void test_attached_until(void **state)
 			    "prestop: reached propagate\n");
 	server_stop();
 	assert_int_equal(srv.n_requests, 2);
+	assert_request(0, "POST /drain?until=propagate HTTP/1.1");
 	assert_request(1, "GET /wait?phase=propagate&timeout=1s HTTP/1.1");
 
 	/* Answers that are not a status: no progress, still followed. */
