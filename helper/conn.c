@@ -134,6 +134,7 @@ void conn_compare(const struct conn *prev, size_t n_prev, struct conn *cur, size
 		const struct conn *p = NULL;
 
 		c->pending = false;
+		c->idle = false;
 		if (c->state != CONN_TCP_ESTABLISHED || !port_in(c->lport, ports, n_ports))
 			continue;
 		st.established++;
@@ -149,6 +150,8 @@ void conn_compare(const struct conn *prev, size_t n_prev, struct conn *cur, size
 		c->pending = conn_pending(c, p);
 		if (conn_busy(c, p))
 			st.busy++;
+		else if (p && c->has_bytes && c->bytes_received == p->bytes_received)
+			c->idle = true;
 	}
 	*ret = st;
 }

@@ -35,6 +35,7 @@ struct conn {
 	bool has_info;	     /* tcp_info was present */
 	bool has_bytes;	     /* ...with the byte counters (Linux 4.1+) */
 	bool pending;	     /* a request not answered yet (set by conn_compare) */
+	bool idle;	     /* nothing moved since the last dump (conn_compare) */
 };
 
 /*
@@ -70,7 +71,10 @@ struct conn_stats {
 /*
  * Counts the established connections of cur on one of ports (all when
  * n_ports is 0) and compares them with prev (both sorted), setting
- * cur[i].pending for the next comparison. Pure.
+ * cur[i].pending for the next comparison, and cur[i].idle for a known
+ * connection with nothing queued, no request pending and not a byte
+ * either way since prev: between requests, for as long as a sample
+ * interval. Pure.
  */
 void conn_compare(const struct conn *prev, size_t n_prev, struct conn *cur, size_t n_cur,
 		  const uint16_t *ports, size_t n_ports, struct conn_stats *ret);

@@ -115,6 +115,11 @@
  * listening sockets, and to signal what it leaves behind (leftovers forked
  * past it are caught by the next pass: reaping re-scans). */
 #define PROC_TREE_MAX 1024
+
+/* --close-idle (idle.c): idle connections closed per sample at most, and
+ * descriptors of one app process looked through for them. */
+#define IDLE_CLOSE_MAX 1024
+#define IDLE_FDS_MAX 65536
 /* Children of PID 1 a standalone hook looks at to tell it is stopping. */
 #define PID1_CHILDREN_MAX 64
 

@@ -94,6 +94,12 @@ const char *opts_check(const struct cmd_opts *o);
 	OPT("sample-interval", CFG_DURATION, 0, sup.sample_ms, "DURATION", "100ms", \
 	    "How often connections are sampled while draining", NULL)
 
+/* Keep-alive connections the app never closes (idle.h). */
+#define OPT_CLOSE_IDLE                                                          \
+	OPT("close-idle", CFG_BOOL, 0, sup.close_idle, NULL, "false",            \
+	    "Once propagation is over, close each idle keep-alive connection for the app (needs ptrace rights: CAP_SYS_PTRACE in a container)", \
+	    NULL)
+
 /* The probe and control endpoints. */
 #define OPTS_ENDPOINTS                                                          \
 	OPT("listen", CFG_CUSTOM, 0, sup.listen, "HOST:PORT", "0.0.0.0:9797",     \

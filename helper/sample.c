@@ -139,7 +139,7 @@ void sample_ports_text(const struct sample *s, char *buf, size_t size)
 		snprintf(buf, size, "none");
 }
 
-int sample_take(struct sample *s, bool *ret_fresh)
+int sample_take(struct sample *s, int *ret_conns, int *ret_requests)
 {
 	struct conn *t;
 	size_t n = 0;
@@ -155,7 +155,8 @@ int sample_take(struct sample *s, bool *ret_fresh)
 	conn_sort(s->cur, n);
 	conn_compare(s->prev, s->have_prev ? s->n_prev : 0, s->cur, n, s->ports, s->n_ports,
 		     &s->stats);
-	*ret_fresh = s->have_prev && (s->stats.new_conns > 0 || s->stats.new_requests > 0);
+	*ret_conns = s->have_prev ? s->stats.new_conns : 0;
+	*ret_requests = s->have_prev ? s->stats.new_requests : 0;
 	t = s->prev;
 	s->prev = s->cur;
 	s->cur = t;
@@ -163,6 +164,18 @@ int sample_take(struct sample *s, bool *ret_fresh)
 	s->have_prev = true;
 	s->stats_valid = true;
 	return 0;
+}
+
+size_t sample_idle(const struct sample *s, struct conn *out, size_t cap)
+{
+	size_t n = 0;
+
+	/* After sample_take, prev holds the last dump. */
+	for (size_t i = 0; s->stats_valid && i < s->n_prev && n < cap; i++) {
+		if (s->prev[i].idle)
+			out[n++] = s->prev[i];
+	}
+	return n;
 }
 
 const struct conn_stats *sample_stats(const struct sample *s)

@@ -102,7 +102,7 @@ static void test_sampler(void **state)
 	uint16_t port, port2;
 	int lfd2;
 	pid_t self = getpid();
-	bool fresh = true;
+	int conns = -1, reqs = -1, c2, a2;
 	char text[64], buf[8];
 	int lfd, c, a;
 
@@ -111,7 +111,7 @@ static void test_sampler(void **state)
 	assert_int_equal(sample_new(NULL, 0, &s), 0);
 	assert_true(sample_discovers(s));
 	/* Nothing found yet: nothing to sample. */
-	assert_int_equal(sample_take(s, &fresh), -ENOENT);
+	assert_int_equal(sample_take(s, &conns, &reqs), -ENOENT);
 	assert_null(sample_stats(s));
 	sample_ports_text(s, text, sizeof(text));
 	assert_string_equal(text, "none");
@@ -162,29 +162,42 @@ static void test_sampler(void **state)
 		assert_int_equal(sample_discover(s, &self, 1), 1);
 		assert_int_equal(sample_listeners_changed(s), 0);
 	}
-	/* The first dump is never fresh. */
+	/* The first dump counts nothing new. */
 	c = connect_to(port);
 	a = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 	assert_true(a >= 0);
-	assert_int_equal(sample_take(s, &fresh), 0);
-	assert_false(fresh);
+	assert_int_equal(sample_take(s, &conns, &reqs), 0);
+	assert_int_equal(conns, 0);
+	assert_int_equal(reqs, 0);
 	st = sample_stats(s);
 	assert_non_null(st);
 	assert_int_equal(st->established, 1);
-	/* Idle: nothing fresh. */
-	assert_int_equal(sample_take(s, &fresh), 0);
-	assert_false(fresh);
-	/* A request on the known connection is. */
+	/* Idle: nothing new. */
+	assert_int_equal(sample_take(s, &conns, &reqs), 0);
+	assert_int_equal(conns, 0);
+	assert_int_equal(reqs, 0);
+	/* A request on the known connection is a request, not a connection
+	 * (what tells pinned traffic apart). */
 	assert_int_equal(write(c, "GET / HTTP/1.1\r\n\r\n", 18), 18);
 	assert_true(read(a, buf, sizeof(buf)) > 0);
-	assert_int_equal(sample_take(s, &fresh), 0);
-	assert_true(fresh);
+	assert_int_equal(sample_take(s, &conns, &reqs), 0);
+	assert_int_equal(conns, 0);
+	assert_int_equal(reqs, 1);
+	/* A new connection is one. */
+	c2 = connect_to(port);
+	a2 = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	assert_true(a2 >= 0);
+	assert_int_equal(sample_take(s, &conns, &reqs), 0);
+	assert_int_equal(conns, 1);
+	assert_int_equal(reqs, 0);
+	close(c2);
+	close(a2);
 	/* Forgotten: discovered ports go, with the last dump, and the next
 	 * look scans again. */
 	sample_forget(s);
 	assert_int_equal(sample_listeners_changed(s), 1);
 	assert_int_equal(sample_ports(s, &ports), 0);
-	assert_int_equal(sample_take(s, &fresh), -ENOENT);
+	assert_int_equal(sample_take(s, &conns, &reqs), -ENOENT);
 	sample_free(s);
 
 	/* Given ports are never discovered nor forgotten. */
