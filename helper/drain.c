@@ -84,6 +84,7 @@ void drain_init(struct drain *d, const struct drain_budget *fitted)
 	d->last_conn = -1;
 	d->last_request = -1;
 	d->pinned_at = -1;
+	d->removed_at = -1;
 	d->inflight = -1;
 	for (int i = 0; i < DRAIN_PHASES; i++)
 		d->at[i] = -1;
@@ -156,6 +157,17 @@ static int64_t propagate_end(const struct drain *d)
 	int64_t quiet_from = d->last_traffic > d->t0 ? d->last_traffic : d->t0;
 	int64_t end = quiet_from + d->b.quiet_ms;
 
+	/* The endpoint is gone from every proxy: only new connections still
+	 * tell of one that lags; requests on known ones are pinned. */
+	if (d->removed_at >= 0) {
+		int64_t synced = d->removed_at + d->b.proxy_sync_ms;
+		int64_t conn_from = d->last_conn > d->t0 ? d->last_conn : d->t0;
+		int64_t by_conn = conn_from + d->b.quiet_ms;
+		int64_t removed_end = synced > by_conn ? synced : by_conn;
+
+		if (removed_end < end)
+			end = removed_end;
+	}
 	if (end < floor)
 		end = floor;
 	return end < cap ? end : cap;
@@ -226,6 +238,15 @@ unsigned drain_traffic(struct drain *d, int64_t now, int new_conns, int new_requ
 	if (new_conns > 0 || new_requests > 0)
 		d->last_traffic = now;
 	return d->phase == DRAIN_SERVING ? 0 : advance(d, now);
+}
+
+unsigned drain_removed(struct drain *d, int64_t now)
+{
+	if (d->phase == DRAIN_SERVING)
+		return 0;
+	if (d->removed_at < 0)
+		d->removed_at = now;
+	return advance(d, now);
 }
 
 unsigned drain_inflight(struct drain *d, int64_t now, int inflight)

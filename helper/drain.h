@@ -47,6 +47,7 @@ struct drain_budget {
 	int64_t min_delay_ms;
 	int64_t quiet_ms;
 	int64_t max_delay_ms;
+	int64_t proxy_sync_ms; /* removal seen in the API -> every proxy follows */
 };
 
 /*
@@ -67,6 +68,7 @@ struct drain {
 	int64_t last_conn;	  /* last new connection seen */
 	int64_t last_request;	  /* last request on a known connection */
 	int64_t pinned_at;	  /* when only pinned traffic was left, -1 */
+	int64_t removed_at;	  /* the endpoint's removal seen in the API, -1 */
 	int inflight;		  /* last sample, -1 when unknown */
 	int idle_samples;	  /* consecutive samples with nothing in flight */
 	bool child_gone;	  /* the main child exited */
@@ -94,6 +96,16 @@ unsigned drain_trigger(struct drain *d, int64_t now);
  * for as before.
  */
 unsigned drain_traffic(struct drain *d, int64_t now, int new_conns, int new_requests);
+/*
+ * The API says every EndpointSlice that listed this pod has it not ready
+ * (or no longer lists it): the proxies stop sending new connections once
+ * they have synced, proxy_sync_ms later. From then propagation ends when
+ * no new connection has come for the quiet period, whatever requests
+ * still arrive on known ones (pinned: drain_traffic), and the pinned
+ * verdict can follow at once. The first call counts; it changes nothing
+ * before the drain.
+ */
+unsigned drain_removed(struct drain *d, int64_t now);
 /* An in-flight sample; inflight < 0 is a failed sample (ignored). The drain
  * ends after DRAIN_IDLE_SAMPLES samples in a row with nothing in flight, so
  * a request arriving within the clock tick of the last answer is not missed. */

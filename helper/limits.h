@@ -144,6 +144,15 @@
 #define KAPI_MESSAGE_MAX 256
 #define KAPI_RETRY_MIN_MS 1000
 #define KAPI_RETRY_MAX_MS 30000
+/* EndpointSlices (the removal signal, kapi_watch_slices): those listing
+ * this pod that are followed, slices per page of the list at T0 (a page
+ * must fit in FETCH_BODY_MAX), pages at most, the list's continue token,
+ * and how often the followed ones are read again. */
+#define KAPI_SLICES_MAX 4
+#define KAPI_SLICES_PAGE 10
+#define KAPI_SLICES_PAGES 50
+#define KAPI_CONTINUE_MAX 1024
+#define KAPI_SLICES_POLL_MS 250
 /* At exit, what is still being sent (Events, --on-exit-url) gets at most
  * this long, never past the kill deadline. */
 #define EXIT_FLUSH_MAX_MS 1000

@@ -140,7 +140,10 @@ const char *opts_check(const struct cmd_opts *o);
 	    "Pod condition set True when ready, False at the drain (spec.readinessGates)", \
 	    NULL),                                                              \
 	OPT("events", CFG_BOOL, 0, sup.kube.events, NULL, "false",               \
-	    "Post an Event on the pod at each step of the shutdown", NULL)
+	    "Post an Event on the pod at each step of the shutdown", NULL),     \
+	OPT("proxy-sync", CFG_DURATION, 0, sup.budget.proxy_sync_ms, "DURATION", "1s", \
+	    "Time proxies take to follow an EndpointSlice change (kube-proxy's min sync period)", \
+	    NULL)
 
 #define OPT_ON_EXIT_URL                                                         \
 	OPT("on-exit-url", CFG_CUSTOM, CFG_REPEAT, sup.on_exit, "URL", NULL,      \

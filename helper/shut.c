@@ -392,6 +392,8 @@ static void apply(struct shut *sh, unsigned act)
 		app_call(sh->app, APP_DRAIN);
 	}
 	if (act & DRAIN_ACT_STOP) {
+		/* Nothing left to learn from the slices. */
+		kapi_unwatch_slices(sh->kapi);
 		if (sh->role.stop_returns) {
 			/* The kubelet sends the stop signal once the hook returns. */
 			log_info("drained", "ms=%lld", shut_ms(sh, now));
@@ -651,6 +653,8 @@ void shut_trigger(struct shut *sh, const char *origin)
 	/* The grace period in force may be shorter than ours (kubectl delete
 	 * --grace-period, evictions): the pod says. */
 	kapi_get_pod(sh->kapi);
+	/* The endpoint's removal, when the API can tell (drain_removed). */
+	kapi_watch_slices(sh->kapi);
 	/* Sample at the drain's pace from now on. */
 	if (sh->smp)
 		sample_at(sh, now + sh->o->sample_ms);
@@ -827,9 +831,22 @@ static void on_pod(void *data, const struct kapi_pod *pod)
 	apply(sh, act);
 }
 
+/* Every EndpointSlice has this pod not ready: the proxies follow within
+ * --proxy-sync (drain_removed). */
+static void on_removed(void *data, size_t n)
+{
+	struct shut *sh = data;
+	int64_t now = loop_now_ms();
+
+	log_info("endpoints_removed", "slices=%zu ms=%lld proxy_sync_ms=%lld", n, shut_ms(sh, now),
+		 (long long)drain_budget(&sh->d)->proxy_sync_ms);
+	apply(sh, drain_removed(&sh->d, now));
+}
+
 static const struct kapi_ops shut_kapi_ops = {
 	.gate_done = on_gate_done,
 	.pod = on_pod,
+	.removed = on_removed,
 };
 
 static int kube_setup(struct shut *sh)

@@ -20,6 +20,7 @@ static const struct drain_budget DEF = {
 	.min_delay_ms = 2000,
 	.quiet_ms = 1000,
 	.max_delay_ms = 15000,
+	.proxy_sync_ms = 1000,
 };
 
 #define T0 1000
@@ -517,6 +518,59 @@ static void test_pinned_needs_quiet_connections(void **state)
 	assert_int_equal(d.phase, DRAIN_DRAIN);
 }
 
+/* The API's removal signal: pinned requests go on, no new connection
+ * since before; propagation ends at removal + proxy_sync, not max_delay,
+ * and the pinned verdict with it. */
+static void test_removed_ends_propagation(void **state)
+{
+	(void)state;
+	struct drain d;
+	int64_t t;
+
+	start(&d);
+	/* Before the drain a removal means nothing. */
+	drain_init(&d, &DEF);
+	assert_int_equal(drain_removed(&d, T0 - 10), 0);
+	assert_int_equal(d.removed_at, -1);
+	start(&d);
+	for (t = T0 + 100; t < T0 + 2300; t += 100) {
+		assert_int_equal(drain_traffic(&d, t, 0, 1), 0);
+		assert_int_equal(drain_inflight(&d, t, 3), 0);
+	}
+	/* Removed at 2300: synced at 3300, before max_delay; the quiet
+	 * period after the last request (3200) still counts while they come. */
+	assert_int_equal(drain_removed(&d, T0 + 2300), 0);
+	assert_int_equal(drain_next_deadline(&d), T0 + 3200);
+	/* A second signal changes nothing. */
+	assert_int_equal(drain_removed(&d, T0 + 2400), 0);
+	assert_int_equal(d.removed_at, T0 + 2300);
+	for (t = T0 + 2400; t < T0 + 3300; t += 100)
+		assert_int_equal(drain_traffic(&d, t, 0, 1), 0);
+	assert_int_equal(drain_traffic(&d, T0 + 3300, 0, 1),
+			 DRAIN_ACT_PHASE | DRAIN_ACT_STOP | DRAIN_ACT_PINNED);
+	assert_int_equal(d.at[DRAIN_DRAIN], T0 + 3300);
+	assert_int_equal(drain_pinned_ms(&d), 3300);
+}
+
+/* After the removal a new connection still says a proxy lags: the quiet
+ * period counts from it. Never before min_delay either. */
+static void test_removed_waits_for_new_connections(void **state)
+{
+	(void)state;
+	struct drain d;
+
+	start(&d);
+	assert_int_equal(drain_removed(&d, T0 + 100), 0);
+	/* min_delay (2000) is the floor, not removal + sync (1100). */
+	assert_int_equal(drain_next_deadline(&d), T0 + 2000);
+	assert_int_equal(drain_traffic(&d, T0 + 1900, 1, 1), 0);
+	assert_int_equal(drain_next_deadline(&d), T0 + 2900);
+	assert_int_equal(drain_traffic(&d, T0 + 2800, 0, 1), 0);
+	assert_int_equal(d.phase, DRAIN_PROPAGATE);
+	assert_int_equal(drain_tick(&d, T0 + 2900), DRAIN_ACT_PHASE);
+	assert_int_equal(d.phase, DRAIN_DRAIN);
+}
+
 static void test_propagate_capped_by_stop_at(void **state)
 {
 	(void)state;
@@ -968,7 +1022,8 @@ static void test_random_sequences(void **state)
 				act = drain_trigger(&d, now);
 				break;
 			case EV_TRAFFIC:
-				act = drain_traffic(&d, now, rnd(2), rnd(2));
+				act = rnd(10) == 0 ? drain_removed(&d, now)
+						   : drain_traffic(&d, now, rnd(2), rnd(2));
 				break;
 			case EV_INFLIGHT:
 				act = drain_inflight(&d, now, (int)rnd(5) - 1);
@@ -1124,6 +1179,8 @@ int main(void)
 		cmocka_unit_test(test_long_requests_are_waited_for),
 		cmocka_unit_test(test_pinned_after_quiet),
 		cmocka_unit_test(test_pinned_needs_quiet_connections),
+		cmocka_unit_test(test_removed_ends_propagation),
+		cmocka_unit_test(test_removed_waits_for_new_connections),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
