@@ -265,8 +265,10 @@ int conn_dump(uint32_t state_mask, const uint16_t *ports, size_t n_ports, struct
 		r = dump_family(&nl, seq + 1, AF_INET6, state_mask, bc, bc_len, &ctx);
 	if (r == 0 && ctx.n == 0 && ctx.dropped)
 		r = -ENOBUFS;
-	if (r == 0)
+	if (r == 0) {
 		*ret_n = ctx.n;
+		r = ctx.dropped > INT32_MAX ? INT32_MAX : (int)ctx.dropped;
+	}
 	nl_close(&nl);
 	return r;
 }

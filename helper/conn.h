@@ -92,8 +92,8 @@ int conn_bytecode_ports(const uint16_t *ports, size_t n_ports, void *buf, size_t
  * Dumps the TCP sockets (IPv4 and IPv6) in the states of state_mask
  * (1 << CONN_TCP_ESTABLISHED...) into out; with n_ports > 0 only those
  * whose local port is one of ports, filtered in the kernel. Returns 0
- * (with *ret_n; more than cap are dropped and counted as -ENOBUFS only if
- * nothing fit) or a negative errno.
+ * with *ret_n, or with more than cap the number left out (positive, with
+ * *ret_n == cap; -ENOBUFS when cap is 0), or a negative errno.
  */
 int conn_dump(uint32_t state_mask, const uint16_t *ports, size_t n_ports, struct conn *out,
 	      size_t cap, size_t *ret_n);

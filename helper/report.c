@@ -43,10 +43,10 @@ size_t report_status(const struct report *r, char *buf, size_t size)
 	put(buf, size, &len,
 	    "{\"phase\":\"%s\",\"ready\":%s,\"ms_since_t0\":%lld,"
 	    "\"deadline_ms\":%lld,\"inflight\":%d,\"inflight_source\":\"%s\","
-	    "\"connections\":%d,\"ports\":[",
+	    "\"connections\":%d,\"connections_unsampled\":%zu,\"ports\":[",
 	    drain_phase_name(r->phase), r->ready ? "true" : "false", (long long)r->since_t0,
 	    (long long)r->deadline_ms, r->inflight, r->inflight_app ? "app" : "kernel",
-	    r->connections);
+	    r->connections, r->connections_dropped);
 	for (size_t i = 0; i < r->n_ports; i++)
 		put(buf, size, &len, "%s%u", i ? "," : "", r->ports[i]);
 	put(buf, size, &len, "],\"phases\":{");
@@ -98,13 +98,15 @@ size_t report_metrics(const struct report *r, char *buf, size_t size)
 	    "# TYPE lastcall_open_connections gauge\nlastcall_open_connections %d\n",
 	    r->connections < 0 ? 0 : r->connections);
 	put(buf, size, &len,
+	    "# HELP lastcall_unsampled_connections Serving connections past what one sample keeps (then the drain runs to its caps).\n"
+	    "# TYPE lastcall_unsampled_connections gauge\nlastcall_unsampled_connections %zu\n"
 	    "# HELP lastcall_pinned Whether only traffic pinned to this pod was left after propagation.\n"
 	    "# TYPE lastcall_pinned gauge\nlastcall_pinned %d\n"
 	    "# HELP lastcall_late_requests_total Requests on known connections after propagation ended.\n"
 	    "# TYPE lastcall_late_requests_total counter\nlastcall_late_requests_total %lld\n"
 	    "# HELP lastcall_closed_idle_total Idle connections closed for the app (--close-idle).\n"
 	    "# TYPE lastcall_closed_idle_total counter\nlastcall_closed_idle_total %lld\n",
-	    r->pinned_ms >= 0, r->late_requests, r->closed_idle);
+	    r->connections_dropped, r->pinned_ms >= 0, r->late_requests, r->closed_idle);
 	return len;
 }
 

@@ -32,6 +32,7 @@ struct report {
 	int inflight;			/* requests in flight, -1 unknown */
 	bool inflight_app;		/* ...as the app counts them, else the kernel */
 	int connections;		/* established on the serving ports, -1 unknown */
+	size_t connections_dropped;	/* more than a sample keeps (limits.h CONN_MAX) */
 	const uint16_t *ports;
 	size_t n_ports;
 	bool forced_kill;	 /* lastcall had to SIGKILL */

@@ -17,6 +17,7 @@ struct sample {
 	bool have_prev;
 	struct conn_stats stats;
 	bool stats_valid;
+	size_t dropped;		/* left out of the last dump */
 	struct conn *listeners; /* the namespace's listening sockets */
 	uint64_t seen_sig;	/* their signature when the ports were found */
 	uint64_t new_sig;	/* ...and at the last look */
@@ -152,6 +153,7 @@ int sample_take(struct sample *s, int *ret_conns, int *ret_requests)
 	r = conn_dump(1u << CONN_TCP_ESTABLISHED, s->ports, s->n_ports, s->cur, CONN_MAX, &n);
 	if (r < 0)
 		return r; /* the last good counts stay */
+	s->dropped = (size_t)r;
 	conn_sort(s->cur, n);
 	conn_compare(s->prev, s->have_prev ? s->n_prev : 0, s->cur, n, s->ports, s->n_ports,
 		     &s->stats);
@@ -164,6 +166,11 @@ int sample_take(struct sample *s, int *ret_conns, int *ret_requests)
 	s->have_prev = true;
 	s->stats_valid = true;
 	return 0;
+}
+
+size_t sample_dropped(const struct sample *s)
+{
+	return s->stats_valid ? s->dropped : 0;
 }
 
 size_t sample_idle(const struct sample *s, struct conn *out, size_t cap)

@@ -55,6 +55,10 @@ void sample_ports_text(const struct sample *s, char *buf, size_t size);
  * the dump's negative errno (the last good counts stay).
  */
 int sample_take(struct sample *s, int *ret_conns, int *ret_requests);
+/* How many serving connections the last dump left out (more than
+ * CONN_MAX): its counts are then a part, and the caller must not take
+ * "nothing new" or "idle" from them. */
+size_t sample_dropped(const struct sample *s);
 /* Copies into out (up to cap) the connections of the last dump that were
  * idle (conn.h: conn_compare); returns how many. */
 size_t sample_idle(const struct sample *s, struct conn *out, size_t cap);

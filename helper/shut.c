@@ -51,6 +51,7 @@ struct shut {
 
 	struct sample *smp; /* NULL when the role samples nothing */
 	bool sample_failed_logged;
+	bool truncated_logged;
 	bool ports_denied_logged;
 	struct ready ready;
 
@@ -177,6 +178,7 @@ static void snapshot(const struct shut *sh, struct report *r)
 	r->inflight = inflight_now(sh);
 	r->inflight_app = app_has(sh->app, APP_INFLIGHT);
 	r->connections = st ? st->established : -1;
+	r->connections_dropped = sh->smp ? sample_dropped(sh->smp) : 0;
 	r->n_ports = sh->smp ? sample_ports(sh->smp, &r->ports) : 0;
 	r->forced_kill = sh->forced_kill;
 	r->pinned_ms = drain_pinned_ms(&sh->d);
@@ -538,7 +540,7 @@ static void close_idle(struct shut *sh)
 static void sample(struct shut *sh)
 {
 	bool app_counts = app_has(sh->app, APP_INFLIGHT);
-	int conns = 0, requests = 0;
+	int conns = 0, requests = 0, busy;
 	enum drain_phase phase = drain_phase_now(&sh->d);
 	int64_t now;
 	unsigned act;
@@ -572,13 +574,25 @@ static void sample(struct shut *sh)
 	if (phase == DRAIN_SERVING)
 		return;
 	now = loop_now_ms();
+	busy = sample_stats(sh->smp)->busy;
+	if (sample_dropped(sh->smp) > 0) {
+		/* More connections than a dump keeps: the ones left out may
+		 * be new, or busy. Never end a phase early on a part. */
+		if (!sh->truncated_logged)
+			log_warn("sample_truncated", "kept=%d dropped=%zu hint=%s", CONN_MAX,
+				 sample_dropped(sh->smp),
+				 "propagation and the drain run to their caps while it lasts");
+		sh->truncated_logged = true;
+		conns = conns > 0 ? conns : 1;
+		busy = -1;
+	}
 	/* Requests on known connections once propagation is over: those a
 	 * Service keeps sending to this pod (drain_traffic). */
 	if (phase >= DRAIN_DRAIN)
 		sh->late_requests += requests;
 	act = drain_traffic(&sh->d, now, conns, requests);
 	if (!app_counts)
-		act |= drain_inflight(&sh->d, now, sample_stats(sh->smp)->busy);
+		act |= drain_inflight(&sh->d, now, busy);
 	apply(sh, act);
 	if (!sh->ended && closing(sh))
 		close_idle(sh);

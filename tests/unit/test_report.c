@@ -35,6 +35,7 @@ static void draining(struct report *r)
 	r->connections = 3;
 	r->ports = PORTS;
 	r->n_ports = 2;
+	r->connections_dropped = 7;
 	r->pinned_ms = 2100;
 	r->late_requests = 42;
 	r->closed_idle = 5;
@@ -88,6 +89,7 @@ static void test_status(void **state)
 	assert_int_equal(num(j, "connections"), 3);
 	assert_int_equal(num(j, "grace_ms"), 30000);
 	assert_int_equal(num(j, "pinned_ms"), 2100);
+	assert_int_equal(num(j, "connections_unsampled"), 7);
 	assert_int_equal(num(j, "late_requests"), 42);
 	assert_int_equal(num(j, "closed_idle"), 5);
 	ports = cJSON_GetObjectItemCaseSensitive(j, "ports");
@@ -218,12 +220,13 @@ static void test_metrics(void **state)
 	assert_non_null(strstr(buf, "\nlastcall_inflight_requests 1\n"));
 	assert_non_null(strstr(buf, "\nlastcall_open_connections 3\n"));
 	assert_non_null(strstr(buf, "\nlastcall_pinned 1\n"));
+	assert_non_null(strstr(buf, "\nlastcall_unsampled_connections 7\n"));
 	assert_non_null(strstr(buf, "\nlastcall_late_requests_total 42\n"));
 	assert_non_null(strstr(buf, "\nlastcall_closed_idle_total 5\n"));
 	check_exposition(buf, &samples);
-	/* 7 phases, 4 start times, ready, in flight, connections, pinned,
-	 * late requests, closed. */
-	assert_int_equal(samples, 7 + 4 + 6);
+	/* 7 phases, 4 start times, ready, in flight, connections,
+	 * unsampled, pinned, late requests, closed. */
+	assert_int_equal(samples, 7 + 4 + 7);
 
 	/* Unknown counts are 0, not -1: a gauge of requests is never negative. */
 	serving(&r);
@@ -233,7 +236,7 @@ static void test_metrics(void **state)
 	assert_non_null(strstr(buf, "\nlastcall_open_connections 0\n"));
 	assert_non_null(strstr(buf, "\nlastcall_pinned 0\n"));
 	check_exposition(buf, &samples);
-	assert_int_equal(samples, 7 + 6);
+	assert_int_equal(samples, 7 + 7);
 
 	n = report_metrics(&r, buf, 64);
 	assert_int_equal(n, 63);
