@@ -94,6 +94,11 @@ static int close_pid(pid_t pid, const struct conn *sorted, size_t n, bool *done,
 		if (de->d_name[0] == '.')
 			continue;
 		len = readlinkat(dirfd(dir), de->d_name, link, sizeof(link) - 1);
+		/* Reading the links takes ptrace rights over the app too. */
+		if (len < 0 && (errno == EACCES || errno == EPERM)) {
+			r = -EACCES;
+			goto out;
+		}
 		if (len <= 0)
 			continue;
 		link[len] = '\0';

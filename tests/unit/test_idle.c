@@ -6,6 +6,8 @@
 #include "../../helper/idle.c"
 
 #include <arpa/inet.h>
+#include <linux/capability.h>
+#include <sys/prctl.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -166,11 +168,74 @@ static void test_close_in_child(void **state)
 	close(lfd);
 }
 
+/* Without ptrace rights over the app (here: the app not dumpable, and no
+ * CAP_SYS_PTRACE, as a container without it under RuntimeDefault is
+ * refused by seccomp): -EPERM, nothing closed, so that the shell says it
+ * once and stops trying (-EACCES when the app's descriptors cannot even be
+ * listed). */
+static void test_refused(void **state)
+{
+	uint16_t port;
+	int lfd = listener(&port), c, a, go[2], up[2], status;
+	struct conn conn;
+	pid_t app, tester;
+	char buf[4];
+
+	(void)state;
+	pair(lfd, port, &c, &a);
+	exchange(c, a);
+	conn = seen(a);
+	assert_int_equal(pipe2(go, O_CLOEXEC), 0);
+	assert_int_equal(pipe2(up, O_CLOEXEC), 0);
+	app = fork();
+	assert_true(app >= 0);
+	if (app == 0) {
+		/* Up once not dumpable; then until the parent closes go. */
+		close(go[1]);
+		prctl(PR_SET_DUMPABLE, 0);
+		if (write(up[1], "r", 1) != 1 || read(go[0], buf, 1) < 0)
+			_exit(2);
+		_exit(0);
+	}
+	close(up[1]);
+	assert_int_equal(read(up[0], buf, 1), 1);
+	close(up[0]);
+	tester = fork();
+	assert_true(tester >= 0);
+	if (tester == 0) {
+		struct __user_cap_header_struct hdr = { _LINUX_CAPABILITY_VERSION_3, 0 };
+		struct __user_cap_data_struct data[2];
+		size_t closed = 99;
+		int r;
+
+		if (syscall(SYS_capget, &hdr, data) < 0)
+			_exit(3);
+		data[0].effective &= ~(1u << CAP_SYS_PTRACE);
+		if (syscall(SYS_capset, &hdr, data) < 0)
+			_exit(4);
+		r = idle_close(&conn, 1, &app, 1, &closed);
+		/* Its /proc/PID/fd links are closed to us too: EACCES. */
+		_exit((r == -EPERM || r == -EACCES) && closed == 0 ? 0 : 5);
+	}
+	assert_int_equal(waitpid(tester, &status, 0), tester);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	/* Still open: nothing was closed. */
+	assert_false(eof_within(c, 50));
+	close(go[1]);
+	assert_int_equal(waitpid(app, &status, 0), app);
+	close(go[0]);
+	close(c);
+	close(a);
+	close(lfd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_still),
 		cmocka_unit_test(test_close_in_child),
+		cmocka_unit_test(test_refused),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
