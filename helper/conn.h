@@ -98,6 +98,22 @@ int conn_bytecode_ports(const uint16_t *ports, size_t n_ports, void *buf, size_t
 int conn_dump(uint32_t state_mask, const uint16_t *ports, size_t n_ports, struct conn *out,
 	      size_t cap, size_t *ret_n);
 
+/* Called with each socket descriptor of a process and its inode; a
+ * negative errno stops the walk and is returned. */
+typedef int conn_socket_fn(int fd, uint32_t inode, void *data);
+
+/*
+ * Calls fn for each socket among pid's descriptors (/proc/PID/fd links
+ * "socket:[INODE]"). 0, also when pid is gone (nothing of it to find);
+ * -EACCES when its fds are not ours to read (another user's, not
+ * dumpable); -E2BIG past CONN_PID_FDS_MAX descriptors; any other failure
+ * to open or read the directory is its negative errno: a caller must not
+ * take what it could not see for "nothing there" (opening /proc/PID/fd
+ * takes a descriptor, which a process at its RLIMIT_NOFILE does not have:
+ * EMFILE).
+ */
+int conn_pid_sockets(pid_t pid, conn_socket_fn *fn, void *data);
+
 /*
  * The TCP ports on which the processes pids listen: their socket inodes
  * (from /proc/PID/fd) matched against the listening sockets; with pids

@@ -1,7 +1,6 @@
 /* idle.c - see idle.h. */
 #include "idle.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <linux/sockios.h>
 #include <netinet/in.h>
@@ -63,65 +62,44 @@ static int close_one(int pidfd, int fd, const struct conn *c)
 	return r;
 }
 
-/* Closes those of sorted (by inode) that pid holds; done[i] marks each
- * handled, since the processes of an app can share a socket. */
+struct pid_ctx {
+	int pidfd;
+	const struct conn *sorted; /* by inode */
+	size_t n;
+	bool *done; /* the processes of an app can share a socket */
+	size_t closed;
+};
+
+static int close_fd(int fd, uint32_t inode, void *data)
+{
+	struct pid_ctx *ctx = data;
+	struct conn key, *hit;
+	int r;
+
+	key.inode = inode;
+	hit = bsearch(&key, ctx->sorted, ctx->n, sizeof(*ctx->sorted), cmp_inode);
+	if (!hit || ctx->done[hit - ctx->sorted])
+		return 0;
+	r = close_one(ctx->pidfd, fd, hit);
+	if (r < 0)
+		return r;
+	ctx->done[hit - ctx->sorted] = true;
+	ctx->closed += (size_t)r;
+	return 0;
+}
+
+/* Closes those of sorted that pid holds. */
 static int close_pid(pid_t pid, const struct conn *sorted, size_t n, bool *done, size_t *closed)
 {
-	char path[64], link[64];
-	struct dirent *de;
-	DIR *dir = NULL;
-	int pidfd = -1, r = 0;
+	struct pid_ctx ctx = { -1, sorted, n, done, 0 };
+	int r;
 
-	pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (pidfd < 0)
+	ctx.pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (ctx.pidfd < 0)
 		return errno == ESRCH ? 0 : -errno;
-	snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
-	dir = opendir(path);
-	if (!dir) {
-		r = errno == ENOENT || errno == ESRCH ? 0 : -errno;
-		goto out;
-	}
-	for (size_t seen = 0; seen < IDLE_FDS_MAX; seen++) {
-		struct conn key, *hit;
-		unsigned long ino;
-		ssize_t len;
-		long fd;
-		char *end;
-
-		de = readdir(dir);
-		if (!de)
-			break;
-		if (de->d_name[0] == '.')
-			continue;
-		len = readlinkat(dirfd(dir), de->d_name, link, sizeof(link) - 1);
-		/* Reading the links takes ptrace rights over the app too. */
-		if (len < 0 && (errno == EACCES || errno == EPERM)) {
-			r = -EACCES;
-			goto out;
-		}
-		if (len <= 0)
-			continue;
-		link[len] = '\0';
-		if (sscanf(link, "socket:[%lu]", &ino) != 1)
-			continue;
-		key.inode = (uint32_t)ino;
-		hit = bsearch(&key, sorted, n, sizeof(*sorted), cmp_inode);
-		if (!hit || done[hit - sorted])
-			continue;
-		fd = strtol(de->d_name, &end, 10);
-		if (*end || fd < 0 || fd > INT32_MAX)
-			continue;
-		r = close_one(pidfd, (int)fd, hit);
-		if (r < 0)
-			goto out;
-		done[hit - sorted] = true;
-		*closed += (size_t)r;
-		r = 0;
-	}
-out:
-	if (dir)
-		closedir(dir);
-	close(pidfd);
+	r = conn_pid_sockets(pid, close_fd, &ctx);
+	*closed += ctx.closed;
+	close(ctx.pidfd);
 	return r;
 }
 

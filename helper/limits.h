@@ -59,6 +59,8 @@
 #define CONN_MAX 16384
 #endif
 #define CONN_LISTEN_MAX 1024
+/* Descriptors of one process looked through for its sockets. */
+#define CONN_PID_FDS_MAX 1048576
 #define NETLINK_DUMP_ROUNDS_MAX 4096
 #define NETLINK_BUF_SIZE 32768
 /* Serving ports, given or discovered. */
@@ -118,10 +120,8 @@
  * past it are caught by the next pass: reaping re-scans). */
 #define PROC_TREE_MAX 1024
 
-/* --close-idle (idle.c): idle connections closed per sample at most, and
- * descriptors of one app process looked through for them. */
+/* --close-idle (idle.c): idle connections closed per sample at most. */
 #define IDLE_CLOSE_MAX 1024
-#define IDLE_FDS_MAX 65536
 /* Children of PID 1 a standalone hook looks at to tell it is stopping. */
 #define PID1_CHILDREN_MAX 64
 
