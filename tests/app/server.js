@@ -18,6 +18,8 @@
 //             keep being served without "Connection: close" (Node 20's
 //             close() closes only those idle at that moment), so the exit
 //             waits for the clients to hang up, which pinned clients never do
+//   KEEPALIVE_MS    how long an idle keep-alive connection stays open
+//                   (default 5000, Node's keepAliveTimeout)
 //   START_DELAY_MS  time before it starts listening (default 0)
 //   ADMIN_SOCKET    a Unix socket for lastcall's --app-* URLs (default none):
 //     GET /ready     200 once listening and until told to drain, else 503
@@ -64,7 +66,7 @@ const server = http.createServer((req, res) => {
     res.end(`ok ${served} pid=${process.pid}\n`);
   }, m ? Number(m[1]) : delay);
 });
-server.keepAliveTimeout = 5000;
+server.keepAliveTimeout = Number(process.env.KEEPALIVE_MS ?? 5000);
 
 setTimeout(() => {
   server.listen(port, host, () => {
