@@ -57,8 +57,7 @@ rows=(
 
 ka_field() { grep -oE "(^| )$2=[0-9]+" "$1" | tail -n1 | grep -oE '[0-9]+$'; }
 
-# one_run CMD SHUTDOWN PRESTOP_S THINK_MS: sets FAILED, EXIT_MS, KILLED,
-# REQS.
+# one_run CMD SHUTDOWN PRESTOP_S THINK_MS: sets FAILED, EXIT_MS, KILLED.
 one_run() {
 	local cmd=$1 mode=$2 prestop=$3 think=$4 b a_ns a_p1 t0 kubelet load ep_a ep_b
 	HOST=127.0.20.2 PORT=0 DELAY_MS=100 start_bg "$WORK/b.log" node server.js
@@ -96,7 +95,6 @@ one_run() {
 	kill -INT "$load"
 	wait_exit "$load" 15000
 	FAILED=$(ka_field "$WORK/ka.out" failed)
-	REQS=$(ka_field "$WORK/ka.out" requests)
 	cp "$WORK/ka.out" "$WORK/last-ka.out"
 	kill -TERM "$b" 2>/dev/null
 	wait_exit "$b" 5000
