@@ -91,6 +91,9 @@ one_run() {
 	EXIT_MS=$(kv a exit_ms)
 	KILLED=$(kv a killed)
 	wait_exit "$a_ns" 5000
+	# lastcall SIGKILLs the app itself --kill-margin before the deadline.
+	has_line 'event=forced_kill|phase=kill' "$WORK/a.log" && KILLED=true
+	cp "$WORK/a.log" "$WORK/last-a.log"
 	wait_until 2000 sleep_until $(($(now_ms) + 1000))
 	kill -INT "$load"
 	wait_exit "$load" 15000
@@ -153,7 +156,8 @@ for r in "${rows[@]}"; do
 	hdr "$name" "$f0" "$e0" "$f1" "$e1"
 done
 echo
-echo "K: y when most runs were SIGKILLed at the grace period. Failed: requests sent that got no"
+echo "K: y when the app was SIGKILLed in most runs (by the kubelet at the grace period, or by"
+echo "lastcall --kill-margin before it). Failed: requests sent that got no"
 echo "complete 2xx answer (an idle connection closed by the server is not one: kaclient reconnects)."
 [ "$close_idle" = yes ] || echo "--close-idle: not in this lastcall build."
 [ -z "${RAW:-}" ] || printf '\nruns (failed/exit s, K killed):\n%s' "$raw"

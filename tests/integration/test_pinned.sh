@@ -204,7 +204,8 @@ grep -E 'event=(phase|stop_signal_sent|pinned)' "$WORK/a.log" | sed 's/^/# a: /'
 check "kaclient sent requests ($(ka_field "$WORK/ka.load" requests))" \
 	[ "$(ka_field "$WORK/ka.load" requests)" -gt 100 ]
 check "no request failed (${failed:-?} <= $MAX_FAILED)" [ "${failed:-99999}" -le "$MAX_FAILED" ]
-check "a was not SIGKILLed (killed=${killed:-?})" [ "$killed" = false ]
+check "a was not SIGKILLed by the kubelet (killed=${killed:-?})" [ "$killed" = false ]
+check "...nor the app by lastcall" [ "$(count_lines 'forced_kill|phase=kill' "$WORK/a.log")" = 0 ]
 check "a exits 0, the app's own status (got $a_code)" [ "$a_code" = 0 ]
 check "a exits before the grace period (${exit_ms:-?} ms < $((GRACE_S * 1000)))" \
 	[ "${exit_ms:-999999}" -lt $((GRACE_S * 1000)) ]
