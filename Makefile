@@ -161,7 +161,7 @@ bench-bins: $(BENCH_BINS)
 # Figures, not pass/fail: see tests/bench/README.md.
 bench: deps
 	@tests/deps.sh bench
-	@$(MAKE) --no-print-directory all bench-bins
+	@$(MAKE) --no-print-directory all bench-bins $(BUILD)/probe/kaclient
 	@tests/bench/run.sh $(BUILD)
 probes: $(PROBE_BINS)
 

@@ -42,6 +42,10 @@ for what in "$@"; do
 		need_cmd openssl openssl
 		need_cmd file file
 		need_cmd clang-format clang-format
+		# test_pinned: the Service as kube-proxy's nat rules, and a look
+		# at conntrack's table (tests/integration/kproxy.sh).
+		need_cmd iptables iptables
+		need_cmd conntrack conntrack
 		[ -x /usr/sbin/nginx ] || pkgs+=(nginx)
 		# catatonit: the init of a podman pod's infra container.
 		for p in podman runc netavark debootstrap iptables catatonit; do want_pkg "$p"; done
@@ -73,6 +77,9 @@ for what in "$@"; do
 		need_cmd tini-static tini
 		need_cmd catatonit catatonit
 		need_cmd file file
+		# pinned.sh: the kube-proxy test bed.
+		need_cmd iptables iptables
+		need_cmd conntrack conntrack
 		;;
 	demo)
 		need_cmd unshare util-linux
