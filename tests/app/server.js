@@ -13,6 +13,12 @@
 //   SHUTDOWN  what SIGTERM does (default close):
 //     close   the cooperative shutdown above: "Connection: close" on every
 //             answer once stopping, idle keep-alive connections closed
+//     next    "Connection: close" on each connection's next answer, and
+//             idle ones closed only once nothing came on them for
+//             IDLE_CLOSE_MS (default 1000): closing a connection the
+//             client is about to use races its request (RFC 9112 9.6),
+//             which close (and Go's Shutdown) risk at the stop; an active
+//             client always gets its answer, then reconnects
 //     keep    only server.close(), as a plain Node app does: no new
 //             connections, but busy keep-alive connections stay open and
 //             keep being served without "Connection: close" (Node 20's
@@ -41,8 +47,9 @@ const startDelay = Number(process.env.START_DELAY_MS ?? 0);
 const readyDelay = Number(process.env.READY_DELAY_MS ?? 0);
 const drainWork = Number(process.env.DRAIN_WORK_MS ?? 0);
 const shutdownMode = process.env.SHUTDOWN || 'close';
-if (shutdownMode !== 'close' && shutdownMode !== 'keep') {
-  console.error(`SHUTDOWN must be close or keep, got "${shutdownMode}"`);
+const idleCloseMs = Number(process.env.IDLE_CLOSE_MS ?? 1000);
+if (!['close', 'next', 'keep'].includes(shutdownMode)) {
+  console.error(`SHUTDOWN must be close, next or keep, got "${shutdownMode}"`);
   process.exit(2);
 }
 let inflightBad = Number(process.env.INFLIGHT_BAD ?? 0);
@@ -54,17 +61,29 @@ let drainRequested = false;
 let workUntil = 0;
 let servedBy = '';
 
+// SHUTDOWN=next: each connection's requests in the works, and when the
+// last one ended.
+const sockets = new Set();
 const server = http.createServer((req, res) => {
   const m = /[?&]delay=(\d+)/.exec(req.url);
+  const sock = req.socket;
   inflight++;
+  sock.busy = (sock.busy || 0) + 1;
   setTimeout(() => {
     served++;
     inflight--;
     const headers = { 'content-type': 'text/plain', 'x-served-by': servedBy };
-    if (closing && shutdownMode === 'close') headers.connection = 'close';
+    if (closing && shutdownMode !== 'keep') headers.connection = 'close';
     res.writeHead(200, headers);
     res.end(`ok ${served} pid=${process.pid}\n`);
+    sock.busy--;
+    sock.lastUse = Date.now();
   }, m ? Number(m[1]) : delay);
+});
+server.on('connection', (sock) => {
+  sock.lastUse = Date.now();
+  sockets.add(sock);
+  sock.on('close', () => sockets.delete(sock));
 });
 server.keepAliveTimeout = Number(process.env.KEEPALIVE_MS ?? 5000);
 
@@ -115,11 +134,25 @@ function shutdown(signal) {
   if (closing) return;
   closing = true;
   console.log(`Closing server (${signal}, ${served} requests served)`);
-  server.close(() => {
+  const closed = () => {
     console.log('Server closed');
     process.exit(0);
-  });
+  };
+  // http.Server's close() (Node 19+) closes the idle connections first;
+  // the net.Server one under it only stops listening.
+  if (shutdownMode === 'next') require('net').Server.prototype.close.call(server, closed);
+  else server.close(closed);
   if (shutdownMode === 'close') server.closeIdleConnections();
+  if (shutdownMode === 'next') {
+    // A connection that got a request since lastUse is busy until its
+    // answer, which says "Connection: close"; one quiet for idleCloseMs
+    // is not being used: closed.
+    setInterval(() => {
+      const now = Date.now();
+      for (const sock of sockets)
+        if (!sock.busy && now - sock.lastUse >= idleCloseMs) sock.destroy();
+    }, 100).unref();
+  }
 }
 process.on('SIGTERM', () => shutdown('SIGTERM'));
 process.on('SIGINT', () => shutdown('SIGINT'));

@@ -5,8 +5,9 @@
  *                 HOST:PORT [PATH]
  *
  * Each of CONNS connections sends GET PATH, waits for the whole response
- * (Content-Length, chunked, or up to EOF when neither), waits THINK_MS,
- * and sends the next one over the same connection. A response with
+ * (Content-Length, chunked, or up to EOF when neither), waits about
+ * THINK_MS (from half to one and a half of it, drawn each time), and
+ * sends the next one over the same connection. A response with
  * "Connection: close" (or an HTTP/1.0 one) ends the connection: the next
  * request opens a new one. After DURATION_MS no request starts; those in
  * flight finish (or time out), then one line goes to stdout; SIGINT or
@@ -125,6 +126,24 @@ static void drop(struct ka_conn *c)
 
 /* The request on c is over; the next one waits `pause` ms, or none comes
  * once the duration has passed. */
+/* A think time between think_ms / 2 and 3 * think_ms / 2: a pool's
+ * clients drift apart, where equal waits would keep them in lock-step
+ * (the server's timers then line their answers up) and make every
+ * connection idle, or busy, at the same moment. */
+static long think(void)
+{
+	static uint64_t x;
+
+	if (think_ms == 0)
+		return 0;
+	if (x == 0)
+		x = (uint64_t)getpid() * 2654435761u + (uint64_t)now_ms();
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return think_ms / 2 + (long)(x % (uint64_t)(think_ms + 1));
+}
+
 static void next(struct ka_conn *c, long pause)
 {
 	int64_t now = now_ms();
@@ -355,7 +374,7 @@ static int parse(struct ka_conn *c, int eof)
 	st.ok++;
 	if (close_after || eof)
 		drop(c);
-	next(c, think_ms);
+	next(c, think());
 	return 1;
 }
 
