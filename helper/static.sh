@@ -211,12 +211,12 @@ fi
 
 [ "${2:-}" = --libs ] && { say "libraries ready in $prefix"; exit 0; }
 
-# --- cmocka (--cmocka) --------------------------------------------------------
+# --- cmocka (--cmocka) ------------------------------------------------------
 # Debian's source built by its own CMake, cross-compiling where ARCH is not
 # this machine's, into a static libcmocka.a in the prefix. cmocka 1.1.5's
-# header defines uintptr_t itself unless told it exists: musl's <stdint.h>
-# has it, and it guesses the word size from glibc's __WORDSIZE, which musl
-# does not define (32 on aarch64), so the unit tests pass the same define.
+# header defines uintptr_t itself, of a size guessed from glibc's
+# __WORDSIZE (musl has none: 32 bits on aarch64), unless told the type
+# exists: musl's <stdint.h> has it. The unit tests pass the same define.
 if [ "${2:-}" = --cmocka ]; then
 	if ! stamp cmocka; then
 		d=$(fetch cmocka)
