@@ -38,8 +38,8 @@ bool idle_still(int fd, const struct conn *c);
  * idle_still, and shuts it down for writing. *ret_closed: how many.
  * Returns 0, or -EPERM / -ENOSYS / -EACCES when the kernel refuses the
  * copy or the app's descriptor links (no ptrace rights over the app,
- * seccomp, no pidfd_getfd before Linux 5.6): the caller stops trying. A connection that went away or
- * got busy meanwhile is left alone.
+ * seccomp, no pidfd_getfd before Linux 5.6): the caller stops trying. A connection that went away
+ * or got busy meanwhile is left alone.
  */
 int idle_close(const struct conn *conns, size_t n, const pid_t *pids, size_t n_pids,
 	       size_t *ret_closed);

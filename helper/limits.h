@@ -120,8 +120,9 @@
  * past it are caught by the next pass: reaping re-scans). */
 #define PROC_TREE_MAX 1024
 
-/* --close-idle (idle.c): idle connections closed per sample at most. */
-#define IDLE_CLOSE_MAX 1024
+/* --close-idle (idle.c): idle connections closed per sample at most (the
+ * next sample takes the rest). */
+#define IDLE_CLOSE_MAX 64
 /* Children of PID 1 a standalone hook looks at to tell it is stopping. */
 #define PID1_CHILDREN_MAX 64
 

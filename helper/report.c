@@ -102,7 +102,7 @@ size_t report_metrics(const struct report *r, char *buf, size_t size)
 	    "# TYPE lastcall_unsampled_connections gauge\nlastcall_unsampled_connections %zu\n"
 	    "# HELP lastcall_pinned Whether only traffic pinned to this pod was left after propagation.\n"
 	    "# TYPE lastcall_pinned gauge\nlastcall_pinned %d\n"
-	    "# HELP lastcall_late_requests_total Requests on known connections after propagation ended.\n"
+	    "# HELP lastcall_late_requests_total Requests since the drain began on connections already open before.\n"
 	    "# TYPE lastcall_late_requests_total counter\nlastcall_late_requests_total %lld\n"
 	    "# HELP lastcall_closed_idle_total Idle connections closed for the app (--close-idle).\n"
 	    "# TYPE lastcall_closed_idle_total counter\nlastcall_closed_idle_total %lld\n",

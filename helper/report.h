@@ -37,7 +37,7 @@ struct report {
 	size_t n_ports;
 	bool forced_kill;	 /* lastcall had to SIGKILL */
 	int64_t pinned_ms;	 /* only pinned traffic was left (drain.h) */
-	long long late_requests; /* on known connections once propagation was over */
+	long long late_requests; /* since T0, on connections already open */
 	long long closed_idle;	 /* connections closed for the app (--close-idle) */
 };
 

@@ -45,7 +45,7 @@ struct shut {
 	int hold_timer;
 	int64_t seek_ms; /* sampling interval while the app is not ready */
 	bool forced_kill;
-	long long late_requests; /* on known connections, from the drain on */
+	long long late_requests; /* on connections open before, since T0 */
 	long long closed_idle;	 /* connections closed for the app */
 	bool idle_refused;	 /* ...until the kernel said no */
 
@@ -509,7 +509,7 @@ static bool closing(const struct shut *sh)
 /* Closes the connections the last sample found idle (idle.h). */
 static void close_idle(struct shut *sh)
 {
-	struct conn idle[64];
+	struct conn idle[IDLE_CLOSE_MAX];
 	pid_t pids[PROC_TREE_MAX];
 	size_t n, n_pids = 0, closed = 0;
 	int r;
@@ -586,10 +586,9 @@ static void sample(struct shut *sh)
 		conns = conns > 0 ? conns : 1;
 		busy = -1;
 	}
-	/* Requests on known connections once propagation is over: those a
-	 * Service keeps sending to this pod (drain_traffic). */
-	if (phase >= DRAIN_DRAIN)
-		sh->late_requests += requests;
+	/* Requests on connections already open: those a Service keeps
+	 * sending to this pod once its endpoint is gone (drain_traffic). */
+	sh->late_requests += requests;
 	act = drain_traffic(&sh->d, now, conns, requests);
 	if (!app_counts)
 		act |= drain_inflight(&sh->d, now, busy);
