@@ -94,7 +94,10 @@ check "the aarch64 sigprobe builds with the same toolchain" \
 #     through the kernel, the sampler, prestop's standalone drains (which
 #     sample the port);
 #   /proc/self/stat: qemu writes its own, with 0 for the state and most
-#     fields: proc's parse of its own stat.
+#     fields: proc's parse of its own stat;
+#   TCP_INFO: qemu's getsockopt hands back 4 bytes, not struct tcp_info,
+#     so idle's check on a copied socket finds no byte counters and
+#     refuses to close it, as it must: idle's check and its closes.
 # And one failure that is not qemu's nor aarch64's: the static builds'
 # curl has no error strings (--disable-verbose), so a bad URL reads
 # "Error" where opts' test wants curl's reason (the amd64 static binary
@@ -102,7 +105,8 @@ check "the aarch64 sigprobe builds with the same toolchain" \
 expected_fail=" test_conn:test_dump_real test_conn:test_dump_cap test_conn:test_dump_filtered
 	test_conn:test_listen_ports_self test_conn:test_listen_ports_other_pid
 	test_conn:test_listen_ports_unreadable test_nl:test_kernel_round_trip
-	test_sample:test_sampler test_prestop:test_standalone_fallback
+	test_sample:test_sampler test_sample:test_truncated test_idle:test_still
+	test_idle:test_close_in_child test_prestop:test_standalone_fallback
 	test_prestop:test_standalone_at_once test_proc:test_parse_self
 	test_opts:test_parse_app_url "
 expected_fail=" $(echo $expected_fail) "
