@@ -17,7 +17,8 @@
 #
 # Usage: tests/bench/pinned.sh   (env: LASTCALL, PROBES, REPS=3,
 #   GRACE_S=30, REMOVAL_MS=2000, CONNS=16, THINK_MS=200,
-#   ROWS="tini prestop lastcall keep-tini keep-lastcall keep-close-idle",
+#   ROWS="tini prestop lastcall lastcall-api keep-tini keep-lastcall
+#   keep-close-idle keep-close-idle-api",
 #   CLIENTS="nothink think", RAW=1 for every run's figures)
 set -uo pipefail
 : "${PROBES:=$(cd "$(dirname "$0")/../.." && pwd)/build/probe}"
@@ -30,7 +31,7 @@ GRACE_S=${GRACE_S:-30}
 REMOVAL_MS=${REMOVAL_MS:-2000}
 CONNS=${CONNS:-16}
 THINK_MS=${THINK_MS:-200}
-ROWS=${ROWS:-tini prestop lastcall keep-tini keep-lastcall keep-close-idle}
+ROWS=${ROWS:-tini prestop lastcall lastcall-api keep-tini keep-lastcall keep-close-idle keep-close-idle-api}
 CLIENTS=${CLIENTS:-nothink think}
 VIP=127.0.10.1
 KA="$PROBES/kaclient"
@@ -41,19 +42,31 @@ cd "$APP_DIR" || exit 1
 
 LC_RUN="$LASTCALL run --drain-on TERM --listen 127.0.0.1:0 --control none --termination-log none"
 LC_RUN+=" --grace-period ${GRACE_S}s"
-close_idle=no
-"$LASTCALL" run --help 2>&1 | grep -q -- '--close-idle' && close_idle=yes
+# The rows "+ API": the pod's name and the service account of an API
+# server double whose EndpointSlice has a's endpoint not ready from the
+# removal on (the removal signal, --proxy-sync 1s).
+. "$TESTS_DIR/integration/kubeapi.sh"
+kubeapi_init || { echo "pinned: no certificate for the API double" >&2; exit 1; }
+kubeapi_start eps || exit 1
+sa_dir "$WORK/sa" token-eps-A
+export KUBERNETES_SERVICE_PORT=$eps_API
+LC_API="--pod-name web-0 --pod-uid $KUBEAPI_POD_UID --kube-dir $WORK/sa"
 
-# id|row name|SHUTDOWN|preStop sleep (s)|PID 1 command ("" when not built)
+# id|row name|SHUTDOWN|preStop sleep (s)|PID 1 command. The cooperative
+# app answers "Connection: close" on each connection's next answer once
+# stopping (SHUTDOWN=next); the other keeps its connections (plain Node
+# server.close()).
 rows=(
-	"tini|cooperative app, tini|close|0|tini -- node server.js"
-	"prestop|cooperative app, tini + preStop sleep 5|close|5|tini -- node server.js"
-	"lastcall|cooperative app, lastcall run|close|0|$LC_RUN -- node server.js"
+	"tini|cooperative app, tini|next|0|tini -- node server.js"
+	"prestop|cooperative app, tini + preStop sleep 5|next|5|tini -- node server.js"
+	"lastcall|cooperative app, lastcall run|next|0|$LC_RUN -- node server.js"
+	"lastcall-api|cooperative app, lastcall run + API|next|0|$LC_RUN $LC_API -- node server.js"
 	"keep-tini|server.close() app, tini|keep|0|tini -- node server.js"
 	"keep-lastcall|server.close() app, lastcall run|keep|0|$LC_RUN -- node server.js"
-	"keep-close-idle|server.close() app, lastcall run --close-idle|keep|0|$([ $close_idle = yes ] &&
-		echo "$LC_RUN --close-idle -- node server.js")"
+	"keep-close-idle|server.close() app, lastcall run --close-idle|keep|0|$LC_RUN --close-idle -- node server.js"
+	"keep-close-idle-api|server.close() app, lastcall run --close-idle + API|keep|0|$LC_RUN --close-idle $LC_API -- node server.js"
 )
+
 
 ka_field() { grep -oE "(^| )$2=[0-9]+" "$1" | tail -n1 | grep -oE '[0-9]+$'; }
 
@@ -77,6 +90,7 @@ one_run() {
 		--timeout 10000 "$VIP:80"
 	load=$BG_PID
 	wait_until 3000 sleep_until $(($(now_ms) + 2000))
+	curl -fs -o /dev/null -X POST "http://127.0.0.1:$eps_CTL/slices?ready=true" || return 1
 	t0=$(now_ms)
 	if [ "$prestop" -gt 0 ]; then
 		kubelet_container a "$a_p1" TERM "$t0" $((GRACE_S * 1000)) sleep "$prestop" &
@@ -86,7 +100,10 @@ one_run() {
 	kubelet=$!
 	started_pids+=("$kubelet")
 	wait_until $((REMOVAL_MS + 1000)) sleep_until $((t0 + REMOVAL_MS))
+	# The removal: kube-proxy's rules and, at the same moment, the
+	# EndpointSlice (the controller and kube-proxy lag alike here).
 	kproxy_endpoints web "$ep_b" || return 1
+	curl -fs -o /dev/null -X POST "http://127.0.0.1:$eps_CTL/slices?ready=false" || return 1
 	wait_exit "$kubelet" $(((GRACE_S + 10) * 1000))
 	EXIT_MS=$(kv a exit_ms)
 	KILLED=$(kv a killed)
@@ -144,9 +161,9 @@ for r in "${rows[@]}"; do
 	done
 done
 
-hdr() { printf '| %-46s | %15s | %15s | %15s | %15s |\n' "$@"; }
+hdr() { printf '| %-52s | %15s | %15s | %15s | %15s |\n' "$@"; }
 hdr "PID 1 over the sample app" "failed, think 0" "T0->exit s, K?" "failed, ${THINK_MS}ms" "T0->exit s, K?"
-printf '|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..48})" "$(printf -- '-%.0s' {1..16}):" \
+printf '|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..54})" "$(printf -- '-%.0s' {1..16}):" \
 	"$(printf -- '-%.0s' {1..16}):" "$(printf -- '-%.0s' {1..16}):" "$(printf -- '-%.0s' {1..16}):"
 for r in "${rows[@]}"; do
 	IFS='|' read -r id name _ <<<"$r"
@@ -159,6 +176,5 @@ echo
 echo "K: y when the app was SIGKILLed in most runs (by the kubelet at the grace period, or by"
 echo "lastcall --kill-margin before it). Failed: requests sent that got no"
 echo "complete 2xx answer (an idle connection closed by the server is not one: kaclient reconnects)."
-[ "$close_idle" = yes ] || echo "--close-idle: not in this lastcall build."
 [ -z "${RAW:-}" ] || printf '\nruns (failed/exit s, K killed):\n%s' "$raw"
 exit 0
