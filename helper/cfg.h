@@ -40,8 +40,12 @@ struct cfg_opt {
 };
 
 struct cfg_cmd {
-	const char *name;	 /* "run" */
-	const char *args;	 /* "[--] CMD [ARGS...]", or NULL: no arguments */
+	const char *name; /* "run" */
+	const char *args; /* "[--] CMD [ARGS...]", or NULL: no arguments */
+	/* The first positional word starts a command whose words are all its
+	 * own (run's CMD): options end there. Otherwise options may also come
+	 * after positional words, as users write `probe ready --control S`. */
+	bool args_command;
 	const char *summary;	 /* one line */
 	const char *description; /* paragraphs for --help, or NULL */
 	const struct cfg_opt *opts;
@@ -54,6 +58,9 @@ struct cfg_cmd {
  * Parses argv (argv[0] is the subcommand name) into opts. On success
  * returns 0 and sets *ret_argi to the index of the first positional
  * argument (argc when none), or returns CFG_HELP when --help was asked.
+ * Unless cmd->args_command, options and positional words may be mixed
+ * until "--": argv is then reordered in place (GNU getopt's way), options
+ * first, the positional words after *ret_argi in their order.
  * On error returns -EINVAL with a one-line reason in err.
  */
 int cfg_parse(const struct cfg_cmd *cmd, void *opts, int argc, char **argv, int *ret_argi,

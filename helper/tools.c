@@ -57,8 +57,6 @@ int tools_probe_main(int argc, char **argv)
 	memset(&o, 0, sizeof(o));
 	if (cli_parse(&tools_probe_cmd, &o, &o.common, argc, argv, &argi, &code))
 		return code;
-	if (argi + 1 < argc && argv[argi + 1][0] == '-')
-		return cli_fail(&tools_probe_cmd, "options go before ready|live");
 	if (argi + 1 != argc)
 		return cli_fail(&tools_probe_cmd, "expected one argument: ready or live");
 	if (strcmp(argv[argi], "ready") == 0)
