@@ -22,7 +22,7 @@ CC ?= cc
 PKG_CONFIG ?= pkg-config
 
 # Libraries of the product, and the unit test framework.
-LIBS_PC := libcurl libcjson libmicrohttpd
+LIBS_PC := libcurl libcjson libmicrohttpd yaml-0.1
 
 LIBS_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(LIBS_PC) 2>/dev/null)
 LIBS_LDLIBS := $(shell $(PKG_CONFIG) --libs $(LIBS_PC) 2>/dev/null)

@@ -175,14 +175,15 @@ static const struct cfg_opt *find_short(const struct cfg_cmd *cmd, char c)
 }
 
 /* Applies the comma-separated list (or single value) of an env variable. */
-static int apply_env(const struct cfg_opt *o, void *opts, char *err, size_t errlen)
+static int apply_env(const struct cfg_opt *o, void *opts, cfg_getenv_fn get, void *data, char *err,
+		     size_t errlen)
 {
 	char env[64], origin[96];
 	char item[CFG_VALUE_MAX + 1];
 	const char *value;
 
 	cfg_env_name(o->name, env, sizeof(env));
-	value = getenv(env);
+	value = get(env, data);
 	if (!value)
 		return 0;
 	snprintf(origin, sizeof(origin), "%s", env);
@@ -227,8 +228,20 @@ static void move_before(char **argv, int to, int from, int n)
 	}
 }
 
+static const char *process_env(const char *name, void *data)
+{
+	(void)data;
+	return getenv(name);
+}
+
 int cfg_parse(const struct cfg_cmd *cmd, void *opts, int argc, char **argv, int *ret_argi,
 	      char *err, size_t errlen)
+{
+	return cfg_parse_with(cmd, opts, argc, argv, process_env, NULL, ret_argi, err, errlen);
+}
+
+int cfg_parse_with(const struct cfg_cmd *cmd, void *opts, int argc, char **argv, cfg_getenv_fn get,
+		   void *data, int *ret_argi, char *err, size_t errlen)
 {
 	/* Which options the flags set: those skip the environment. */
 	bool given[64] = { false };
@@ -306,7 +319,7 @@ int cfg_parse(const struct cfg_cmd *cmd, void *opts, int argc, char **argv, int 
 		snprintf(origin, sizeof(origin), "default of --%s", o->name);
 		if (o->def && apply(o, opts, o->def, origin, err, errlen) < 0)
 			return -EINVAL;
-		if (!given[i] && apply_env(o, opts, err, errlen) < 0)
+		if (!given[i] && apply_env(o, opts, get, data, err, errlen) < 0)
 			return -EINVAL;
 	}
 

@@ -66,6 +66,12 @@ struct cfg_cmd {
 int cfg_parse(const struct cfg_cmd *cmd, void *opts, int argc, char **argv, int *ret_argi,
 	      char *err, size_t errlen);
 
+/* cfg_parse with the environment from get (NULL: not set), e.g. a
+ * container's env in a manifest (`lastcall doctor`). */
+typedef const char *(*cfg_getenv_fn)(const char *name, void *data);
+int cfg_parse_with(const struct cfg_cmd *cmd, void *opts, int argc, char **argv, cfg_getenv_fn get,
+		   void *data, int *ret_argi, char *err, size_t errlen);
+
 /* Prints the --help text of cmd. */
 void cfg_usage(FILE *out, const struct cfg_cmd *cmd);
 

@@ -7,6 +7,7 @@
 #                  compression, IDN, proxies' auth, cookies or alt-svc
 #   libmicrohttpd  without HTTPS (the probe and control endpoints)
 #   cjson
+#   libyaml        the YAML parser of `lastcall doctor`
 # Why musl: a static glibc binary still loads NSS modules at run time for
 # getaddrinfo and friends, which an empty (FROM scratch) or foreign image
 # does not have; musl's resolver is built in.
@@ -202,6 +203,8 @@ if ! stamp cjson; then
 	done_ cjson
 fi
 
+autotools_lib libyaml src include
+
 [ "${2:-}" = --libs ] && { say "libraries ready in $prefix"; exit 0; }
 
 # --- lastcall ---------------------------------------------------------------
@@ -216,7 +219,7 @@ for f in "$root"/helper/*.c; do
 	objs+=("$o")
 done
 $CC -static -Wl,--gc-sections -Wl,--build-id=none -o "$out/lastcall" "${objs[@]}" \
-	-L"$prefix/lib" -lcurl -lmbedtls -lmbedx509 -lmbedcrypto -lmicrohttpd -lcjson
+	-L"$prefix/lib" -lcurl -lmbedtls -lmbedx509 -lmbedcrypto -lmicrohttpd -lcjson -lyaml
 ${tool}strip --strip-all "$out/lastcall"
 size=$(stat -c %s "$out/lastcall")
 say "$(file -b "$out/lastcall" | cut -d, -f1-5)"
