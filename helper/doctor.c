@@ -922,15 +922,19 @@ static void rule_ports(struct ctx *x, const struct pod *p, const struct ctr *k)
 	}
 }
 
-/* The env entry of name, or NULL. */
-static const cJSON *env_entry(const struct ctr *k, const char *name)
+/* The env entry of name and its path, or NULL. */
+static const cJSON *env_entry(const struct ctr *k, const char *name, char *path, size_t size)
 {
 	const cJSON *e;
+	int i = 0;
 
 	cJSON_ArrayForEach(e, get(k->c, "env"))
 	{
-		if (str(e, "name") && strcmp(str(e, "name"), name) == 0)
+		if (str(e, "name") && strcmp(str(e, "name"), name) == 0) {
+			snprintf(path, size, "%s.env[%d]", k->path, i);
 			return e;
+		}
+		i++;
 	}
 	return NULL;
 }
@@ -1013,7 +1017,8 @@ static void rule_lastcall(struct ctx *x, const struct pod *p, const struct ctr *
 		}
 	}
 	if (o->kube.pod_name) {
-		const cJSON *e = env_entry(k, "LASTCALL_POD_NAME");
+		char epath[128];
+		const cJSON *e = env_entry(k, "LASTCALL_POD_NAME", epath, sizeof(epath));
 		const char *fp = str(get(get(e, "valueFrom"), "fieldRef"), "fieldPath");
 		const char *name = str(get(p->obj, "metadata"), "name");
 		bool literal_ok = kind_is(p->obj, "Pod") && name &&
@@ -1022,7 +1027,7 @@ static void rule_lastcall(struct ctx *x, const struct pod *p, const struct ctr *
 		if (!(fp && strcmp(fp, "metadata.name") == 0 &&
 		      strcmp(o->kube.pod_name, "downward-api") == 0) &&
 		    !literal_ok) {
-			f = finding(x, "api-pod-name", -1, p, e ? e : v->at, v->path);
+			f = finding(x, "api-pod-name", -1, p, e ? e : v->at, e ? epath : v->path);
 			SAY(f, why,
 			    "the pod's name is given as \"%s\": the API calls go to another pod, or to none",
 			    strcmp(o->kube.pod_name, "downward-api") == 0 ? fp : o->kube.pod_name);
