@@ -203,7 +203,26 @@ if ! stamp cjson; then
 	done_ cjson
 fi
 
-autotools_lib libyaml src include
+# libyaml: its Debian source has no configure script (autoreconf would
+# need autotools); its config.h only carries the version, so the sources
+# are compiled directly, as cJSON's, with the version from the tree's name.
+if ! stamp libyaml; then
+	d=$(fetch libyaml)
+	v=${d##*/libyaml-}
+	say "libyaml: $(basename "$d")"
+	IFS=. read -r vmaj vmin vpat <<<"$v"
+	yobjs=()
+	for f in api reader scanner parser loader emitter writer dumper; do
+		$CC $CFLAGS -I"$d/include" -DYAML_VERSION_MAJOR="$vmaj" -DYAML_VERSION_MINOR="$vmin" \
+			-DYAML_VERSION_PATCH="$vpat" -DYAML_VERSION_STRING="\"$v\"" \
+			-c "$d/src/$f.c" -o "$out/yaml-$f.o"
+		yobjs+=("$out/yaml-$f.o")
+	done
+	rm -f "$prefix/lib/libyaml.a"
+	$AR rcsD "$prefix/lib/libyaml.a" "${yobjs[@]}"
+	cp "$d/include/yaml.h" "$prefix/include/"
+	done_ libyaml
+fi
 
 [ "${2:-}" = --libs ] && { say "libraries ready in $prefix"; exit 0; }
 
