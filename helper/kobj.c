@@ -34,8 +34,11 @@ struct kobj_set {
 	struct kobj objs[KOBJ_OBJECTS_MAX];
 	size_t n_objs;
 	size_t nodes; /* in all inputs */
+	/* Nodes taken out of a tree (a key given twice, a merge key's value):
+	 * kept, as an anchor may name them and the line table holds them. */
+	cJSON *spare;
 	struct node_line *lines;
-	size_t n_lines;
+	size_t n_lines, cap_lines; /* cap_lines doubles up to KOBJ_NODES_MAX */
 	bool sorted;
 };
 
@@ -55,6 +58,7 @@ void kobj_set_free(struct kobj_set *s)
 		return;
 	for (size_t i = 0; i < s->n_roots; i++)
 		cJSON_Delete(s->roots[i]);
+	cJSON_Delete(s->spare);
 	free(s->lines);
 	free(s);
 }
@@ -265,13 +269,21 @@ static int note_line(struct builder *b, const cJSON *node, int line)
 {
 	struct kobj_set *s = b->s;
 
-	if (!s->lines) {
-		s->lines = malloc(sizeof(*s->lines) * KOBJ_NODES_MAX);
-		if (!s->lines)
+	/* At most one line per node counted, and nodes are capped: the
+	 * table grows with the input, never past the cap. */
+	if (s->n_lines == s->cap_lines && s->cap_lines < KOBJ_NODES_MAX) {
+		size_t cap = s->cap_lines ? s->cap_lines * 2 : 4096;
+		struct node_line *more;
+
+		if (cap > KOBJ_NODES_MAX)
+			cap = KOBJ_NODES_MAX;
+		more = realloc(s->lines, sizeof(*s->lines) * cap);
+		if (!more)
 			return -ENOMEM;
+		s->lines = more;
+		s->cap_lines = cap;
 	}
-	/* At most one line per node counted, and nodes are capped. */
-	if (s->n_lines < KOBJ_NODES_MAX) {
+	if (s->n_lines < s->cap_lines) {
 		s->lines[s->n_lines++] = (struct node_line){ node, line };
 		s->sorted = false;
 	}
@@ -366,6 +378,19 @@ static int merge_into(struct builder *b, cJSON *map, const cJSON *from)
 	return 0;
 }
 
+/* Keeps a node out of the tree alive until the set goes. */
+static int discard(struct builder *b, cJSON *node)
+{
+	struct kobj_set *s = b->s;
+
+	if (!s->spare && !(s->spare = cJSON_CreateArray())) {
+		cJSON_Delete(node);
+		return -ENOMEM;
+	}
+	cJSON_AddItemToArray(s->spare, node);
+	return 0;
+}
+
 /* Puts a finished node where it belongs: the document, a sequence, or a
  * mapping's pending key (the last one of a key wins). */
 static int attach(struct builder *b, cJSON *node, int line)
@@ -384,16 +409,20 @@ static int attach(struct builder *b, cJSON *node, int line)
 	}
 	if (f->merge) {
 		int r = merge_into(b, f->node, node);
-		cJSON_Delete(node);
 		free(f->key);
 		f->key = NULL;
 		f->merge = false;
+		if (discard(b, node) < 0)
+			return -ENOMEM;
 		return r;
 	}
-	if (cJSON_GetObjectItemCaseSensitive(f->node, f->key))
-		cJSON_ReplaceItemInObjectCaseSensitive(f->node, f->key, node);
-	else
-		cJSON_AddItemToObject(f->node, f->key, node);
+	/* A key given again: the last one wins, as in Kubernetes. */
+	cJSON *old = cJSON_DetachItemFromObjectCaseSensitive(f->node, f->key);
+	if (old && discard(b, old) < 0) {
+		cJSON_Delete(node);
+		return -ENOMEM;
+	}
+	cJSON_AddItemToObject(f->node, f->key, node);
 	free(f->key);
 	f->key = NULL;
 	return note_line(b, node, f->key_line);
@@ -730,6 +759,7 @@ int kobj_parse(struct kobj_set *s, int file, const char *buf, size_t len, int *r
 	       size_t errlen)
 {
 	size_t i = 0;
+	int r;
 
 	*ret_line = 0;
 	if (len > KOBJ_INPUT_MAX) {
@@ -742,6 +772,20 @@ int kobj_parse(struct kobj_set *s, int file, const char *buf, size_t len, int *r
 	while (i < len && strchr(" \t\r\n", buf[i]) && buf[i])
 		i++;
 	if (i < len && (buf[i] == '{' || buf[i] == '['))
-		return parse_json(s, file, buf, len, i, ret_line, err, errlen);
-	return parse_yaml(s, file, buf, len, ret_line, err, errlen);
+		r = parse_json(s, file, buf, len, i, ret_line, err, errlen);
+	else
+		r = parse_yaml(s, file, buf, len, ret_line, err, errlen);
+	if (r == 0) {
+		*ret_line = 0;
+	} else {
+		/* libyaml puts the end of a stream without a final newline
+		 * on a line of its own: the last line is where it ends. */
+		int last = 1;
+
+		for (size_t k = 0; k < len; k++)
+			last += buf[k] == '\n' && k + 1 < len;
+		if (*ret_line > last)
+			*ret_line = last;
+	}
+	return r;
 }

@@ -184,7 +184,7 @@ bad_input() {
 		not_ok "$1: 125, file:$3" "exit $CODE: $(cat "$err")"
 	fi
 }
-bad_input "broken YAML" "$BAD/unclosed.yaml" 9 'not valid YAML'
+bad_input "broken YAML (at its end: the last line)" "$BAD/unclosed.yaml" 8 'not valid YAML'
 bad_input "broken JSON" "$BAD/trailing-comma.json" 4 'not valid JSON'
 bad_input "a document that is no object" "$BAD/not-an-object.yaml" 5 'not a Kubernetes object'
 bad_input "nested too deep" "$BAD/too-deep.yaml" 5 'nested deeper than 64'

@@ -185,7 +185,7 @@ static void test_errors(void **state)
 		const char *text, *why;
 		int line;
 	} bad[] = {
-		{ "apiVersion: v1\nkind: Pod\nspec: [\n", "not valid YAML", 4 },
+		{ "apiVersion: v1\nkind: Pod\nspec: [\n", "not valid YAML", 3 },
 		{ "apiVersion: v1\nkind: Pod\n---\n- a\n", "not a Kubernetes object", 4 },
 		{ "kind: Pod\n", "not a Kubernetes object", 1 },
 		{ "apiVersion: v1\nkind: 5\n", "not a Kubernetes object", 1 },
