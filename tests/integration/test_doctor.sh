@@ -174,6 +174,22 @@ check "a warning alone: exit 0 (got $CODE)" [ "$CODE" = 0 ]
 doctor /dev/null
 check "empty input: no objects, exit 0 (got $CODE)" eval "[ $CODE = 0 ] && grep -q '^0 objects checked' '$out'"
 
+# --- the README shows what the binary prints -------------------------------
+README="$top/README.md"
+(cd "$TESTS_DIR/doctor" && "$LASTCALL" doctor example.yaml) >"$WORK/example.out" 2>&1
+awk '/^<!-- doctor-example/ { on = 1; next } on && /^```$/ { if (inside) exit; inside = 1; next } inside { print }' \
+	"$README" >"$WORK/example.readme"
+if [ -s "$WORK/example.readme" ] && diff -u "$WORK/example.readme" "$WORK/example.out" >"$WORK/example.diff"; then
+	ok "README: the example's output is what lastcall doctor prints ($(wc -l <"$WORK/example.out") lines)"
+else
+	not_ok "README: the example's output is what lastcall doctor prints" "$(head -n 12 "$WORK/example.diff")"
+fi
+missing=
+for id in "${ids[@]}"; do
+	grep -q "^| \`$id\` |" "$README" || missing="$missing $id"
+done
+check "README: the rule table lists every rule${missing:+ (missing:$missing)}" [ -z "$missing" ]
+
 # --- what cannot be read: 125, with the file and the line ------------------
 # bad_input NAME FILE LINE REGEX
 bad_input() {
