@@ -206,6 +206,8 @@ fi
 # libyaml: its Debian source has no configure script (autoreconf would
 # need autotools); its config.h only carries the version, so the sources
 # are compiled directly, as cJSON's, with the version from the tree's name.
+# From inside the tree: its asserts keep __FILE__, which must not depend on
+# where the tree is (the build dir may sit inside the repository or not).
 if ! stamp libyaml; then
 	d=$(fetch libyaml)
 	v=${d##*/libyaml-}
@@ -213,9 +215,9 @@ if ! stamp libyaml; then
 	IFS=. read -r vmaj vmin vpat <<<"$v"
 	yobjs=()
 	for f in api reader scanner parser loader emitter writer dumper; do
-		$CC $CFLAGS -I"$d/include" -DYAML_VERSION_MAJOR="$vmaj" -DYAML_VERSION_MINOR="$vmin" \
-			-DYAML_VERSION_PATCH="$vpat" -DYAML_VERSION_STRING="\"$v\"" \
-			-c "$d/src/$f.c" -o "$out/yaml-$f.o"
+		(cd "$d" && $CC $CFLAGS -Iinclude -DYAML_VERSION_MAJOR="$vmaj" \
+			-DYAML_VERSION_MINOR="$vmin" -DYAML_VERSION_PATCH="$vpat" \
+			-DYAML_VERSION_STRING="\"$v\"" -c "src/$f.c" -o "$out/yaml-$f.o")
 		yobjs+=("$out/yaml-$f.o")
 	done
 	rm -f "$prefix/lib/libyaml.a"
