@@ -34,7 +34,7 @@ extern char **environ;
 
 static const struct cfg_cmd *const cmds[] = {
 	&run_cmd,	  &sidecar_cmd,	    &prestop_cmd,	&gate_cmd,
-	&tools_probe_cmd, &tools_sleep_cmd, &tools_install_cmd,
+	&tools_probe_cmd, &tools_sleep_cmd, &tools_install_cmd, &tools_doctor_cmd,
 };
 
 /* Whether the table's options struct is struct cmd_opts (run, sidecar,
