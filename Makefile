@@ -194,7 +194,7 @@ ARM64_DIR := $(abspath $(BUILD)/static-arm64)
 ARM64_CFLAGS := -isystem $(ARM64_DIR)/kernel-headers -I$(ARM64_DIR)/prefix/include \
 	-I$(ARM64_DIR)/prefix/include/cjson -DLASTCALL_MBEDTLS -D_UINTPTR_T_DEFINED
 ARM64_LDLIBS := -static -L$(ARM64_DIR)/prefix/lib -lcmocka -lcurl -lmbedtls -lmbedx509 \
-	-lmbedcrypto -lmicrohttpd -lcjson
+	-lmbedcrypto -lmicrohttpd -lcjson -lyaml
 unit-arm64:
 	@ARCH=arm64 helper/static.sh $(ARM64_DIR) --cmocka
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/unit-arm64 CC=aarch64-linux-musl-gcc \
