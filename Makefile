@@ -22,7 +22,7 @@ CC ?= cc
 PKG_CONFIG ?= pkg-config
 
 # Libraries of the product, and the unit test framework.
-LIBS_PC := libcurl libcjson libmicrohttpd
+LIBS_PC := libcurl libcjson libmicrohttpd yaml-0.1
 
 LIBS_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(LIBS_PC) 2>/dev/null)
 LIBS_LDLIBS := $(shell $(PKG_CONFIG) --libs $(LIBS_PC) 2>/dev/null)
@@ -194,7 +194,7 @@ ARM64_DIR := $(abspath $(BUILD)/static-arm64)
 ARM64_CFLAGS := -isystem $(ARM64_DIR)/kernel-headers -I$(ARM64_DIR)/prefix/include \
 	-I$(ARM64_DIR)/prefix/include/cjson -DLASTCALL_MBEDTLS -D_UINTPTR_T_DEFINED
 ARM64_LDLIBS := -static -L$(ARM64_DIR)/prefix/lib -lcmocka -lcurl -lmbedtls -lmbedx509 \
-	-lmbedcrypto -lmicrohttpd -lcjson
+	-lmbedcrypto -lmicrohttpd -lcjson -lyaml
 unit-arm64:
 	@ARCH=arm64 helper/static.sh $(ARM64_DIR) --cmocka
 	@$(MAKE) --no-print-directory BUILD=$(BUILD)/unit-arm64 CC=aarch64-linux-musl-gcc \

@@ -175,14 +175,15 @@ static const struct cfg_opt *find_short(const struct cfg_cmd *cmd, char c)
 }
 
 /* Applies the comma-separated list (or single value) of an env variable. */
-static int apply_env(const struct cfg_opt *o, void *opts, char *err, size_t errlen)
+static int apply_env(const struct cfg_opt *o, void *opts, cfg_getenv_fn get, void *data, char *err,
+		     size_t errlen)
 {
 	char env[64], origin[96];
 	char item[CFG_VALUE_MAX + 1];
 	const char *value;
 
 	cfg_env_name(o->name, env, sizeof(env));
-	value = getenv(env);
+	value = get(env, data);
 	if (!value)
 		return 0;
 	snprintf(origin, sizeof(origin), "%s", env);
@@ -215,12 +216,39 @@ static int apply_env(const struct cfg_opt *o, void *opts, char *err, size_t errl
 	return 0;
 }
 
+/* Moves the n words at from to position to (to < from), the words in
+ * between shifted after them: options come before positional words. */
+static void move_before(char **argv, int to, int from, int n)
+{
+	for (int k = 0; k < n; k++) {
+		char *w = argv[from + k];
+
+		memmove(&argv[to + k + 1], &argv[to + k], (size_t)(from - to) * sizeof(*argv));
+		argv[to + k] = w;
+	}
+}
+
+static const char *process_env(const char *name, void *data)
+{
+	(void)data;
+	return getenv(name);
+}
+
 int cfg_parse(const struct cfg_cmd *cmd, void *opts, int argc, char **argv, int *ret_argi,
 	      char *err, size_t errlen)
+{
+	return cfg_parse_with(cmd, opts, argc, argv, process_env, NULL, ret_argi, err, errlen);
+}
+
+int cfg_parse_with(const struct cfg_cmd *cmd, void *opts, int argc, char **argv, cfg_getenv_fn get,
+		   void *data, int *ret_argi, char *err, size_t errlen)
 {
 	/* Which options the flags set: those skip the environment. */
 	bool given[64] = { false };
 	int argi = 1;
+	/* Where the positional words met so far start: options found after
+	 * them are moved before them. */
+	int first_pos = 1;
 	int first_pass_end;
 
 	if (cmd->n_opts > sizeof(given) / sizeof(given[0])) {
@@ -233,12 +261,17 @@ int cfg_parse(const struct cfg_cmd *cmd, void *opts, int argc, char **argv, int 
 		const char *a = argv[argi];
 		const struct cfg_opt *o = NULL;
 		bool has_inline = false;
+		int width = 1;
 
 		if (strcmp(a, "--") == 0) {
+			move_before(argv, first_pos, argi, 1);
 			break;
 		}
-		if (a[0] != '-' || a[1] == '\0')
-			break;
+		if (a[0] != '-' || a[1] == '\0') {
+			if (cmd->args_command)
+				break;
+			continue;
+		}
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)
 			return CFG_HELP;
 		if (a[1] == '-') {
@@ -265,15 +298,18 @@ int cfg_parse(const struct cfg_cmd *cmd, void *opts, int argc, char **argv, int 
 					 o->metavar ? o->metavar : "VALUE");
 				return -EINVAL;
 			}
-			argi++;
+			width = 2;
 		}
 		if (given[o - cmd->opts] && !(o->flags & CFG_REPEAT)) {
 			snprintf(err, errlen, "option --%s given twice", o->name);
 			return -EINVAL;
 		}
 		given[o - cmd->opts] = true;
+		move_before(argv, first_pos, argi, width);
+		first_pos += width;
+		argi += width - 1;
 	}
-	first_pass_end = argi;
+	first_pass_end = first_pos;
 
 	/* Defaults, then the environment for what the flags leave alone. */
 	for (size_t i = 0; i < cmd->n_opts; i++) {
@@ -283,7 +319,7 @@ int cfg_parse(const struct cfg_cmd *cmd, void *opts, int argc, char **argv, int 
 		snprintf(origin, sizeof(origin), "default of --%s", o->name);
 		if (o->def && apply(o, opts, o->def, origin, err, errlen) < 0)
 			return -EINVAL;
-		if (!given[i] && apply_env(o, opts, err, errlen) < 0)
+		if (!given[i] && apply_env(o, opts, get, data, err, errlen) < 0)
 			return -EINVAL;
 	}
 

@@ -40,8 +40,12 @@ struct cfg_opt {
 };
 
 struct cfg_cmd {
-	const char *name;	 /* "run" */
-	const char *args;	 /* "[--] CMD [ARGS...]", or NULL: no arguments */
+	const char *name; /* "run" */
+	const char *args; /* "[--] CMD [ARGS...]", or NULL: no arguments */
+	/* The first positional word starts a command whose words are all its
+	 * own (run's CMD): options end there. Otherwise options may also come
+	 * after positional words, as users write `probe ready --control S`. */
+	bool args_command;
 	const char *summary;	 /* one line */
 	const char *description; /* paragraphs for --help, or NULL */
 	const struct cfg_opt *opts;
@@ -54,10 +58,19 @@ struct cfg_cmd {
  * Parses argv (argv[0] is the subcommand name) into opts. On success
  * returns 0 and sets *ret_argi to the index of the first positional
  * argument (argc when none), or returns CFG_HELP when --help was asked.
+ * Unless cmd->args_command, options and positional words may be mixed
+ * until "--": argv is then reordered in place (GNU getopt's way), options
+ * first, the positional words after *ret_argi in their order.
  * On error returns -EINVAL with a one-line reason in err.
  */
 int cfg_parse(const struct cfg_cmd *cmd, void *opts, int argc, char **argv, int *ret_argi,
 	      char *err, size_t errlen);
+
+/* cfg_parse with the environment from get (NULL: not set), e.g. a
+ * container's env in a manifest (`lastcall doctor`). */
+typedef const char *(*cfg_getenv_fn)(const char *name, void *data);
+int cfg_parse_with(const struct cfg_cmd *cmd, void *opts, int argc, char **argv, cfg_getenv_fn get,
+		   void *data, int *ret_argi, char *err, size_t errlen);
 
 /* Prints the --help text of cmd. */
 void cfg_usage(FILE *out, const struct cfg_cmd *cmd);

@@ -70,10 +70,6 @@ int gate_main(int argc, char **argv)
 	memset(&o, 0, sizeof(o));
 	if (cli_parse(&gate_cmd, &o, &o.common, argc, argv, &argi, &code))
 		return code;
-	for (int i = argi; i < argc; i++) {
-		if (argv[i][0] == '-')
-			return cli_fail(&gate_cmd, "options go before TYPE");
-	}
 	if (argc - argi != 2)
 		return cli_fail(&gate_cmd, "expected TYPE and true or false");
 	if (!kapi_gate_type_ok(argv[argi]))

@@ -127,8 +127,8 @@ fail:
 int kapi_parse_pod(const char *json, size_t len, struct kapi_pod *ret, char *err, size_t errlen)
 {
 	cJSON *root = cJSON_ParseWithLength(json, len);
-	const cJSON *kind, *meta, *uid, *ts, *grace;
-	struct kapi_pod pod = { .deletion_grace_s = -1 };
+	const cJSON *kind, *meta, *uid, *ts, *grace, *spec;
+	struct kapi_pod pod = { .deletion_grace_s = -1, .spec_grace_s = -1 };
 	int r = -EINVAL;
 
 	if (!root) {
@@ -169,11 +169,48 @@ int kapi_parse_pod(const char *json, size_t len, struct kapi_pod *ret, char *err
 		}
 		pod.deletion_grace_s = (int64_t)grace->valuedouble;
 	}
+	/* PartialObjectMetadata has no spec. */
+	spec = cJSON_GetObjectItemCaseSensitive(root, "spec");
+	grace = cJSON_GetObjectItemCaseSensitive(spec, "terminationGracePeriodSeconds");
+	if (grace && !cJSON_IsNull(grace)) {
+		if (!cJSON_IsNumber(grace) || grace->valuedouble < 0 || grace->valuedouble > 1e9 ||
+		    grace->valuedouble != (double)(int64_t)grace->valuedouble) {
+			snprintf(err, errlen,
+				 "spec.terminationGracePeriodSeconds is not a count of seconds");
+			goto out;
+		}
+		pod.spec_grace_s = (int64_t)grace->valuedouble;
+	}
 	*ret = pod;
 	r = 0;
 out:
 	cJSON_Delete(root);
 	return r;
+}
+
+int64_t kapi_grace_settle(int64_t flag_ms, bool assumed, int64_t spec_s, char *fix, size_t fixlen)
+{
+	int64_t pod_ms;
+
+	if (fixlen)
+		fix[0] = '\0';
+	if (spec_s < 0)
+		return flag_ms;
+	/* 0 is allowed in a spec; the kubelet still gives the stop a moment,
+	 * and lastcall plans for at least 1 s (as --grace-period). */
+	pod_ms = (spec_s < 1 ? 1 : spec_s) * 1000;
+	if (assumed || pod_ms == flag_ms)
+		return pod_ms;
+	if (flag_ms > pod_ms) {
+		snprintf(fix, fixlen,
+			 "--grace-period (LASTCALL_GRACE_PERIOD) is longer than the pod's terminationGracePeriodSeconds: the kubelet kills at %llds; set it to %llds",
+			 (long long)spec_s, (long long)spec_s);
+		return pod_ms;
+	}
+	snprintf(fix, fixlen,
+		 "--grace-period (LASTCALL_GRACE_PERIOD) is shorter than the pod's terminationGracePeriodSeconds: lastcall stops early; set it to %llds",
+		 (long long)spec_s);
+	return flag_ms;
 }
 
 /* One slice: its name, and this pod's endpoint in it. */
@@ -358,15 +395,16 @@ void kapi_error_message(const char *body, size_t len, char *buf, size_t size)
 
 enum kapi_call { KAPI_GATE, KAPI_POD, KAPI_EVENT, KAPI_SLICES, KAPI_CALLS };
 
-/* Only the pod's metadata (no spec, no status: all lastcall reads is in
- * it), from API servers that can (1.15 on); others send the Pod. */
+/* Only the pod's metadata (no spec, no status: all lastcall reads at T0
+ * is in it), from API servers that can (1.15 on); others send the Pod. */
 #define KAPI_ACCEPT_METADATA \
 	"application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
 
 static const char *const call_names[KAPI_CALLS] = { "gate", "get_pod", "event", "slices" };
 
 /* Two gate patches (the old wish in flight, the new one), two GETs (the
- * uid at start, the grace at T0), an Event, a read of each slice. */
+ * spec's grace and the uid at start, the deletion grace at T0), an Event,
+ * a read of each slice. */
 #define KAPI_REQS (5 + KAPI_SLICES_MAX)
 
 struct kapi_req {
@@ -645,13 +683,11 @@ static void on_done(void *data, const struct fetch_result *r)
 
 /* Starts one call; the token is read now (it rotates). */
 static int start(struct kapi *k, enum kapi_call call, const char *method, const char *path,
-		 const char *body, const char *content_type, struct kapi_req **ret_q)
+		 const char *body, const char *content_type, const char *accept,
+		 struct kapi_req **ret_q)
 {
 	struct fetch_target t;
-	struct fetch_extra x = { .cainfo = k->ca,
-				 .content_type = content_type,
-				 .accept = call == KAPI_POD ? KAPI_ACCEPT_METADATA
-							    : "application/json" };
+	struct fetch_extra x = { .cainfo = k->ca, .content_type = content_type, .accept = accept };
 	struct kapi_req *q = NULL;
 	char token[KAPI_TOKEN_MAX];
 	int r;
@@ -701,8 +737,8 @@ static void gate_send(struct kapi *k, bool status)
 			    status ? "lastcall: the app is ready" : "lastcall: draining", now) < 0)
 		return;
 	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods/%s/status", k->ns, k->c.pod_name);
-	if (start(k, KAPI_GATE, "PATCH", path, body, "application/strategic-merge-patch+json", &q) <
-	    0) {
+	if (start(k, KAPI_GATE, "PATCH", path, body, "application/strategic-merge-patch+json",
+		  "application/json", &q) < 0) {
 		gate_backoff(k);
 		return;
 	}
@@ -761,7 +797,7 @@ void kapi_gate(struct kapi *k, bool status)
 	gate_kick(k);
 }
 
-void kapi_get_pod(struct kapi *k)
+static void get_pod(struct kapi *k, const char *accept)
 {
 	char path[KAPI_NAME_MAX * 2 + 64];
 	struct kapi_req *q;
@@ -769,8 +805,18 @@ void kapi_get_pod(struct kapi *k)
 	if (!k)
 		return;
 	snprintf(path, sizeof(path), "/api/v1/namespaces/%s/pods/%s", k->ns, k->c.pod_name);
-	if (start(k, KAPI_POD, "GET", path, NULL, NULL, &q) < 0 && k->ops->pod)
+	if (start(k, KAPI_POD, "GET", path, NULL, NULL, accept, &q) < 0 && k->ops->pod)
 		k->ops->pod(k->data, NULL);
+}
+
+void kapi_get_pod(struct kapi *k)
+{
+	get_pod(k, KAPI_ACCEPT_METADATA);
+}
+
+void kapi_get_pod_spec(struct kapi *k)
+{
+	get_pod(k, "application/json");
 }
 
 static void event_kick(struct kapi *k)
@@ -789,7 +835,8 @@ static void event_kick(struct kapi *k)
 			continue;
 		}
 		snprintf(path, sizeof(path), "/api/v1/namespaces/%s/events", k->ns);
-		if (start(k, KAPI_EVENT, "POST", path, body, "application/json", &q) < 0) {
+		if (start(k, KAPI_EVENT, "POST", path, body, "application/json", "application/json",
+			  &q) < 0) {
 			k->ev_dropped++;
 			continue;
 		}
@@ -861,7 +908,7 @@ static void slices_list(struct kapi *k)
 		 "/apis/discovery.k8s.io/v1/namespaces/%s/endpointslices?limit=%d%s%s", k->ns,
 		 KAPI_SLICES_PAGE, cont[0] ? "&continue=" : "", cont);
 	k->sl_pages++;
-	if (start(k, KAPI_SLICES, "GET", path, NULL, NULL, &q) < 0) {
+	if (start(k, KAPI_SLICES, "GET", path, NULL, NULL, "application/json", &q) < 0) {
 		slices_done(k);
 		return;
 	}
@@ -882,7 +929,7 @@ static void slices_read(struct kapi *k)
 		snprintf(path, sizeof(path),
 			 "/apis/discovery.k8s.io/v1/namespaces/%s/endpointslices/%s", k->ns,
 			 k->sl[i].name);
-		if (start(k, KAPI_SLICES, "GET", path, NULL, NULL, &q) < 0)
+		if (start(k, KAPI_SLICES, "GET", path, NULL, NULL, "application/json", &q) < 0)
 			continue;
 		q->slice = (int)i;
 		k->sl_waiting++;

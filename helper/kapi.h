@@ -38,6 +38,7 @@ struct kapi_pod {
 	char uid[KAPI_UID_MAX];
 	bool deleting;		  /* metadata.deletionTimestamp is set */
 	int64_t deletion_grace_s; /* metadata.deletionGracePeriodSeconds, -1 */
+	int64_t spec_grace_s;	  /* spec.terminationGracePeriodSeconds, -1 */
 };
 
 /* Condition types the kubelet owns: never written by lastcall. */
@@ -62,6 +63,16 @@ int kapi_event_body(char *buf, size_t size, const char *ns, const char *pod, con
 		    const char *reason, const char *type, const char *message,
 		    const char *now_rfc3339);
 
+/*
+ * The grace period to plan for, from --grace-period (flag_ms; assumed when
+ * it was "auto") and the pod's spec.terminationGracePeriodSeconds (spec_s,
+ * -1 unknown), read at start: the kubelet's budget is the pod's. An
+ * assumed one gives way to the pod's; a given one that differs is kept
+ * only when it is the smaller (never plan past the kubelet's SIGKILL).
+ * When they differ and the flag was given, fix gets one line saying which
+ * setting to change; else fix is "". Pure.
+ */
+int64_t kapi_grace_settle(int64_t flag_ms, bool assumed, int64_t spec_s, char *fix, size_t fixlen);
 /* This pod in an EndpointSlice: listed (an endpoint whose targetRef is
  * the Pod pod), and then whether ready (conditions.ready; unset counts as
  * ready, as the API says consumers should take it). */
@@ -124,8 +135,10 @@ void kapi_free(struct kapi *k);
  * and is sent again if the old one is answered last.
  */
 void kapi_gate(struct kapi *k, bool status);
-/* GETs the pod; ops->pod gets the answer. */
+/* GETs the pod's metadata; ops->pod gets the answer. */
 void kapi_get_pod(struct kapi *k);
+/* GETs the whole pod (its spec too); ops->pod gets the answer. */
+void kapi_get_pod_spec(struct kapi *k);
 /*
  * From the drain on: lists the namespace's EndpointSlices (list on
  * endpointslices.discovery.k8s.io), keeps those that list this pod, and

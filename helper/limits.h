@@ -166,6 +166,23 @@
 /* A termination message; Kubernetes keeps its first 4096 bytes. */
 #define TERMINATION_MSG_MAX 4096
 
+/* `lastcall doctor` (kobj.c, doctor.c): the bytes of one input (a file or
+ * stdin: `kubectl get -o yaml` of a big namespace is a few MiB), nesting
+ * depth (a pod spec is about 12 deep), nodes in all (aliases count each
+ * copy: a YAML "billion laughs" stops here, not in memory), anchors per
+ * document, objects in all, input files, findings. */
+#define KOBJ_INPUT_MAX (16 * 1024 * 1024)
+#define KOBJ_DEPTH_MAX 64
+#define KOBJ_NODES_MAX 1000000
+#define KOBJ_ANCHORS_MAX 1024
+#define KOBJ_OBJECTS_MAX 8192
+#define DOCTOR_FILES_MAX 256
+#define DOCTOR_FINDINGS_MAX 4096
+/* Containers per pod, lastcall invocations per container (command, hooks,
+ * probes) and words in one. */
+#define DOCTOR_CONTAINERS_MAX 64
+#define DOCTOR_ARGV_MAX 128
+
 /* Connection sampling before the drain (only to find the serving ports). */
 #define SAMPLE_IDLE_MS 1000
 

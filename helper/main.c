@@ -27,6 +27,7 @@ static const struct cmd_entry {
 	{ &tools_probe_cmd, tools_probe_main },
 	{ &tools_sleep_cmd, tools_sleep_main },
 	{ &tools_install_cmd, tools_install_main },
+	{ &tools_doctor_cmd, tools_doctor_main },
 };
 
 static void usage(FILE *out)

@@ -50,6 +50,7 @@ static const struct cfg_opt run_opts_table[] = {
 const struct cfg_cmd run_cmd = {
 	.name = "run",
 	.args = "[--] CMD [ARGS...]",
+	.args_command = true,
 	.summary = "Run CMD as a supervised child: the container's PID 1.",
 	.description =
 		"lastcall starts CMD in its own process group, forwards every signal it\n"

@@ -61,6 +61,7 @@ struct shut {
 	int app_inflight;   /* the last --app-inflight-url answer, -1 none */
 	struct kapi *kapi;
 	bool pod_retried; /* the T0 read of the pod was tried again */
+	bool spec_read;	  /* the pod's spec grace was taken */
 	struct httpd *httpd;
 };
 
@@ -799,7 +800,38 @@ static void on_gate_done(void *data, bool status, long http)
 			 status ? "True" : "False", shut_ms(sh, loop_now_ms()));
 }
 
-/* The own pod, read at T0: its deletion grace period may be shorter. */
+/* The own pod's spec, read at start: its terminationGracePeriodSeconds
+ * is the kubelet's budget, whatever --grace-period says (issue 16). */
+static void on_pod_spec(struct shut *sh, const struct kapi_pod *pod)
+{
+	const struct sup_opts *o = sh->o;
+	struct drain_budget in = o->budget, fitted;
+	int64_t grace = drain_budget(&sh->d)->grace_ms;
+	int64_t pod_ms = (pod->spec_grace_s < 1 ? 1 : pod->spec_grace_s) * 1000;
+	char fix[256], why[512];
+
+	in.grace_ms = kapi_grace_settle(o->budget.grace_ms, o->grace_assumed != NULL,
+					pod->spec_grace_s, fix, sizeof(fix));
+	if (fix[0])
+		log_warn("grace_mismatch", "flag_ms=%lld pod_ms=%lld grace_ms=%lld fix=%s",
+			 (long long)o->budget.grace_ms, (long long)pod_ms, (long long)in.grace_ms,
+			 fix);
+	else
+		log_info("pod_grace", "spec_ms=%lld grace_ms=%lld", (long long)pod_ms,
+			 (long long)in.grace_ms);
+	if (in.grace_ms == grace)
+		return;
+	if (drain_budget_fit(&in, &fitted, why, sizeof(why)))
+		log_info("budget_compressed", "detail=%s", why);
+	/* An assumed grace may grow, but only before T0. */
+	if (drain_t0(&sh->d) < 0 && in.grace_ms > grace)
+		drain_init(&sh->d, &fitted);
+	else
+		apply(sh, drain_refit(&sh->d, loop_now_ms(), &fitted));
+}
+
+/* The own pod: its spec at start (the grace period), its metadata at T0
+ * (a deletion grace period may be shorter). */
 static void on_pod(void *data, const struct kapi_pod *pod)
 {
 	struct shut *sh = data;
@@ -808,6 +840,13 @@ static void on_pod(void *data, const struct kapi_pod *pod)
 	char why[512];
 	unsigned act;
 
+	if (sh->ended)
+		return;
+	/* Once: an API server may send the whole Pod for the metadata too. */
+	if (pod && pod->spec_grace_s >= 0 && !sh->spec_read) {
+		sh->spec_read = true;
+		on_pod_spec(sh, pod);
+	}
 	if (drain_t0(&sh->d) < 0 || sh->ended)
 		return;
 	if (!pod) {
@@ -884,9 +923,9 @@ static int kube_setup(struct shut *sh)
 		 c->gate ? c->gate : "none", c->events ? "true" : "false",
 		 (long long)c->timeout_ms);
 	sh->ready.kapi = sh->kapi;
-	/* The uid is the patches' precondition and the Events' target. */
-	if (!c->pod_uid)
-		kapi_get_pod(sh->kapi);
+	/* The spec's grace period; the uid, the patches' precondition and
+	 * the Events' target. */
+	kapi_get_pod_spec(sh->kapi);
 	return 0;
 }
 

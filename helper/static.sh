@@ -7,6 +7,7 @@
 #                  compression, IDN, proxies' auth, cookies or alt-svc
 #   libmicrohttpd  without HTTPS (the probe and control endpoints)
 #   cjson
+#   libyaml        the YAML parser of `lastcall doctor`
 # Why musl: a static glibc binary still loads NSS modules at run time for
 # getaddrinfo and friends, which an empty (FROM scratch) or foreign image
 # does not have; musl's resolver is built in.
@@ -209,6 +210,29 @@ if ! stamp cjson; then
 	done_ cjson
 fi
 
+# libyaml: its Debian source has no configure script (autoreconf would
+# need autotools); its config.h only carries the version, so the sources
+# are compiled directly, as cJSON's, with the version from the tree's name.
+# From inside the tree: its asserts keep __FILE__, which must not depend on
+# where the tree is (the build dir may sit inside the repository or not).
+if ! stamp libyaml; then
+	d=$(fetch libyaml)
+	v=${d##*/libyaml-}
+	say "libyaml: $(basename "$d")"
+	IFS=. read -r vmaj vmin vpat <<<"$v"
+	yobjs=()
+	for f in api reader scanner parser loader emitter writer dumper; do
+		(cd "$d" && $CC $CFLAGS -Iinclude -DYAML_VERSION_MAJOR="$vmaj" \
+			-DYAML_VERSION_MINOR="$vmin" -DYAML_VERSION_PATCH="$vpat" \
+			-DYAML_VERSION_STRING="\"$v\"" -c "src/$f.c" -o "$out/yaml-$f.o")
+		yobjs+=("$out/yaml-$f.o")
+	done
+	rm -f "$prefix/lib/libyaml.a"
+	$AR rcsD "$prefix/lib/libyaml.a" "${yobjs[@]}"
+	cp "$d/include/yaml.h" "$prefix/include/"
+	done_ libyaml
+fi
+
 [ "${2:-}" = --libs ] && { say "libraries ready in $prefix"; exit 0; }
 
 # --- cmocka (--cmocka) ------------------------------------------------------
@@ -250,7 +274,7 @@ for f in "$root"/helper/*.c; do
 	objs+=("$o")
 done
 $CC -static -Wl,--gc-sections -Wl,--build-id=none -o "$out/lastcall" "${objs[@]}" \
-	-L"$prefix/lib" -lcurl -lmbedtls -lmbedx509 -lmbedcrypto -lmicrohttpd -lcjson
+	-L"$prefix/lib" -lcurl -lmbedtls -lmbedx509 -lmbedcrypto -lmicrohttpd -lcjson -lyaml
 ${tool}strip --strip-all "$out/lastcall"
 size=$(stat -c %s "$out/lastcall")
 say "$(file -b "$out/lastcall" | cut -d, -f1-5)"

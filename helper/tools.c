@@ -14,8 +14,14 @@
 
 #include "cli.h"
 #include "client.h"
+#include "doctor.h"
+#include "kobj.h"
 #include "loop.h"
 #include "status.h"
+
+#ifndef LASTCALL_VERSION
+#define LASTCALL_VERSION "0.0.0-dev"
+#endif
 
 /* ---- probe ---- */
 
@@ -57,8 +63,6 @@ int tools_probe_main(int argc, char **argv)
 	memset(&o, 0, sizeof(o));
 	if (cli_parse(&tools_probe_cmd, &o, &o.common, argc, argv, &argi, &code))
 		return code;
-	if (argi + 1 < argc && argv[argi + 1][0] == '-')
-		return cli_fail(&tools_probe_cmd, "options go before ready|live");
 	if (argi + 1 != argc)
 		return cli_fail(&tools_probe_cmd, "expected one argument: ready or live");
 	if (strcmp(argv[argi], "ready") == 0)
@@ -263,4 +267,192 @@ int tools_install_main(int argc, char **argv)
 	}
 	printf("installed %s/%s (%lld bytes)\n", argv[argi], o.name, (long long)size);
 	return 0;
+}
+
+/* ---- doctor ---- */
+
+enum doctor_output { DOCTOR_TEXT, DOCTOR_JSON, DOCTOR_SARIF };
+
+struct doctor_opts {
+	struct cli_common common;
+	enum doctor_output output;
+	enum doctor_severity fail_on;
+};
+
+static int parse_output(void *field, const char *value, char *err, size_t errlen)
+{
+	static const char *const names[] = { "text", "json", "sarif" };
+
+	for (size_t i = 0; i < 3; i++) {
+		if (strcmp(value, names[i]) == 0) {
+			*(enum doctor_output *)field = (enum doctor_output)i;
+			return 0;
+		}
+	}
+	snprintf(err, errlen, "expected text, json or sarif");
+	return -EINVAL;
+}
+
+static int parse_fail_on(void *field, const char *value, char *err, size_t errlen)
+{
+	if (doctor_severity_parse(value, field) < 0) {
+		snprintf(err, errlen, "expected error, warning, info or none");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static const struct cfg_opt doctor_opts_table[] = {
+	{ "output", 'o', CFG_CUSTOM, 0, offsetof(struct doctor_opts, output), "text|json|sarif",
+	  "text", "Findings as text for people, JSON, or SARIF for code scanning", parse_output },
+	{ "fail-on", 0, CFG_CUSTOM, 0, offsetof(struct doctor_opts, fail_on), "SEVERITY", "error",
+	  "Exit 1 when a finding is this severe (error, warning, info; none: never)",
+	  parse_fail_on },
+	CLI_LOG_OPTS(struct doctor_opts, common),
+};
+
+const struct cfg_cmd tools_doctor_cmd = {
+	.name = "doctor",
+	.args = "[FILE|-]...",
+	.summary = "Find the shutdown mistakes in Kubernetes workloads, from their manifests.",
+	.description =
+		"Reads Kubernetes objects (YAML with several documents, JSON, kind: List,\n"
+		"kubectl get -o yaml|json; stdin when no FILE or -) and checks the pods\n"
+		"of Pods, Deployments, StatefulSets, DaemonSets, ReplicaSets, Jobs and\n"
+		"CronJobs, with the Services, Roles and RoleBindings given beside them:\n"
+		"  kubectl get deploy,svc,role,rolebinding -o yaml | lastcall doctor\n"
+		"Each finding has a rule id, a severity, the object and the field, why it\n"
+		"loses requests and how to fix it.\n"
+		"Exit codes: 0 no finding reaches --fail-on; 1 one does; 125 bad usage or\n"
+		"input that cannot be read (said with the file and line).\n",
+	.opts = doctor_opts_table,
+	.n_opts = sizeof(doctor_opts_table) / sizeof(doctor_opts_table[0]),
+};
+
+/* Reads all of fd, at most KOBJ_INPUT_MAX bytes, into a new buffer (the
+ * cap's worth of address space; only what is read is touched). */
+static int read_all(int fd, char **ret_buf, size_t *ret_len)
+{
+	char *buf = malloc(KOBJ_INPUT_MAX + 1);
+	size_t len = 0;
+	ssize_t n;
+
+	if (!buf)
+		return -ENOMEM;
+	while (len <= KOBJ_INPUT_MAX) {
+		n = read(fd, buf + len, KOBJ_INPUT_MAX + 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int r = -errno;
+			free(buf);
+			return r;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	if (len > KOBJ_INPUT_MAX) {
+		free(buf);
+		return -EFBIG;
+	}
+	*ret_buf = buf;
+	*ret_len = len;
+	return 0;
+}
+
+/* Reads one input into the set; says why not on stderr. 0 or 125. */
+static int doctor_read(struct kobj_set *set, int index, const char *name)
+{
+	char err[256], *buf = NULL;
+	size_t len = 0;
+	int fd, r, line;
+
+	fd = strcmp(name, "-") == 0 ? STDIN_FILENO : open(name, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		fprintf(stderr, "lastcall doctor: %s: %s\n", name, strerror(errno));
+		return STATUS_LASTCALL_FAILED;
+	}
+	r = read_all(fd, &buf, &len);
+	if (fd != STDIN_FILENO)
+		close(fd);
+	if (r < 0) {
+		fprintf(stderr, "lastcall doctor: %s: %s\n", name,
+			r == -EFBIG ? "larger than the 16 MiB an input may be" : strerror(-r));
+		return STATUS_LASTCALL_FAILED;
+	}
+	r = kobj_parse(set, index, buf, len, &line, err, sizeof(err));
+	free(buf);
+	if (r < 0) {
+		if (line > 0)
+			fprintf(stderr, "lastcall doctor: %s:%d: %s\n", name, line, err);
+		else
+			fprintf(stderr, "lastcall doctor: %s: %s\n", name, err);
+		return STATUS_LASTCALL_FAILED;
+	}
+	return 0;
+}
+
+int tools_doctor_main(int argc, char **argv)
+{
+	static const char *const stdin_only[] = { "-" };
+	struct doctor_opts o;
+	struct kobj_set *set = NULL;
+	struct doctor_finding *found = NULL;
+	struct doctor_out out = { 0 };
+	const char *const *files;
+	size_t n_files, n = 0, dropped = 0;
+	int argi, code, stdin_uses = 0, r = 0;
+
+	memset(&o, 0, sizeof(o));
+	if (cli_parse(&tools_doctor_cmd, &o, &o.common, argc, argv, &argi, &code))
+		return code;
+	files = argi < argc ? (const char *const *)argv + argi : stdin_only;
+	n_files = argi < argc ? (size_t)(argc - argi) : 1;
+	if (n_files > DOCTOR_FILES_MAX)
+		return cli_fail(&tools_doctor_cmd, "too many files");
+	for (size_t i = 0; i < n_files; i++)
+		stdin_uses += strcmp(files[i], "-") == 0;
+	if (stdin_uses > 1)
+		return cli_fail(&tools_doctor_cmd, "- (stdin) given twice");
+	found = calloc(DOCTOR_FINDINGS_MAX, sizeof(*found));
+	if (!found || kobj_set_new(&set) < 0) {
+		fprintf(stderr, "lastcall doctor: out of memory\n");
+		code = STATUS_LASTCALL_FAILED;
+		goto out;
+	}
+	for (size_t i = 0; i < n_files; i++) {
+		code = doctor_read(set, (int)i, files[i]);
+		if (code)
+			goto out;
+	}
+	doctor_check(set, found, DOCTOR_FINDINGS_MAX, &n, &dropped);
+	out = (struct doctor_out){
+		.set = set, .files = files, .v = found, .n = n, .version = LASTCALL_VERSION
+	};
+	if (o.output == DOCTOR_JSON)
+		r = doctor_write_json(stdout, &out);
+	else if (o.output == DOCTOR_SARIF)
+		r = doctor_write_sarif(stdout, &out);
+	else
+		doctor_write_text(stdout, &out);
+	if (dropped)
+		fprintf(stderr, "lastcall doctor: %zu more findings not shown (at most %d)\n",
+			dropped, DOCTOR_FINDINGS_MAX);
+	if (r < 0 || fflush(stdout) == EOF) {
+		fprintf(stderr, "lastcall doctor: cannot write the findings\n");
+		code = STATUS_LASTCALL_FAILED;
+		goto out;
+	}
+	code = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (found[i].severity >= o.fail_on)
+			code = 1;
+	}
+	if (dropped && o.fail_on <= DOCTOR_ERROR)
+		code = 1;
+out:
+	kobj_set_free(set);
+	free(found);
+	return code;
 }

@@ -25,7 +25,7 @@ for what in "$@"; do
 		need_cmd cc build-essential
 		need_cmd make build-essential
 		need_cmd pkg-config pkg-config
-		for p in libcurl4-openssl-dev libcjson-dev libmicrohttpd-dev; do need_pkg "$p"; done
+		for p in libcurl4-openssl-dev libcjson-dev libmicrohttpd-dev libyaml-dev; do need_pkg "$p"; done
 		;;
 	test)
 		need_pkg libcmocka-dev

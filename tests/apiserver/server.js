@@ -27,6 +27,7 @@
 //                             even after the mode changes), drop (close
 //                             the connection unanswered)
 //   POST /pod?deletionGracePeriodSeconds=N   mark the pod deleting
+//   POST /spec?terminationGracePeriodSeconds=N   set the pod's spec grace
 //   POST /slices?ready=false|true&gone=1&forbid=1&others=N
 //                             this pod's EndpointSlice: its endpoint not
 //                             ready (or ready), the slice no longer listing
@@ -236,6 +237,10 @@ const control = http.createServer((req, res) => collect(req, () => {
     pod.metadata.deletionGracePeriodSeconds = g;
     pod.metadata.deletionTimestamp = new Date(Date.now() + g * 1000).toISOString().replace(/\.\d+Z$/, 'Z');
     return reply(res, 200, pod.metadata);
+  }
+  if (req.method === 'POST' && u.pathname === '/spec') {
+    pod.spec.terminationGracePeriodSeconds = Number(u.searchParams.get('terminationGracePeriodSeconds'));
+    return reply(res, 200, pod.spec);
   }
   if (req.method === 'POST' && u.pathname === '/slices') {
     const q = u.searchParams;

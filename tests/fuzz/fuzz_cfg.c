@@ -34,7 +34,7 @@ extern char **environ;
 
 static const struct cfg_cmd *const cmds[] = {
 	&run_cmd,	  &sidecar_cmd,	    &prestop_cmd,	&gate_cmd,
-	&tools_probe_cmd, &tools_sleep_cmd, &tools_install_cmd,
+	&tools_probe_cmd, &tools_sleep_cmd, &tools_install_cmd, &tools_doctor_cmd,
 };
 
 /* Whether the table's options struct is struct cmd_opts (run, sidecar,
@@ -64,10 +64,17 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
+static int by_address(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t) * (char *const *)a, y = (uintptr_t) * (char *const *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const struct cfg_cmd *cmd;
-	char *args[FUZZ_ARGS_MAX + 2];
+	char *args[FUZZ_ARGS_MAX + 2], *before[FUZZ_ARGS_MAX + 2];
 	char *env[FUZZ_ENV_MAX];
 	char err[CFG_ERR_MAX];
 	struct cmd_opts *o;
@@ -104,8 +111,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* As run_main and sidecar_main start. */
 	sig_rewrite_init(&o->sup.rewrite);
 	status_map_init(&o->sup.exit_map);
+	memcpy(before, args, sizeof(args));
 	r = cfg_parse(cmd, o, argc, args, &argi, err, sizeof(err));
 	FUZZ_ASSERT(r == 0 || r == CFG_HELP || r == -EINVAL);
+	/* Options moved before the words: the same words, reordered. */
+	FUZZ_ASSERT(args[0] == before[0] && args[argc] == NULL);
+	qsort(before + 1, (size_t)argc - 1, sizeof(*before), by_address);
+	qsort(args + 1, (size_t)argc - 1, sizeof(*args), by_address);
+	FUZZ_ASSERT(memcmp(before, args, sizeof(*args) * (size_t)argc) == 0);
 	if (r == -EINVAL) {
 		FUZZ_ASSERT(memchr(err, '\0', sizeof(err)) && err[0]);
 	} else if (r == 0) {

@@ -100,4 +100,28 @@ LASTCALL_GRACE_PERIOD=auto KUBERNETES_SERVICE_HOST= run run -- true
 check "LASTCALL_GRACE_PERIOD=auto is the default" has_line "event=grace_period grace_ms=$ms" "$out"
 bad_input "a grace period that is neither" '--grace-period: .*expected a duration \(30s, 1m\) or auto' run --grace-period soon -- true
 
+# --- options after positional words, as Kubernetes users write commands ---
+run probe ready --control "$WORK/nothing.sock" --timeout 200ms
+check "probe ready --control S: parsed, no instance there: 1 (got $CODE)" [ "$CODE" = 1 ]
+check "...and it asked S" has_line "no answer: $WORK/nothing.sock" "$out"
+run sleep 50ms --log-level warn
+check "sleep 50ms --log-level warn exits 0 (got $CODE)" [ "$CODE" = 0 ]
+bad_input "sleep DURATION --bad-flag: the flag is checked" 'unknown option "--bad-flag"' sleep 1s --bad-flag
+mkdir -p "$WORK/inst"
+run install "$WORK/inst" --name lc
+check "install DIR --name lc exits 0 (got $CODE)" [ "$CODE" = 0 ]
+check "...as lc" [ -x "$WORK/inst/lc" ] && [ ! -e "$WORK/inst/lastcall" ]
+bad_input "gate TYPE true --pod-name P: parsed (then no API server)" 'KUBERNETES_SERVICE_PORT are not set' \
+	gate example.com/ready true --pod-name web-0
+bad_input "gate without --pod-name still says so" '--pod-name is needed' gate example.com/ready true
+bad_input "sidecar WORD --target-process: still no words" 'unexpected argument "x"' sidecar x --target-process node
+bad_input "prestop WORD --until: still no words" 'unexpected argument "x"' prestop x --until done
+bad_input "install DIR -- --name: after -- a word" 'expected one argument' install "$WORK/inst" -- --name
+# run: what comes after CMD (or after --) is CMD's.
+run run sh -c 'echo "args: $*"' sh --log-level debug --orphan-grace
+check "run CMD ... --log-level debug: CMD's (exit $CODE)" has_line '^args: --log-level debug --orphan-grace$' "$out"
+check "...not lastcall's" eval "! grep -q level=debug '$out'"
+run run --orphan-grace 1s -- sh -c 'echo "args: $*"' sh --orphan-grace 2s
+check "run -- CMD --orphan-grace 2s: CMD's, not twice (exit $CODE)" has_line '^args: --orphan-grace 2s$' "$out"
+
 done_testing

@@ -187,6 +187,52 @@ check "ForcedKill: after the stop signal" \
 check "termination message: forced_kill with the kill phase" \
 	node -e 'const m = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); process.exit(m.forced_kill === true && m.phases.kill >= 2400 && m.phases.kill <= 2900 ? 0 : 1)' "$WORK/term2"
 
+# --- the pod's own terminationGracePeriodSeconds, read at start ------------
+start_api three || not_ok "a third API server double starts"
+sa_dir "$WORK/sa3" token-three-A
+curl -fs -o /dev/null -X POST "http://127.0.0.1:$three_CTL/spec?terminationGracePeriodSeconds=3"
+# A --grace-period longer than the pod's: both logged, the pod's used.
+KUBERNETES_SERVICE_PORT=$three_API start_pid1 "$WORK/run5.log" run --drain-on TERM \
+	--listen none --control none --grace-period 20s --kill-margin 500ms --min-delay 500ms \
+	--quiet-period 200ms --pod-name web-0 --kube-dir "$WORK/sa3" \
+	--termination-log none -- "$PROBES/sigprobe" "$WORK/deaf5.out"
+RUN5_NS=$NS_PID
+wait_until 5000 has_line '^ready' "$WORK/deaf5.out"
+check "spec grace 3 s, flag 20 s: a warning with both, the smaller used" \
+	wait_until 5000 has_line 'level=warn .*event=grace_mismatch flag_ms=20000 pod_ms=3000 grace_ms=3000 ' "$WORK/run5.log"
+check "...and it says which flag to fix" \
+	has_line 'event=grace_mismatch .*fix=.*--grace-period \(LASTCALL_GRACE_PERIOD\) is longer .*set it to 3s' "$WORK/run5.log"
+check "...read with one GET of the whole pod at start" \
+	[ "$(q "$three_CTL" "s.requests.filter(r => r.method === 'GET').length")" = 1 ]
+t0=$(now_ms)
+kill -TERM "$L_PID"
+wait_exit "$RUN5_NS" 25000
+elapsed=$(($(now_ms) - t0))
+kill_ms=$(grep -oE 'event=forced_kill count=[0-9]+ ms=[0-9]+' "$WORK/run5.log" | grep -oE '[0-9]+$')
+echo "# spec 3 s with --grace-period 20s: SIGTERM to exit $elapsed ms, SIGKILL at ${kill_ms:-none} ms"
+check "spec grace: SIGKILL at 3000 - 500 ms (${kill_ms:-none} in 2400..2900)" between "${kill_ms:-0}" 2400 2900
+check "spec grace: gone within 3 s, not 19.5 ($elapsed ms)" [ "$elapsed" -lt 3000 ]
+check "spec grace: said once, though the double sends the spec at T0 too" \
+	[ "$(count_lines 'event=grace_mismatch' "$WORK/run5.log")" = 1 ]
+# A --grace-period shorter than the pod's: kept, with the warning.
+KUBERNETES_SERVICE_PORT=$three_API start_pid1 "$WORK/run6.log" run --drain-on none \
+	--listen none --control none --grace-period 2s --pod-name web-0 --kube-dir "$WORK/sa3" \
+	--termination-log none -- "$PROBES/sigprobe" "$WORK/probe6.out" --exit-on TERM
+RUN6_NS=$NS_PID
+check "spec grace 3 s, flag 2 s: the flag kept, the warning says so" \
+	wait_until 5000 has_line 'event=grace_mismatch flag_ms=2000 pod_ms=3000 grace_ms=2000 fix=.*is shorter .*set it to 3s' "$WORK/run6.log"
+kill -TERM "$L_PID"
+wait_exit "$RUN6_NS" 5000
+# No --grace-period (auto): the pod's, no warning.
+KUBERNETES_SERVICE_PORT=$three_API start_pid1 "$WORK/run7.log" run --drain-on none \
+	--listen none --control none --pod-name web-0 --kube-dir "$WORK/sa3" \
+	--termination-log none -- "$PROBES/sigprobe" "$WORK/probe7.out" --exit-on TERM
+RUN7_NS=$NS_PID
+check "spec grace 3 s, no flag: the pod's taken" \
+	wait_until 5000 has_line 'event=pod_grace spec_ms=3000 grace_ms=3000' "$WORK/run7.log"
+kill -TERM "$L_PID"
+wait_exit "$RUN7_NS" 5000
+check "...no warning" eval "! grep -q level=warn '$WORK/run7.log'"
 # --- the removal signal: EndpointSlices, under pinned traffic ---------------
 # One keep-alive connection sends a request after each answer (curl's URL
 # range reuses it): to lastcall that is traffic on a known connection, as

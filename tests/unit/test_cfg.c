@@ -63,6 +63,7 @@ static const struct cfg_opt topts_table[] = {
 static const struct cfg_cmd tcmd = {
 	.name = "test",
 	.args = "[--] CMD [ARGS...]",
+	.args_command = true,
 	.summary = "A command for the tests.",
 	.description = "Longer text.\n",
 	.opts = topts_table,
@@ -74,6 +75,15 @@ static const struct cfg_cmd tcmd_noargs = {
 	.name = "noargs",
 	.args = NULL,
 	.summary = "No arguments.",
+	.opts = topts_table,
+	.n_opts = sizeof(topts_table) / sizeof(topts_table[0]),
+};
+
+/* The same options, with positional words that are not a command. */
+static const struct cfg_cmd tcmd_words = {
+	.name = "words",
+	.args = "DIR [MORE...]",
+	.summary = "Words, then options.",
 	.opts = topts_table,
 	.n_opts = sizeof(topts_table) / sizeof(topts_table[0]),
 };
@@ -593,6 +603,52 @@ static void test_parse_unexpected_argument(void **state)
 	assert_parse_error(PARSE(&tcmd_noargs, &o, &argi, "-"), "unexpected argument");
 }
 
+/* Options after positional words (issue 16): `install /shared --name lc`. */
+static void test_parse_options_after_words(void **state)
+{
+	char *v1[] = { "words", "/shared", "--name", "lc", "-v", "more", "-t2s", NULL };
+	char *v2[] = { "words", "a", "--", "--name", "b", NULL };
+	char *v3[] = { "test", "cmd", "--name", "x", NULL };
+	struct topts o;
+	int argi;
+
+	(void)state;
+	memset(&o, 0, sizeof(o));
+	assert_int_equal(cfg_parse(&tcmd_words, &o, 7, v1, &argi, err, sizeof(err)), 0);
+	assert_string_equal(o.name, "lc");
+	assert_true(o.verbose);
+	assert_int_equal(o.timeout_ms, 2000);
+	/* Options first, the words after in their order. */
+	assert_int_equal(argi, 5);
+	assert_string_equal(v1[argi], "/shared");
+	assert_string_equal(v1[argi + 1], "more");
+
+	/* "--" ends the options: what follows is words, even "--name". */
+	memset(&o, 0, sizeof(o));
+	assert_int_equal(cfg_parse(&tcmd_words, &o, 5, v2, &argi, err, sizeof(err)), 0);
+	assert_null(o.name);
+	assert_int_equal(argi, 2);
+	assert_string_equal(v2[2], "a");
+	assert_string_equal(v2[3], "--name");
+	assert_string_equal(v2[4], "b");
+
+	/* A command's words are its own: run's CMD keeps "--name x". */
+	memset(&o, 0, sizeof(o));
+	assert_int_equal(cfg_parse(&tcmd, &o, 4, v3, &argi, err, sizeof(err)), 0);
+	assert_null(o.name);
+	assert_int_equal(argi, 1);
+	assert_string_equal(v3[2], "--name");
+
+	/* Mistakes after the words are still found. */
+	assert_parse_error(PARSE(&tcmd_words, &o, &argi, "d", "--bogus"), "unknown option");
+	assert_parse_error(PARSE(&tcmd_words, &o, &argi, "d", "--name"), "needs a value");
+	assert_parse_error(PARSE(&tcmd_words, &o, &argi, "-n", "a", "d", "--name", "b"),
+			   "given twice");
+	assert_int_equal(PARSE(&tcmd_words, &o, &argi, "d", "--help"), CFG_HELP);
+	assert_parse_error(PARSE(&tcmd_noargs, &o, &argi, "x", "-v"), "unexpected argument",
+			   "\"x\"");
+}
+
 static void test_parse_err_truncated(void **state)
 {
 	struct topts o;
@@ -678,6 +734,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_parse_env_list, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parse_env_list_max, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parse_unexpected_argument, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_parse_options_after_words, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_parse_err_truncated, setup, teardown),
 		cmocka_unit_test(test_usage),
 	};

@@ -117,6 +117,37 @@ static void test_event_body(void **state)
 			 -ENOSPC);
 }
 
+/* --grace-period against the pod's spec (issue 16). */
+static void test_grace_settle(void **state)
+{
+	char fix[256];
+
+	(void)state;
+	/* Unknown: the flag. */
+	assert_int_equal(kapi_grace_settle(20000, false, -1, fix, sizeof(fix)), 20000);
+	assert_string_equal(fix, "");
+	/* The same: nothing to say. */
+	assert_int_equal(kapi_grace_settle(30000, false, 30, fix, sizeof(fix)), 30000);
+	assert_string_equal(fix, "");
+	/* Assumed ("auto"): the pod's, longer or shorter. */
+	assert_int_equal(kapi_grace_settle(30000, true, 60, fix, sizeof(fix)), 60000);
+	assert_string_equal(fix, "");
+	assert_int_equal(kapi_grace_settle(30000, true, 5, fix, sizeof(fix)), 5000);
+	/* Given and longer: the pod's, and the flag is to fix. */
+	assert_int_equal(kapi_grace_settle(20000, false, 3, fix, sizeof(fix)), 3000);
+	assert_non_null(strstr(fix, "--grace-period"));
+	assert_non_null(strstr(fix, "longer"));
+	assert_non_null(strstr(fix, "set it to 3s"));
+	/* Given and shorter: kept (the smaller), still said. */
+	assert_int_equal(kapi_grace_settle(2000, false, 3, fix, sizeof(fix)), 2000);
+	assert_non_null(strstr(fix, "shorter"));
+	/* 0 in a spec: at least 1 s. */
+	assert_int_equal(kapi_grace_settle(30000, true, 0, fix, sizeof(fix)), 1000);
+	/* A small buffer stays terminated. */
+	assert_int_equal(kapi_grace_settle(20000, false, 3, fix, 8), 3000);
+	assert_int_equal(strlen(fix), 7);
+}
+
 static int pod(const char *json, struct kapi_pod *p, char *err)
 {
 	memset(p, 0x5a, sizeof(*p));
@@ -217,6 +248,18 @@ static void test_parse_pod(void **state)
 	assert_string_equal(p.uid, "abc");
 	assert_false(p.deleting);
 	assert_int_equal(p.deletion_grace_s, -1);
+	assert_int_equal(p.spec_grace_s, -1);
+
+	/* The whole Pod, as read at start: the spec's grace period. */
+	assert_int_equal(pod("{\"kind\":\"Pod\",\"metadata\":{\"uid\":\"abc\"},"
+			     "\"spec\":{\"terminationGracePeriodSeconds\":45}}",
+			     &p, err),
+			 0);
+	assert_int_equal(p.spec_grace_s, 45);
+	assert_int_equal(pod("{\"kind\":\"Pod\",\"metadata\":{\"uid\":\"abc\"},\"spec\":[]}", &p,
+			     err),
+			 0);
+	assert_int_equal(p.spec_grace_s, -1);
 
 	assert_int_equal(pod("{\"kind\":\"Pod\",\"metadata\":{\"uid\":\"abc\","
 			     "\"deletionTimestamp\":\"2026-11-21T07:00:00Z\","
@@ -265,6 +308,10 @@ static void test_parse_pod(void **state)
 		  "deletionGracePeriodSeconds" },
 		{ "{\"kind\":\"Pod\",\"metadata\":{\"uid\":\"a\",\"deletionGracePeriodSeconds\":1e300}}",
 		  "deletionGracePeriodSeconds" },
+		{ "{\"kind\":\"Pod\",\"metadata\":{\"uid\":\"a\"},\"spec\":{\"terminationGracePeriodSeconds\":\"30\"}}",
+		  "terminationGracePeriodSeconds" },
+		{ "{\"kind\":\"Pod\",\"metadata\":{\"uid\":\"a\"},\"spec\":{\"terminationGracePeriodSeconds\":-3}}",
+		  "terminationGracePeriodSeconds" },
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		err[0] = '\0';
@@ -326,6 +373,7 @@ int main(void)
 		cmocka_unit_test(test_gate_patch),
 		cmocka_unit_test(test_event_body),
 		cmocka_unit_test(test_parse_pod),
+		cmocka_unit_test(test_grace_settle),
 		cmocka_unit_test(test_parse_slices),
 		cmocka_unit_test(test_error_message),
 		cmocka_unit_test(test_now),
