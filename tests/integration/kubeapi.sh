@@ -6,14 +6,17 @@
 # <NAME>_CTL (its API and control ports) and accepts the token in
 # $WORK/NAME.token (API_CERT=NAME: serve $WORK/NAME.crt instead).
 # sa_dir DIR TOKEN: a service account mount. q CTL EXPR: EXPR evaluated
-# by node over the double's state (s).
+# by node over the double's state (s). ec: below.
 KUBEAPI_SERVER="$TESTS_DIR/apiserver/server.js"
 KUBEAPI_POD_UID=6d1c1e0c-0000-4000-8000-00000000c0de
 
+# ec ARGS...: a key and a certificate request (or, with -x509, a
+# certificate).
+ec() { openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes "$@" 2>/dev/null; }
+
 kubeapi_init() {
-	local ec="openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes"
-	$ec -x509 -keyout "$WORK/ca.key" -out "$WORK/ca.crt" -days 2 -subj /CN=test-cluster-ca 2>/dev/null &&
-		$ec -keyout "$WORK/api.key" -out "$WORK/api.csr" -subj /CN=kube-apiserver 2>/dev/null &&
+	ec -x509 -keyout "$WORK/ca.key" -out "$WORK/ca.crt" -days 2 -subj /CN=test-cluster-ca &&
+		ec -keyout "$WORK/api.key" -out "$WORK/api.csr" -subj /CN=kube-apiserver &&
 		openssl x509 -req -in "$WORK/api.csr" -CA "$WORK/ca.crt" -CAkey "$WORK/ca.key" \
 			-CAcreateserial -out "$WORK/api.crt" -days 2 \
 			-extfile <(printf 'subjectAltName=IP:127.0.0.1\n') 2>/dev/null &&
