@@ -70,6 +70,11 @@ const struct doctor_rule doctor_rules[] = {
 	{ "api-pod-name", "--pod-name not from the downward API (metadata.name)", DOCTOR_ERROR },
 	{ "api-rbac", "the service account may not make the API calls lastcall makes",
 	  DOCTOR_ERROR },
+	{ "api-rbac-slices",
+	  "the service account may not list EndpointSlices: no removal signal for the drain",
+	  DOCTOR_WARNING },
+	{ "close-idle-no-ptrace", "--close-idle in a container without CAP_SYS_PTRACE",
+	  DOCTOR_WARNING },
 	{ "listen-port-conflict", "two lastcalls of one pod on the same --listen port",
 	  DOCTOR_ERROR },
 	{ "nginx-sigterm", "nginx stopped with SIGTERM (fast shutdown) instead of SIGQUIT",
@@ -535,8 +540,8 @@ static bool kind_is(const cJSON *o, const char *kind)
 
 /* Whether a Role or ClusterRole of the input named by ref grants verb on
  * resource (of the core group). */
-static bool role_grants(const struct kobj_set *s, const cJSON *ref, const char *res,
-			const char *verb)
+static bool role_grants(const struct kobj_set *s, const cJSON *ref, const char *group,
+			const char *res, const char *verb)
 {
 	const char *kind = str(ref, "kind"), *name = str(ref, "name");
 
@@ -550,7 +555,7 @@ static bool role_grants(const struct kobj_set *s, const cJSON *ref, const char *
 			continue;
 		cJSON_ArrayForEach(rule, get(role, "rules"))
 		{
-			if (list_has(get(rule, "apiGroups"), "") &&
+			if (list_has(get(rule, "apiGroups"), group) &&
 			    list_has(get(rule, "resources"), res) &&
 			    list_has(get(rule, "verbs"), verb))
 				return true;
@@ -559,8 +564,8 @@ static bool role_grants(const struct kobj_set *s, const cJSON *ref, const char *
 	return false;
 }
 
-static bool sa_may(const struct kobj_set *s, const char *sa, const char *ns, const char *res,
-		   const char *verb)
+static bool sa_may(const struct kobj_set *s, const char *sa, const char *ns, const char *group,
+		   const char *res, const char *verb)
 {
 	for (size_t i = 0; i < kobj_count(s); i++) {
 		const cJSON *b = kobj_at(s, i)->obj, *sub;
@@ -575,7 +580,7 @@ static bool sa_may(const struct kobj_set *s, const char *sa, const char *ns, con
 			    !str(sub, "name") || strcmp(str(sub, "name"), sa) != 0 ||
 			    (sns && ns && strcmp(sns, ns) != 0))
 				continue;
-			if (role_grants(s, get(b, "roleRef"), res, verb))
+			if (role_grants(s, get(b, "roleRef"), group, res, verb))
 				return true;
 		}
 	}
@@ -940,6 +945,23 @@ static const cJSON *env_entry(const struct ctr *k, const char *name, char *path,
 }
 
 /* The rules on one lastcall invocation (run, sidecar or prestop). */
+/* The container may use ptrace: CAP_SYS_PTRACE added, or privileged. */
+static bool has_ptrace(const struct ctr *k)
+{
+	const cJSON *sc = get(k->c, "securityContext"), *cap;
+
+	if (cJSON_IsTrue(get(sc, "privileged")))
+		return true;
+	cJSON_ArrayForEach(cap, get(get(sc, "capabilities"), "add"))
+	{
+		if (cJSON_IsString(cap) && (strcmp(cap->valuestring, "SYS_PTRACE") == 0 ||
+					    strcmp(cap->valuestring, "CAP_SYS_PTRACE") == 0 ||
+					    strcmp(cap->valuestring, "ALL") == 0))
+			return true;
+	}
+	return false;
+}
+
 static void rule_lastcall(struct ctx *x, const struct pod *p, const struct ctr *k,
 			  const struct inv *v)
 {
@@ -1045,7 +1067,7 @@ static void rule_lastcall(struct ctx *x, const struct pod *p, const struct ctr *
 		for (size_t i = 0; i < 3; i++) {
 			size_t n = strlen(missing);
 
-			if (need[i][1] && (!sa || !sa_may(x->s, sa, p->ns, need[i][0], need[i][1])))
+			if (need[i][1] && (!sa || !sa_may(x->s, sa, p->ns, "", need[i][0], need[i][1])))
 				snprintf(missing + n, sizeof(missing) - n, "%s%s %s", n ? ", " : "",
 					 need[i][1], need[i][0]);
 		}
@@ -1060,6 +1082,25 @@ static void rule_lastcall(struct ctx *x, const struct pod *p, const struct ctr *
 			    "a ServiceAccount, a Role granting %s, and a RoleBinding (see deploy/readiness-gate/rbac.yaml)",
 			    missing);
 		}
+	}
+	if (o->kube.pod_name) {
+		const char *sa = str(p->spec, "serviceAccountName");
+
+		if (!sa || !sa_may(x->s, sa, p->ns, "discovery.k8s.io", "endpointslices", "list")) {
+			f = finding(x, "api-rbac-slices", -1, p, v->at, v->path);
+			SAY(f, why,
+			    "%s%s may not list endpointslices (discovery.k8s.io): lastcall cannot see the endpoint's removal, so keep-alive clients pinned to the pod hold the drain until --max-delay",
+			    sa ? "service account " : "the default service account", sa ? sa : "");
+			SAY(f, fix,
+			    "grant list and get on endpointslices in the discovery.k8s.io group (see deploy/readiness-gate/rbac.yaml)");
+		}
+	}
+	if (o->close_idle && !has_ptrace(k)) {
+		f = finding(x, "close-idle-no-ptrace", -1, p, v->at, v->path);
+		SAY(f, why,
+		    "--close-idle copies the app's sockets with pidfd_getfd, which the RuntimeDefault seccomp profile allows only with CAP_SYS_PTRACE: lastcall would say so and go on without it");
+		SAY(f, fix,
+		    "securityContext.capabilities.add: [SYS_PTRACE] on this container (a Pod Security level of privileged), or make the app answer Connection: close once stopping");
 	}
 	if (strcmp(v->sub, "run") == 0 && p->job && status_map_apply(&o->exit_map, 143) == 143) {
 		f = finding(x, "job-exit-143", -1, p, v->at, v->path);
