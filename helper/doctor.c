@@ -1067,7 +1067,8 @@ static void rule_lastcall(struct ctx *x, const struct pod *p, const struct ctr *
 		for (size_t i = 0; i < 3; i++) {
 			size_t n = strlen(missing);
 
-			if (need[i][1] && (!sa || !sa_may(x->s, sa, p->ns, "", need[i][0], need[i][1])))
+			if (need[i][1] &&
+			    (!sa || !sa_may(x->s, sa, p->ns, "", need[i][0], need[i][1])))
 				snprintf(missing + n, sizeof(missing) - n, "%s%s %s", n ? ", " : "",
 					 need[i][1], need[i][0]);
 		}
