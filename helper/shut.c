@@ -447,13 +447,21 @@ static void apply(struct shut *sh, unsigned act)
 	hold_arm(sh);
 }
 
+static void sample(struct shut *sh);
+
 static void on_drain_timer(struct loop *l, void *data)
 {
 	struct shut *sh = data;
 
 	(void)l;
 	sh->drain_timer = 0;
-	apply(sh, drain_tick(&sh->d, loop_now_ms()));
+	/* The propagation's quiet deadline: a sample now first. The last one
+	 * may be old (a loaded node, a slow dump), and quiet is only what a
+	 * sample saw, not what none was taken to see. */
+	if (sh->smp && drain_phase_now(&sh->d) == DRAIN_PROPAGATE)
+		sample(sh);
+	if (!sh->ended)
+		apply(sh, drain_tick(&sh->d, loop_now_ms()));
 }
 
 /* ---- sampling ---- */
