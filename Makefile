@@ -10,6 +10,10 @@
 #   make format     clang-format every C file (make test checks the layout)
 #   make fuzz       every libFuzzer target for FUZZ_SECONDS (60) each, with
 #                   its seed corpus; executions and coverage at the end
+#   make soak       SOAK_SECONDS (3600) of probes, signals and drains; RSS
+#                   and fds over time, failing if they grow
+#   make test-san   the integration suites again on an ASan+UBSan build
+#                   ($(BUILD)/san-bin/lastcall)
 #
 # Missing Debian packages are installed by `make deps` (as root), which
 # test and demo run first.
@@ -58,7 +62,7 @@ BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
 .SECONDARY:
 
-.PHONY: all deps test unit-bins probes bench bench-bins demo static static-libs static-dir install clean format \
+.PHONY: all deps test test-san soak unit-bins probes bench bench-bins demo static static-libs static-dir install clean format \
 	fuzz fuzz-bins
 
 all: $(BUILD)/lastcall
@@ -155,6 +159,13 @@ fuzz:
 
 deps:
 	@tests/deps.sh build test
+
+# Figures and a verdict, not in make test (an hour by default): see
+# tests/soak/soak.sh.
+SOAK_SECONDS ?= 3600
+soak: deps
+	@$(MAKE) --no-print-directory all probes
+	@tests/soak/soak.sh $(BUILD) $(SOAK_SECONDS)
 
 # The static build is tested too: the integration suites run again on it,
 # and the container suite builds the image that ships it.
