@@ -173,6 +173,14 @@ test: deps
 	@$(MAKE) --no-print-directory all unit-bins probes static
 	@tests/run.sh $(BUILD)
 
+# The integration suites on an ASan+UBSan build of lastcall, in a build
+# directory of its own (the unit tests always are): the I/O shell is
+# checked too. Not in make test (its time); .ci/run runs it after.
+SAN_BUILD := $(BUILD)/san-bin
+test-san: deps
+	@$(MAKE) --no-print-directory BUILD=$(SAN_BUILD) SANITIZE=1 all probes
+	@LASTCALL_SANITIZED=1 tests/run.sh $(SAN_BUILD)
+
 unit-bins: $(UNIT_BINS)
 bench-bins: $(BENCH_BINS)
 
