@@ -98,9 +98,8 @@ for t in "$here"/integration/test_*.sh; do
 done
 # The static binary (make static), the one the image ships, built with
 # musl and mbedTLS, through the same suites; the container and seccomp
-# suites already
-# runs it, and the docs, manifests and layout suites do not depend on the
-# build.
+# suites already run it, and the docs, manifests and layout suites do not
+# depend on the build.
 if [ -x "$build/static/lastcall" ]; then
 	for t in "$here"/integration/test_*.sh; do
 		case "$(basename "$t" .sh)" in test_container|test_seccomp|test_docs|test_deploy|test_format) continue ;; esac
