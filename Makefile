@@ -216,7 +216,7 @@ install: $(BUILD)/lastcall
 
 # Lays every C file out as .clang-format says (make test checks it).
 format:
-	clang-format -i helper/*.c helper/*.h tests/unit/*.c tests/probe/*.c tests/bench/*.c \
+	clang-format -i helper/*.c helper/*.h tests/unit/*.c tests/unit/*.h tests/probe/*.c tests/bench/*.c \
 		tests/fuzz/*.c tests/fuzz/*.h
 
 clean:
