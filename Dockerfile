@@ -1,9 +1,14 @@
 # lastcall: one static binary (musl) in an empty image.
 #
 #   podman build -t lastcall .        (docker build works the same)
-#   podman build --platform linux/amd64,linux/arm64 --manifest lastcall .
-#                                     (one image for both architectures;
-#                                     docker buildx build --platform ...)
+#
+# One image for both architectures (a manifest list):
+#   podman build --platform linux/amd64,linux/arm64 \
+#       --build-arg BUILDPLATFORM=linux/amd64 --manifest lastcall .
+#   docker buildx build --platform linux/amd64,linux/arm64 -t lastcall .  (untried)
+# podman 4.3 does not set $BUILDPLATFORM for FROM (the builder would be of
+# the target's platform, emulated): pass the build machine's own, as above
+# on amd64. docker sets it.
 #
 # The builder runs the same `make static` as a Debian machine does, from
 # Debian's source packages, on the build machine's own platform: for

@@ -134,6 +134,7 @@ void conn_compare(const struct conn *prev, size_t n_prev, struct conn *cur, size
 		const struct conn *p = NULL;
 
 		c->pending = false;
+		c->idle = false;
 		if (c->state != CONN_TCP_ESTABLISHED || !port_in(c->lport, ports, n_ports))
 			continue;
 		st.established++;
@@ -149,6 +150,8 @@ void conn_compare(const struct conn *prev, size_t n_prev, struct conn *cur, size
 		c->pending = conn_pending(c, p);
 		if (conn_busy(c, p))
 			st.busy++;
+		else if (p && c->has_bytes && c->bytes_received == p->bytes_received)
+			c->idle = true;
 	}
 	*ret = st;
 }
@@ -262,8 +265,10 @@ int conn_dump(uint32_t state_mask, const uint16_t *ports, size_t n_ports, struct
 		r = dump_family(&nl, seq + 1, AF_INET6, state_mask, bc, bc_len, &ctx);
 	if (r == 0 && ctx.n == 0 && ctx.dropped)
 		r = -ENOBUFS;
-	if (r == 0)
+	if (r == 0) {
 		*ret_n = ctx.n;
+		r = ctx.dropped > INT32_MAX ? INT32_MAX : (int)ctx.dropped;
+	}
 	nl_close(&nl);
 	return r;
 }
@@ -275,18 +280,7 @@ static int cmp_inode(const void *a, const void *b)
 	return x->inode < y->inode ? -1 : x->inode > y->inode;
 }
 
-/*
- * Marks owned[i] for each listening socket ls[i] (sorted by inode) that
- * pid holds: its /proc/PID/fd links read "socket:[INODE]". Matching as
- * the links are read keeps no list of the process's sockets, so a server
- * with many thousands of connections is read whole. 0, also when pid is
- * gone (nothing of it to find); -EACCES when its fds are not ours to read
- * (another user's); any other failure to open or read the directory is
- * its negative errno: the caller must not take what it could not see for
- * "listens nowhere" (opening /proc/PID/fd takes a descriptor, which a
- * process at its RLIMIT_NOFILE does not have: EMFILE).
- */
-static int pid_listeners(pid_t pid, const struct conn *ls, size_t n_ls, bool *owned)
+int conn_pid_sockets(pid_t pid, conn_socket_fn *fn, void *data)
 {
 	char path[64], link[64];
 	struct dirent *de;
@@ -300,11 +294,16 @@ static int pid_listeners(pid_t pid, const struct conn *ls, size_t n_ls, bool *ow
 			return 0;
 		return errno == EACCES || errno == EPERM ? -EACCES : -errno;
 	}
-	for (;;) {
-		struct conn key, *hit;
+	for (size_t seen = 0;; seen++) {
 		unsigned long ino;
 		ssize_t len;
+		long fd;
+		char *end;
 
+		if (seen == CONN_PID_FDS_MAX) {
+			r = -E2BIG;
+			break;
+		}
 		errno = 0;
 		de = readdir(dir);
 		if (!de) {
@@ -316,20 +315,50 @@ static int pid_listeners(pid_t pid, const struct conn *ls, size_t n_ls, bool *ow
 		if (de->d_name[0] == '.')
 			continue;
 		/* One link that cannot be read (the fd closed since readdir)
-		 * hides only itself, and takes no descriptor. */
+		 * hides only itself, and takes no descriptor; one we may not
+		 * read (a process not dumpable, not ours) hides them all. */
 		len = readlinkat(dirfd(dir), de->d_name, link, sizeof(link) - 1);
+		if (len < 0 && (errno == EACCES || errno == EPERM)) {
+			r = -EACCES;
+			break;
+		}
 		if (len <= 0)
 			continue;
 		link[len] = '\0';
 		if (sscanf(link, "socket:[%lu]", &ino) != 1)
 			continue;
-		key.inode = (uint32_t)ino;
-		hit = bsearch(&key, ls, n_ls, sizeof(*ls), cmp_inode);
-		if (hit)
-			owned[hit - ls] = true;
+		fd = strtol(de->d_name, &end, 10);
+		if (*end || fd < 0 || fd > INT32_MAX)
+			continue;
+		r = fn((int)fd, (uint32_t)ino, data);
+		if (r < 0)
+			break;
 	}
 	closedir(dir);
-	return r;
+	return r < 0 ? r : 0;
+}
+
+struct owned_ctx {
+	const struct conn *ls;
+	size_t n_ls;
+	bool *owned;
+};
+
+/* Marks owned[i] for the listening socket ls[i] (sorted by inode) that
+ * holds inode. Matching as the links are read keeps no list of the
+ * process's sockets, so a server with many thousands of connections is
+ * read whole. */
+static int mark_owned(int fd, uint32_t inode, void *data)
+{
+	struct owned_ctx *ctx = data;
+	struct conn key, *hit;
+
+	(void)fd;
+	key.inode = inode;
+	hit = bsearch(&key, ctx->ls, ctx->n_ls, sizeof(*ctx->ls), cmp_inode);
+	if (hit)
+		ctx->owned[hit - ctx->ls] = true;
+	return 0;
 }
 
 int conn_listen_ports(const pid_t *pids, size_t n_pids, uint16_t *ports, size_t cap, size_t *ret_n)
@@ -353,7 +382,9 @@ int conn_listen_ports(const pid_t *pids, size_t n_pids, uint16_t *ports, size_t 
 	for (size_t i = 0; i < n_ls; i++)
 		owned[i] = pids == NULL;
 	for (size_t i = 0; i < n_pids && pids; i++) {
-		r = pid_listeners(pids[i], ls, n_ls, owned);
+		struct owned_ctx ctx = { ls, n_ls, owned };
+
+		r = conn_pid_sockets(pids[i], mark_owned, &ctx);
 		if (r == -EACCES)
 			denied = true;
 		else if (r < 0)

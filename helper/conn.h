@@ -35,6 +35,7 @@ struct conn {
 	bool has_info;	     /* tcp_info was present */
 	bool has_bytes;	     /* ...with the byte counters (Linux 4.1+) */
 	bool pending;	     /* a request not answered yet (set by conn_compare) */
+	bool idle;	     /* nothing moved since the last dump (conn_compare) */
 };
 
 /*
@@ -70,7 +71,10 @@ struct conn_stats {
 /*
  * Counts the established connections of cur on one of ports (all when
  * n_ports is 0) and compares them with prev (both sorted), setting
- * cur[i].pending for the next comparison. Pure.
+ * cur[i].pending for the next comparison, and cur[i].idle for a known
+ * connection with nothing queued, no request pending and not a byte
+ * either way since prev: between requests, for as long as a sample
+ * interval. Pure.
  */
 void conn_compare(const struct conn *prev, size_t n_prev, struct conn *cur, size_t n_cur,
 		  const uint16_t *ports, size_t n_ports, struct conn_stats *ret);
@@ -88,11 +92,27 @@ int conn_bytecode_ports(const uint16_t *ports, size_t n_ports, void *buf, size_t
  * Dumps the TCP sockets (IPv4 and IPv6) in the states of state_mask
  * (1 << CONN_TCP_ESTABLISHED...) into out; with n_ports > 0 only those
  * whose local port is one of ports, filtered in the kernel. Returns 0
- * (with *ret_n; more than cap are dropped and counted as -ENOBUFS only if
- * nothing fit) or a negative errno.
+ * with *ret_n, or with more than cap the number left out (positive, with
+ * *ret_n == cap; -ENOBUFS when cap is 0), or a negative errno.
  */
 int conn_dump(uint32_t state_mask, const uint16_t *ports, size_t n_ports, struct conn *out,
 	      size_t cap, size_t *ret_n);
+
+/* Called with each socket descriptor of a process and its inode; a
+ * negative errno stops the walk and is returned. */
+typedef int conn_socket_fn(int fd, uint32_t inode, void *data);
+
+/*
+ * Calls fn for each socket among pid's descriptors (/proc/PID/fd links
+ * "socket:[INODE]"). 0, also when pid is gone (nothing of it to find);
+ * -EACCES when its fds are not ours to read (another user's, not
+ * dumpable); -E2BIG past CONN_PID_FDS_MAX descriptors; any other failure
+ * to open or read the directory is its negative errno: a caller must not
+ * take what it could not see for "nothing there" (opening /proc/PID/fd
+ * takes a descriptor, which a process at its RLIMIT_NOFILE does not have:
+ * EMFILE).
+ */
+int conn_pid_sockets(pid_t pid, conn_socket_fn *fn, void *data);
 
 /*
  * The TCP ports on which the processes pids listen: their socket inodes

@@ -81,6 +81,10 @@ void drain_init(struct drain *d, const struct drain_budget *fitted)
 	d->phase = DRAIN_SERVING;
 	d->t0 = -1;
 	d->last_traffic = -1;
+	d->last_conn = -1;
+	d->last_request = -1;
+	d->pinned_at = -1;
+	d->removed_at = -1;
 	d->inflight = -1;
 	for (int i = 0; i < DRAIN_PHASES; i++)
 		d->at[i] = -1;
@@ -104,6 +108,11 @@ int64_t drain_since_t0(const struct drain *d, int64_t now)
 int64_t drain_phase_ms(const struct drain *d, enum drain_phase p)
 {
 	return p >= DRAIN_PHASES || d->t0 < 0 || d->at[p] < 0 ? -1 : d->at[p] - d->t0;
+}
+
+int64_t drain_pinned_ms(const struct drain *d)
+{
+	return d->pinned_at < 0 ? -1 : d->pinned_at - d->t0;
 }
 
 const struct drain_budget *drain_budget(const struct drain *d)
@@ -148,9 +157,30 @@ static int64_t propagate_end(const struct drain *d)
 	int64_t quiet_from = d->last_traffic > d->t0 ? d->last_traffic : d->t0;
 	int64_t end = quiet_from + d->b.quiet_ms;
 
+	/* The endpoint is gone from every proxy: only new connections still
+	 * tell of one that lags; requests on known ones are pinned. */
+	if (d->removed_at >= 0) {
+		int64_t synced = d->removed_at + d->b.proxy_sync_ms;
+		int64_t conn_from = d->last_conn > d->t0 ? d->last_conn : d->t0;
+		int64_t by_conn = conn_from + d->b.quiet_ms;
+		int64_t removed_end = synced > by_conn ? synced : by_conn;
+
+		if (removed_end < end)
+			end = removed_end;
+	}
 	if (end < floor)
 		end = floor;
 	return end < cap ? end : cap;
+}
+
+/* Propagation is over and only pinned traffic is left: requests keep
+ * coming on known connections, none on a new one (drain_traffic). */
+static bool pinned(const struct drain *d, int64_t now)
+{
+	int64_t conn_from = d->last_conn > d->t0 ? d->last_conn : d->t0;
+
+	return d->inflight > 0 && d->last_request >= 0 && now - d->last_request <= d->b.quiet_ms &&
+	       now - conn_from >= d->b.quiet_ms;
 }
 
 /* Moves through every phase whose end condition holds at now. */
@@ -175,8 +205,12 @@ static unsigned advance(struct drain *d, int64_t now)
 			break;
 		case DRAIN_DRAIN:
 			if (d->child_gone || d->idle_samples >= DRAIN_IDLE_SAMPLES ||
-			    now >= drain_stop_at(d))
+			    now >= drain_stop_at(d)) {
 				act |= enter(d, DRAIN_STOP, now);
+			} else if (pinned(d, now)) {
+				d->pinned_at = now;
+				act |= enter(d, DRAIN_STOP, now) | DRAIN_ACT_PINNED;
+			}
 			break;
 		default:
 			break;
@@ -195,11 +229,24 @@ unsigned drain_trigger(struct drain *d, int64_t now)
 	return enter(d, DRAIN_UNREADY, now) | advance(d, now);
 }
 
-unsigned drain_traffic(struct drain *d, int64_t now, bool new_traffic)
+unsigned drain_traffic(struct drain *d, int64_t now, int new_conns, int new_requests)
 {
-	if (new_traffic)
+	if (new_conns > 0)
+		d->last_conn = now;
+	if (new_requests > 0)
+		d->last_request = now;
+	if (new_conns > 0 || new_requests > 0)
 		d->last_traffic = now;
 	return d->phase == DRAIN_SERVING ? 0 : advance(d, now);
+}
+
+unsigned drain_removed(struct drain *d, int64_t now)
+{
+	if (d->phase == DRAIN_SERVING)
+		return 0;
+	if (d->removed_at < 0)
+		d->removed_at = now;
+	return advance(d, now);
 }
 
 unsigned drain_inflight(struct drain *d, int64_t now, int inflight)

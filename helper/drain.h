@@ -5,7 +5,8 @@
  *   unready    readiness off (the caller flips /readyz, posts to the app)
  *   propagate  at least min_delay, then until no new connection or request
  *              for quiet, capped by max_delay and the budget
- *   drain      until no connection has a request in flight, or the budget
+ *   drain      until no connection has a request in flight, or the budget,
+ *              or only pinned traffic is left (below)
  *   stop       the stop signal goes out; wait for the app to exit
  *   kill       at T0 + grace - kill_margin: SIGKILL whatever is left
  *   done       the app and every leftover are gone
@@ -36,6 +37,7 @@ enum drain_action {
 	DRAIN_ACT_STOP = 2,    /* send the stop signal */
 	DRAIN_ACT_KILL = 4,    /* SIGKILL every process left */
 	DRAIN_ACT_PHASE = 8,   /* the phase changed: log it */
+	DRAIN_ACT_PINNED = 16, /* the stop comes early: only pinned traffic is left */
 };
 
 struct drain_budget {
@@ -45,6 +47,7 @@ struct drain_budget {
 	int64_t min_delay_ms;
 	int64_t quiet_ms;
 	int64_t max_delay_ms;
+	int64_t proxy_sync_ms; /* removal seen in the API -> every proxy follows */
 };
 
 /*
@@ -62,6 +65,10 @@ struct drain {
 	int64_t t0;
 	int64_t at[DRAIN_PHASES]; /* when each phase began, -1 if not */
 	int64_t last_traffic;	  /* last new connection or request seen */
+	int64_t last_conn;	  /* last new connection seen */
+	int64_t last_request;	  /* last request on a known connection */
+	int64_t pinned_at;	  /* when only pinned traffic was left, -1 */
+	int64_t removed_at;	  /* the endpoint's removal seen in the API, -1 */
 	int inflight;		  /* last sample, -1 when unknown */
 	int idle_samples;	  /* consecutive samples with nothing in flight */
 	bool child_gone;	  /* the main child exited */
@@ -71,8 +78,34 @@ void drain_init(struct drain *d, const struct drain_budget *fitted);
 
 /* The first trigger starts the drain at now; later ones change nothing. */
 unsigned drain_trigger(struct drain *d, int64_t now);
-/* A traffic sample: new_traffic when a new connection or request was seen. */
-unsigned drain_traffic(struct drain *d, int64_t now, bool new_traffic);
+/*
+ * A traffic sample: new connections, and requests on known ones, since the
+ * last sample.
+ *
+ * Pinned traffic: kube-proxy leaves the conntrack entries of established
+ * connections alone when an endpoint goes (kubernetes#102631), so a
+ * keep-alive client keeps sending over its old connection for as long as
+ * it uses it; only new connections go elsewhere. At the TCP level that
+ * looks like an L7 balancer's pooled connections before it removes the
+ * endpoint, so the verdict waits for what tells them apart: propagation
+ * over (quiet, or capped by max_delay), requests still arriving on old
+ * connections within the quiet period, and no new connection for as long.
+ * Waiting cannot end that traffic, only the app closing its connections
+ * can: the stop signal goes then (DRAIN_ACT_PINNED with DRAIN_ACT_STOP).
+ * A connection busy with a long request, with no new requests, is waited
+ * for as before.
+ */
+unsigned drain_traffic(struct drain *d, int64_t now, int new_conns, int new_requests);
+/*
+ * The API says every EndpointSlice that listed this pod has it not ready
+ * (or no longer lists it): the proxies stop sending new connections once
+ * they have synced, proxy_sync_ms later. From then propagation ends when
+ * no new connection has come for the quiet period, whatever requests
+ * still arrive on known ones (pinned: drain_traffic), and the pinned
+ * verdict can follow at once. The first call counts; it changes nothing
+ * before the drain.
+ */
+unsigned drain_removed(struct drain *d, int64_t now);
 /* An in-flight sample; inflight < 0 is a failed sample (ignored). The drain
  * ends after DRAIN_IDLE_SAMPLES samples in a row with nothing in flight, so
  * a request arriving within the clock tick of the last answer is not missed. */
@@ -101,6 +134,9 @@ int64_t drain_since_t0(const struct drain *d, int64_t now);
 int64_t drain_phase_ms(const struct drain *d, enum drain_phase p);
 /* The budget in force (fitted; shrunk by drain_refit). */
 const struct drain_budget *drain_budget(const struct drain *d);
+
+/* ms from T0 to the pinned verdict, or -1. */
+int64_t drain_pinned_ms(const struct drain *d);
 
 /* The next time drain_tick must run, or -1 when no deadline is pending. */
 int64_t drain_next_deadline(const struct drain *d);

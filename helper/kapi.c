@@ -176,6 +176,114 @@ out:
 	return r;
 }
 
+/* One slice: its name, and this pod's endpoint in it. */
+static int parse_slice(const cJSON *sl, const char *pod, struct kapi_slice *ret, char *err,
+		       size_t errlen)
+{
+	const cJSON *meta = cJSON_GetObjectItemCaseSensitive(sl, "metadata");
+	const cJSON *name = meta ? cJSON_GetObjectItemCaseSensitive(meta, "name") : NULL;
+	const cJSON *eps = cJSON_GetObjectItemCaseSensitive(sl, "endpoints");
+	const cJSON *ep;
+	struct kapi_slice v = { .listed = false };
+
+	if (!cJSON_IsObject(sl) || !cJSON_IsString(name) ||
+	    strlen(name->valuestring) >= sizeof(v.name)) {
+		snprintf(err, errlen, "an EndpointSlice without metadata.name");
+		return -EINVAL;
+	}
+	snprintf(v.name, sizeof(v.name), "%s", name->valuestring);
+	/* endpoints may be null or absent: no endpoint at all. */
+	if (eps && !cJSON_IsNull(eps) && !cJSON_IsArray(eps)) {
+		snprintf(err, errlen, "endpoints of %s is not a list", v.name);
+		return -EINVAL;
+	}
+	if (!cJSON_IsArray(eps))
+		eps = NULL;
+	cJSON_ArrayForEach(ep, eps)
+	{
+		const cJSON *ref = cJSON_GetObjectItemCaseSensitive(ep, "targetRef");
+		const cJSON *kind = cJSON_GetObjectItemCaseSensitive(ref, "kind");
+		const cJSON *rname = cJSON_GetObjectItemCaseSensitive(ref, "name");
+		const cJSON *cond = cJSON_GetObjectItemCaseSensitive(ep, "conditions");
+		const cJSON *ready = cJSON_GetObjectItemCaseSensitive(cond, "ready");
+
+		if (!cJSON_IsString(kind) || strcmp(kind->valuestring, "Pod") != 0 ||
+		    !cJSON_IsString(rname) || strcmp(rname->valuestring, pod) != 0)
+			continue;
+		if (ready && !cJSON_IsNull(ready) && !cJSON_IsBool(ready)) {
+			snprintf(err, errlen, "conditions.ready in %s is not a boolean", v.name);
+			return -EINVAL;
+		}
+		/* Listed twice (one address per family): ready if either is. */
+		v.ready = (v.listed && v.ready) || !cJSON_IsFalse(ready);
+		v.listed = true;
+	}
+	*ret = v;
+	return 0;
+}
+
+int kapi_parse_slices(const char *json, size_t len, const char *pod, struct kapi_slices *ret,
+		      char *err, size_t errlen)
+{
+	cJSON *root = cJSON_ParseWithLength(json, len);
+	const cJSON *kind, *items, *item, *meta, *cont;
+	struct kapi_slices *out = ret;
+	struct kapi_slice v;
+	int r = -EINVAL;
+
+	memset(out, 0, sizeof(*out));
+	if (!root) {
+		snprintf(err, errlen, "not JSON");
+		return -EINVAL;
+	}
+	kind = cJSON_GetObjectItemCaseSensitive(root, "kind");
+	if (!cJSON_IsObject(root) || !cJSON_IsString(kind)) {
+		snprintf(err, errlen, "not an EndpointSlice or a list of them");
+		goto out;
+	}
+	if (strcmp(kind->valuestring, "EndpointSlice") == 0) {
+		r = parse_slice(root, pod, &out->v[0], err, errlen);
+		out->n = r == 0;
+		goto out;
+	}
+	if (strcmp(kind->valuestring, "EndpointSliceList") != 0) {
+		snprintf(err, errlen, "not an EndpointSlice or a list of them");
+		goto out;
+	}
+	items = cJSON_GetObjectItemCaseSensitive(root, "items");
+	if (items && !cJSON_IsNull(items) && !cJSON_IsArray(items)) {
+		snprintf(err, errlen, "items is not a list");
+		goto out;
+	}
+	if (!cJSON_IsArray(items))
+		items = NULL;
+	cJSON_ArrayForEach(item, items)
+	{
+		if (parse_slice(item, pod, &v, err, errlen) < 0)
+			goto out;
+		if (!v.listed)
+			continue;
+		if (out->n < KAPI_SLICES_MAX)
+			out->v[out->n++] = v;
+		else
+			out->more++;
+	}
+	meta = cJSON_GetObjectItemCaseSensitive(root, "metadata");
+	cont = meta ? cJSON_GetObjectItemCaseSensitive(meta, "continue") : NULL;
+	if (cJSON_IsString(cont)) {
+		if (strlen(cont->valuestring) >= sizeof(out->cont)) {
+			snprintf(err, errlen, "metadata.continue is longer than %d bytes",
+				 KAPI_CONTINUE_MAX - 1);
+			goto out;
+		}
+		snprintf(out->cont, sizeof(out->cont), "%s", cont->valuestring);
+	}
+	r = 0;
+out:
+	cJSON_Delete(root);
+	return r;
+}
+
 int kapi_event_body(char *buf, size_t size, const char *ns, const char *pod, const char *uid,
 		    const char *reason, const char *type, const char *message,
 		    const char *now_rfc3339)
@@ -248,18 +356,18 @@ void kapi_error_message(const char *body, size_t len, char *buf, size_t size)
 
 /* ---- the client ---- */
 
-enum kapi_call { KAPI_GATE, KAPI_POD, KAPI_EVENT, KAPI_CALLS };
+enum kapi_call { KAPI_GATE, KAPI_POD, KAPI_EVENT, KAPI_SLICES, KAPI_CALLS };
 
 /* Only the pod's metadata (no spec, no status: all lastcall reads is in
  * it), from API servers that can (1.15 on); others send the Pod. */
 #define KAPI_ACCEPT_METADATA \
 	"application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
 
-static const char *const call_names[KAPI_CALLS] = { "gate", "get_pod", "event" };
+static const char *const call_names[KAPI_CALLS] = { "gate", "get_pod", "event", "slices" };
 
 /* Two gate patches (the old wish in flight, the new one), two GETs (the
- * uid at start, the grace at T0), an Event. */
-#define KAPI_REQS 5
+ * uid at start, the grace at T0), an Event, a read of each slice. */
+#define KAPI_REQS (5 + KAPI_SLICES_MAX)
 
 struct kapi_req {
 	struct kapi *k;
@@ -267,6 +375,7 @@ struct kapi_req {
 	bool busy;
 	int value;    /* gate: the status it sets */
 	uint64_t seq; /* gate: the order it was sent in */
+	int slice;    /* slices: the one read, -1 for a page of the list */
 };
 
 struct kapi_queued {
@@ -296,6 +405,14 @@ struct kapi {
 	uint64_t have_seq; /* the seq of the one gate_have is from */
 	int64_t gate_retry_at;
 	int64_t gate_backoff_ms;
+
+	/* The EndpointSlices listing this pod (kapi_watch_slices). */
+	enum { SLICES_OFF, SLICES_LISTING, SLICES_READING, SLICES_DONE } sl_state;
+	struct kapi_slice sl[KAPI_SLICES_MAX];
+	bool sl_gone[KAPI_SLICES_MAX]; /* the pod is not ready in it, or gone */
+	size_t sl_n, sl_more, sl_pages, sl_waiting;
+	int sl_timer;
+	char sl_cont[KAPI_CONTINUE_MAX];
 
 	struct kapi_queued events[KAPI_EVENTS_MAX];
 	size_t ev_head, ev_n;
@@ -400,6 +517,7 @@ void kapi_free(struct kapi *k)
 	if (k->ev_n + k->ev_busy + k->ev_dropped > 0)
 		log_warn("kube_events_dropped", "count=%zu", k->ev_n + k->ev_busy + k->ev_dropped);
 	loop_timer_cancel(k->loop, k->retry_timer);
+	loop_timer_cancel(k->loop, k->sl_timer);
 	free(k);
 }
 
@@ -467,6 +585,8 @@ static void gate_backoff(struct kapi *k)
 	loop_timer_add(k->loop, k->gate_retry_at, on_retry_timer, k, &k->retry_timer);
 }
 
+static void slices_answer(struct kapi *k, int slice, const struct fetch_result *r, bool ok);
+
 static void on_done(void *data, const struct fetch_result *r)
 {
 	struct kapi_req *q = data;
@@ -514,6 +634,9 @@ static void on_done(void *data, const struct fetch_result *r)
 	case KAPI_EVENT:
 		k->ev_busy = false;
 		event_kick(k);
+		break;
+	case KAPI_SLICES:
+		slices_answer(k, q->slice, r, ok);
 		break;
 	default:
 		break;
@@ -694,4 +817,173 @@ void kapi_event(struct kapi *k, const char *reason, bool warning, const char *fm
 	kapi_now(e->time, sizeof(e->time), false);
 	k->ev_n++;
 	event_kick(k);
+}
+
+/* ---- EndpointSlices: the removal signal ---- */
+
+/* The continue token in a query: percent-encoded but for the unreserved. */
+static void query_escape(const char *in, char *out, size_t size)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t n = 0;
+
+	for (; *in && n + 4 < size; in++) {
+		unsigned char c = (unsigned char)*in;
+
+		if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+		    c == '-' || c == '.' || c == '_' || c == '~') {
+			out[n++] = (char)c;
+		} else {
+			out[n++] = '%';
+			out[n++] = hex[c >> 4];
+			out[n++] = hex[c & 15];
+		}
+	}
+	out[n] = '\0';
+}
+
+static void slices_done(struct kapi *k)
+{
+	k->sl_state = SLICES_DONE;
+	loop_timer_cancel(k->loop, k->sl_timer);
+	k->sl_timer = 0;
+}
+
+/* One page of the namespace's slices. */
+static void slices_list(struct kapi *k)
+{
+	char path[KAPI_NAME_MAX + KAPI_CONTINUE_MAX * 3 + 128], cont[KAPI_CONTINUE_MAX * 3 + 1];
+	struct kapi_req *q;
+
+	cont[0] = '\0';
+	query_escape(k->sl_cont, cont, sizeof(cont));
+	snprintf(path, sizeof(path),
+		 "/apis/discovery.k8s.io/v1/namespaces/%s/endpointslices?limit=%d%s%s", k->ns,
+		 KAPI_SLICES_PAGE, cont[0] ? "&continue=" : "", cont);
+	k->sl_pages++;
+	if (start(k, KAPI_SLICES, "GET", path, NULL, NULL, &q) < 0) {
+		slices_done(k);
+		return;
+	}
+	q->slice = -1;
+	k->sl_waiting = 1;
+}
+
+/* Reads again each slice that still has the pod ready. */
+static void slices_read(struct kapi *k)
+{
+	char path[KAPI_NAME_MAX * 2 + 128];
+	struct kapi_req *q;
+
+	k->sl_waiting = 0;
+	for (size_t i = 0; i < k->sl_n; i++) {
+		if (k->sl_gone[i])
+			continue;
+		snprintf(path, sizeof(path),
+			 "/apis/discovery.k8s.io/v1/namespaces/%s/endpointslices/%s", k->ns,
+			 k->sl[i].name);
+		if (start(k, KAPI_SLICES, "GET", path, NULL, NULL, &q) < 0)
+			continue;
+		q->slice = (int)i;
+		k->sl_waiting++;
+	}
+}
+
+static void on_slices_timer(struct loop *l, void *data)
+{
+	struct kapi *k = data;
+
+	(void)l;
+	k->sl_timer = 0;
+	if (k->sl_state == SLICES_READING)
+		slices_read(k);
+}
+
+/* The round's answers are in: removed everywhere, or read again later. */
+static void slices_round(struct kapi *k)
+{
+	size_t gone = 0;
+
+	for (size_t i = 0; i < k->sl_n; i++)
+		gone += k->sl_gone[i];
+	if (gone == k->sl_n) {
+		slices_done(k);
+		if (k->ops->removed)
+			k->ops->removed(k->data, k->sl_n);
+		return;
+	}
+	loop_timer_cancel(k->loop, k->sl_timer);
+	k->sl_timer = 0;
+	if (loop_timer_add(k->loop, loop_now_ms() + KAPI_SLICES_POLL_MS, on_slices_timer, k,
+			   &k->sl_timer) < 0)
+		slices_done(k);
+}
+
+static void slices_answer(struct kapi *k, int slice, const struct fetch_result *r, bool ok)
+{
+	struct kapi_slices got;
+	char err[256];
+
+	if (k->sl_waiting > 0)
+		k->sl_waiting--;
+	if (k->sl_state == SLICES_DONE || k->sl_state == SLICES_OFF)
+		return;
+	/* A slice deleted since the list lists nobody. */
+	if (slice >= 0 && r->status == 404) {
+		k->sl_gone[slice] = true;
+		ok = false;
+	} else if (ok &&
+		   kapi_parse_slices(r->body, r->len, k->c.pod_name, &got, err, sizeof(err)) < 0) {
+		log_warn("kube_api_bad_answer", "call=slices error=\"%s\"", err);
+		ok = false;
+	}
+	if (k->sl_state == SLICES_LISTING) {
+		if (!ok) {
+			/* Refused (RBAC) or failing: the drain goes by traffic. */
+			slices_done(k);
+			log_warn("endpoints_unknown", "hint=%s",
+				 "give the service account list on endpointslices "
+				 "(discovery.k8s.io) to end propagation on the removal");
+			return;
+		}
+		for (size_t i = 0; i < got.n && k->sl_n < KAPI_SLICES_MAX; i++) {
+			k->sl[k->sl_n] = got.v[i];
+			k->sl_gone[k->sl_n] = !got.v[i].ready;
+			k->sl_n++;
+		}
+		k->sl_more += got.more;
+		snprintf(k->sl_cont, sizeof(k->sl_cont), "%s", got.cont);
+		if (got.cont[0] && k->sl_pages < KAPI_SLICES_PAGES) {
+			slices_list(k);
+			return;
+		}
+		if (k->sl_n == 0) {
+			slices_done(k);
+			log_info("endpoints_unknown", "slices=0 hint=%s",
+				 "no EndpointSlice lists this pod: no Service selects it");
+			return;
+		}
+		log_info("endpoint_slices", "slices=%zu more=%zu", k->sl_n, k->sl_more);
+		k->sl_state = SLICES_READING;
+		slices_round(k);
+		return;
+	}
+	if (ok && slice >= 0 && got.n == 1)
+		k->sl_gone[slice] = !got.v[0].listed || !got.v[0].ready;
+	if (k->sl_waiting == 0)
+		slices_round(k);
+}
+
+void kapi_watch_slices(struct kapi *k)
+{
+	if (!k || k->sl_state != SLICES_OFF)
+		return;
+	k->sl_state = SLICES_LISTING;
+	slices_list(k);
+}
+
+void kapi_unwatch_slices(struct kapi *k)
+{
+	if (k && k->sl_state != SLICES_OFF)
+		slices_done(k);
 }

@@ -62,6 +62,31 @@ int kapi_event_body(char *buf, size_t size, const char *ns, const char *pod, con
 		    const char *reason, const char *type, const char *message,
 		    const char *now_rfc3339);
 
+/* This pod in an EndpointSlice: listed (an endpoint whose targetRef is
+ * the Pod pod), and then whether ready (conditions.ready; unset counts as
+ * ready, as the API says consumers should take it). */
+struct kapi_slice {
+	char name[KAPI_NAME_MAX];
+	bool listed;
+	bool ready;
+};
+
+struct kapi_slices {
+	struct kapi_slice v[KAPI_SLICES_MAX];
+	size_t n;
+	size_t more;		      /* listing the pod, past KAPI_SLICES_MAX */
+	char cont[KAPI_CONTINUE_MAX]; /* a list's metadata.continue, or "" */
+};
+
+/*
+ * Parses an EndpointSliceList (the slices that list the Pod pod go in
+ * ret->v) or one EndpointSlice (ret->v[0] whether it lists it or not).
+ * -EINVAL with a one-line reason in err when it is neither, or its
+ * fields have the wrong types. Pure.
+ */
+int kapi_parse_slices(const char *json, size_t len, const char *pod, struct kapi_slices *ret,
+		      char *err, size_t errlen);
+
 /* "2026-11-21T07:00:18Z" (seconds) or with microseconds (MicroTime). */
 void kapi_now(char *buf, size_t size, bool micro);
 
@@ -76,6 +101,9 @@ struct kapi_ops {
 	void (*gate_done)(void *data, bool status, long http);
 	/* GET pod ended: pod, or NULL when it failed. */
 	void (*pod)(void *data, const struct kapi_pod *pod);
+	/* Every EndpointSlice that listed this pod has it not ready, or no
+	 * longer lists it (n of them); once. */
+	void (*removed)(void *data, size_t n);
 };
 
 /*
@@ -98,6 +126,16 @@ void kapi_free(struct kapi *k);
 void kapi_gate(struct kapi *k, bool status);
 /* GETs the pod; ops->pod gets the answer. */
 void kapi_get_pod(struct kapi *k);
+/*
+ * From the drain on: lists the namespace's EndpointSlices (list on
+ * endpointslices.discovery.k8s.io), keeps those that list this pod, and
+ * reads them again every KAPI_SLICES_POLL_MS until each has the pod not
+ * ready or gone, then ops->removed. No slice lists it, or the list is
+ * refused: logged once, no signal (the drain goes by traffic alone).
+ */
+void kapi_watch_slices(struct kapi *k);
+/* No more reads of the slices (the stop went out: nothing to learn). */
+void kapi_unwatch_slices(struct kapi *k);
 /* Queues an Event (when events are on); posted one at a time, in order,
  * stamped now. Dropped when KAPI_EVENTS_MAX wait. */
 void kapi_event(struct kapi *k, const char *reason, bool warning, const char *fmt, ...)

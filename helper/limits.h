@@ -52,11 +52,15 @@
 #define PROC_FIND_MAX 256
 #define PROC_CMDLINE_MAX 4096
 
-/* sock_diag: connections per dump, listening sockets, socket inodes of
- * the app's processes, and recv rounds per dump. */
+/* sock_diag: connections per dump (more are counted, not kept: the
+ * sample is then taken as unknown, sample.h; a unit test may lower it),
+ * listening sockets, and recv rounds per dump. */
+#ifndef CONN_MAX
 #define CONN_MAX 16384
+#endif
 #define CONN_LISTEN_MAX 1024
-#define CONN_INODES_MAX 8192
+/* Descriptors of one process looked through for its sockets. */
+#define CONN_PID_FDS_MAX 1048576
 #define NETLINK_DUMP_ROUNDS_MAX 4096
 #define NETLINK_BUF_SIZE 32768
 /* Serving ports, given or discovered. */
@@ -115,6 +119,10 @@
  * listening sockets, and to signal what it leaves behind (leftovers forked
  * past it are caught by the next pass: reaping re-scans). */
 #define PROC_TREE_MAX 1024
+
+/* --close-idle (idle.c): idle connections closed per sample at most (the
+ * next sample takes the rest). */
+#define IDLE_CLOSE_MAX 64
 /* Children of PID 1 a standalone hook looks at to tell it is stopping. */
 #define PID1_CHILDREN_MAX 64
 
@@ -139,6 +147,15 @@
 #define KAPI_MESSAGE_MAX 256
 #define KAPI_RETRY_MIN_MS 1000
 #define KAPI_RETRY_MAX_MS 30000
+/* EndpointSlices (the removal signal, kapi_watch_slices): those listing
+ * this pod that are followed, slices per page of the list at T0 (a page
+ * must fit in FETCH_BODY_MAX), pages at most, the list's continue token,
+ * and how often the followed ones are read again. */
+#define KAPI_SLICES_MAX 4
+#define KAPI_SLICES_PAGE 10
+#define KAPI_SLICES_PAGES 50
+#define KAPI_CONTINUE_MAX 1024
+#define KAPI_SLICES_POLL_MS 250
 /* At exit, what is still being sent (Events, --on-exit-url) gets at most
  * this long, never past the kill deadline. */
 #define EXIT_FLUSH_MAX_MS 1000

@@ -94,6 +94,12 @@ const char *opts_check(const struct cmd_opts *o);
 	OPT("sample-interval", CFG_DURATION, 0, sup.sample_ms, "DURATION", "100ms", \
 	    "How often connections are sampled while draining", NULL)
 
+/* Keep-alive connections the app never closes (idle.h). */
+#define OPT_CLOSE_IDLE                                                          \
+	OPT("close-idle", CFG_BOOL, 0, sup.close_idle, NULL, "false",            \
+	    "Once propagation is over, close each idle keep-alive connection for the app (needs ptrace rights: CAP_SYS_PTRACE in a container)", \
+	    NULL)
+
 /* The probe and control endpoints. */
 #define OPTS_ENDPOINTS                                                          \
 	OPT("listen", CFG_CUSTOM, 0, sup.listen, "HOST:PORT", "0.0.0.0:9797",     \
@@ -134,7 +140,10 @@ const char *opts_check(const struct cmd_opts *o);
 	    "Pod condition set True when ready, False at the drain (spec.readinessGates)", \
 	    NULL),                                                              \
 	OPT("events", CFG_BOOL, 0, sup.kube.events, NULL, "false",               \
-	    "Post an Event on the pod at each step of the shutdown", NULL)
+	    "Post an Event on the pod at each step of the shutdown", NULL),     \
+	OPT("proxy-sync", CFG_DURATION, 0, sup.budget.proxy_sync_ms, "DURATION", "1s", \
+	    "Time proxies take to follow an EndpointSlice change (kube-proxy's min sync period)", \
+	    NULL)
 
 #define OPT_ON_EXIT_URL                                                         \
 	OPT("on-exit-url", CFG_CUSTOM, CFG_REPEAT, sup.on_exit, "URL", NULL,      \

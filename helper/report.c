@@ -43,10 +43,10 @@ size_t report_status(const struct report *r, char *buf, size_t size)
 	put(buf, size, &len,
 	    "{\"phase\":\"%s\",\"ready\":%s,\"ms_since_t0\":%lld,"
 	    "\"deadline_ms\":%lld,\"inflight\":%d,\"inflight_source\":\"%s\","
-	    "\"connections\":%d,\"ports\":[",
+	    "\"connections\":%d,\"connections_unsampled\":%zu,\"ports\":[",
 	    drain_phase_name(r->phase), r->ready ? "true" : "false", (long long)r->since_t0,
 	    (long long)r->deadline_ms, r->inflight, r->inflight_app ? "app" : "kernel",
-	    r->connections);
+	    r->connections, r->connections_dropped);
 	for (size_t i = 0; i < r->n_ports; i++)
 		put(buf, size, &len, "%s%u", i ? "," : "", r->ports[i]);
 	put(buf, size, &len, "],\"phases\":{");
@@ -57,7 +57,10 @@ size_t report_status(const struct report *r, char *buf, size_t size)
 		    (long long)r->phase_ms[p]);
 		first = 0;
 	}
-	put(buf, size, &len, "},\"grace_ms\":%lld}\n", (long long)r->grace_ms);
+	put(buf, size, &len,
+	    "},\"pinned_ms\":%lld,\"late_requests\":%lld,\"closed_idle\":%lld,"
+	    "\"grace_ms\":%lld}\n",
+	    (long long)r->pinned_ms, r->late_requests, r->closed_idle, (long long)r->grace_ms);
 	return len;
 }
 
@@ -94,6 +97,16 @@ size_t report_metrics(const struct report *r, char *buf, size_t size)
 	    "# HELP lastcall_open_connections Established connections on the serving ports.\n"
 	    "# TYPE lastcall_open_connections gauge\nlastcall_open_connections %d\n",
 	    r->connections < 0 ? 0 : r->connections);
+	put(buf, size, &len,
+	    "# HELP lastcall_unsampled_connections Serving connections past what one sample keeps (then the drain runs to its caps).\n"
+	    "# TYPE lastcall_unsampled_connections gauge\nlastcall_unsampled_connections %zu\n"
+	    "# HELP lastcall_pinned Whether only traffic pinned to this pod was left after propagation.\n"
+	    "# TYPE lastcall_pinned gauge\nlastcall_pinned %d\n"
+	    "# HELP lastcall_late_requests_total Requests since the drain began on connections already open before.\n"
+	    "# TYPE lastcall_late_requests_total counter\nlastcall_late_requests_total %lld\n"
+	    "# HELP lastcall_closed_idle_total Idle connections closed for the app (--close-idle).\n"
+	    "# TYPE lastcall_closed_idle_total counter\nlastcall_closed_idle_total %lld\n",
+	    r->connections_dropped, r->pinned_ms >= 0, r->late_requests, r->closed_idle);
 	return len;
 }
 
@@ -109,7 +122,11 @@ int report_summary(const struct report *r, int exit_code, int app_code, char *bu
 	    !cJSON_AddBoolToObject(root, "forced_kill", r->forced_kill) ||
 	    !cJSON_AddBoolToObject(root, "drained", drained) ||
 	    (drained && r->inflight >= 0 &&
-	     !cJSON_AddNumberToObject(root, "inflight_left", r->inflight)))
+	     !cJSON_AddNumberToObject(root, "inflight_left", r->inflight)) ||
+	    (r->pinned_ms >= 0 &&
+	     !cJSON_AddNumberToObject(root, "pinned_ms", (double)r->pinned_ms)) ||
+	    (r->closed_idle > 0 &&
+	     !cJSON_AddNumberToObject(root, "closed_idle", (double)r->closed_idle)))
 		goto out;
 	for (int p = DRAIN_UNREADY; p < DRAIN_PHASES; p++) {
 		if (r->phase_ms[p] >= 0 &&

@@ -32,9 +32,13 @@ struct report {
 	int inflight;			/* requests in flight, -1 unknown */
 	bool inflight_app;		/* ...as the app counts them, else the kernel */
 	int connections;		/* established on the serving ports, -1 unknown */
+	size_t connections_dropped;	/* more than a sample keeps (limits.h CONN_MAX) */
 	const uint16_t *ports;
 	size_t n_ports;
-	bool forced_kill; /* lastcall had to SIGKILL */
+	bool forced_kill;	 /* lastcall had to SIGKILL */
+	int64_t pinned_ms;	 /* only pinned traffic was left (drain.h) */
+	long long late_requests; /* since T0, on connections already open */
+	long long closed_idle;	 /* connections closed for the app (--close-idle) */
 };
 
 /* The /status body: one JSON object and a newline. Its length (cut to
@@ -45,8 +49,9 @@ size_t report_status(const struct report *r, char *buf, size_t size);
 size_t report_metrics(const struct report *r, char *buf, size_t size);
 /* The termination message, one JSON line without the newline:
  * {"exit_code":..,"app_code":..,"forced_kill":..,"drained":..,
- * "inflight_left":..,"phases":{"unready":0,...}}; app_code -1 (unknown)
- * and an unknown in-flight count are left out. Length, -ENOSPC or
+ * "inflight_left":..,"pinned_ms":..,"closed_idle":..,
+ * "phases":{"unready":0,...}}; app_code -1 (unknown), an unknown in-flight
+ * count, no pinned verdict and no connection closed are left out. Length, -ENOSPC or
  * -ENOMEM. */
 int report_summary(const struct report *r, int exit_code, int app_code, char *buf, size_t size);
 

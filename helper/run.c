@@ -42,6 +42,7 @@ static const struct cfg_opt run_opts_table[] = {
 	OPTS_BUDGET,
 	OPT("stop-signal", CFG_SIGNAL, 0, sup.stop_signal, "SIGNAL", "TERM",
 	    "Signal that tells the app to stop once drained (QUIT for nginx)", NULL),
+	OPT_CLOSE_IDLE,
 	OPTS_WATCH("A serving TCP port to watch; default: the ports CMD listens on"),
 	OPTS_SERVING,
 };
@@ -104,6 +105,7 @@ static const struct cfg_opt sidecar_opts_table[] = {
 	OPTS_BUDGET,
 	OPT("stop-signal", CFG_SIGNAL, 0, sup.stop_signal, "SIGNAL", "TERM",
 	    "Signal sent to the app once drained (QUIT for nginx)", NULL),
+	OPT_CLOSE_IDLE,
 	OPTS_WATCH("A serving TCP port to watch; default: the ports the app listens on"),
 	OPTS_SERVING,
 };

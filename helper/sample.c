@@ -17,6 +17,7 @@ struct sample {
 	bool have_prev;
 	struct conn_stats stats;
 	bool stats_valid;
+	size_t dropped;		/* left out of the last dump */
 	struct conn *listeners; /* the namespace's listening sockets */
 	uint64_t seen_sig;	/* their signature when the ports were found */
 	uint64_t new_sig;	/* ...and at the last look */
@@ -139,7 +140,7 @@ void sample_ports_text(const struct sample *s, char *buf, size_t size)
 		snprintf(buf, size, "none");
 }
 
-int sample_take(struct sample *s, bool *ret_fresh)
+int sample_take(struct sample *s, int *ret_conns, int *ret_requests)
 {
 	struct conn *t;
 	size_t n = 0;
@@ -152,10 +153,12 @@ int sample_take(struct sample *s, bool *ret_fresh)
 	r = conn_dump(1u << CONN_TCP_ESTABLISHED, s->ports, s->n_ports, s->cur, CONN_MAX, &n);
 	if (r < 0)
 		return r; /* the last good counts stay */
+	s->dropped = (size_t)r;
 	conn_sort(s->cur, n);
 	conn_compare(s->prev, s->have_prev ? s->n_prev : 0, s->cur, n, s->ports, s->n_ports,
 		     &s->stats);
-	*ret_fresh = s->have_prev && (s->stats.new_conns > 0 || s->stats.new_requests > 0);
+	*ret_conns = s->have_prev ? s->stats.new_conns : 0;
+	*ret_requests = s->have_prev ? s->stats.new_requests : 0;
 	t = s->prev;
 	s->prev = s->cur;
 	s->cur = t;
@@ -163,6 +166,23 @@ int sample_take(struct sample *s, bool *ret_fresh)
 	s->have_prev = true;
 	s->stats_valid = true;
 	return 0;
+}
+
+size_t sample_dropped(const struct sample *s)
+{
+	return s->stats_valid ? s->dropped : 0;
+}
+
+size_t sample_idle(const struct sample *s, struct conn *out, size_t cap)
+{
+	size_t n = 0;
+
+	/* After sample_take, prev holds the last dump. */
+	for (size_t i = 0; s->stats_valid && i < s->n_prev && n < cap; i++) {
+		if (s->prev[i].idle)
+			out[n++] = s->prev[i];
+	}
+	return n;
 }
 
 const struct conn_stats *sample_stats(const struct sample *s)

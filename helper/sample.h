@@ -49,12 +49,19 @@ void sample_ports_text(const struct sample *s, char *buf, size_t size);
 
 /*
  * Dumps the serving connections and compares them with the last dump:
- * 0 with *ret_fresh (a new connection, or a request on a known one, since
- * the last dump; never on the first). -ENOENT when there is no port to
- * watch (sample_stats says NULL then), or the dump's negative errno (the
- * last good counts stay).
+ * 0 with *ret_conns and *ret_requests, the new connections and the
+ * requests on known ones since the last dump (both 0 on the first).
+ * -ENOENT when there is no port to watch (sample_stats says NULL then), or
+ * the dump's negative errno (the last good counts stay).
  */
-int sample_take(struct sample *s, bool *ret_fresh);
+int sample_take(struct sample *s, int *ret_conns, int *ret_requests);
+/* How many serving connections the last dump left out (more than
+ * CONN_MAX): its counts are then a part, and the caller must not take
+ * "nothing new" or "idle" from them. */
+size_t sample_dropped(const struct sample *s);
+/* Copies into out (up to cap) the connections of the last dump that were
+ * idle (conn.h: conn_compare); returns how many. */
+size_t sample_idle(const struct sample *s, struct conn *out, size_t cap);
 /* The last good dump's counts, or NULL when there is none. */
 const struct conn_stats *sample_stats(const struct sample *s);
 

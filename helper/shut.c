@@ -17,6 +17,7 @@
 #include "conn.h"
 #include "fetch.h"
 #include "httpd.h"
+#include "idle.h"
 #include "kapi.h"
 #include "limits.h"
 #include "log.h"
@@ -44,9 +45,13 @@ struct shut {
 	int hold_timer;
 	int64_t seek_ms; /* sampling interval while the app is not ready */
 	bool forced_kill;
+	long long late_requests; /* on connections open before, since T0 */
+	long long closed_idle;	 /* connections closed for the app */
+	bool idle_refused;	 /* ...until the kernel said no */
 
 	struct sample *smp; /* NULL when the role samples nothing */
 	bool sample_failed_logged;
+	bool truncated_logged;
 	bool ports_denied_logged;
 	struct ready ready;
 
@@ -173,8 +178,12 @@ static void snapshot(const struct shut *sh, struct report *r)
 	r->inflight = inflight_now(sh);
 	r->inflight_app = app_has(sh->app, APP_INFLIGHT);
 	r->connections = st ? st->established : -1;
+	r->connections_dropped = sh->smp ? sample_dropped(sh->smp) : 0;
 	r->n_ports = sh->smp ? sample_ports(sh->smp, &r->ports) : 0;
 	r->forced_kill = sh->forced_kill;
+	r->pinned_ms = drain_pinned_ms(&sh->d);
+	r->late_requests = sh->late_requests;
+	r->closed_idle = sh->closed_idle;
 }
 
 /* ---- the engine's actions ---- */
@@ -209,7 +218,26 @@ static void log_phase(struct shut *sh, enum drain_phase p)
 			   inflight);
 		break;
 	case DRAIN_STOP:
-		log_info("phase", "phase=stop ms=%lld inflight=%d", ms, inflight);
+		if (drain_pinned_ms(&sh->d) >= 0) {
+			/* Say why the stop comes early, once: users should learn
+			 * why a pod of theirs drains the way it does. */
+			log_info("pinned",
+				 "connections=%d late_requests=%lld ms=%lld action=stop hint=%s",
+				 st ? st->established : -1, sh->late_requests, ms,
+				 "keep-alive clients stay on their connections to this pod "
+				 "(Services keep conntrack entries); only the app closing them "
+				 "ends that traffic");
+			kapi_event(sh->kapi, "PinnedTraffic", false,
+				   "only keep-alive connections pinned to this pod still send "
+				   "requests (%d open, no new one): stop signal at %lld ms so the "
+				   "app closes them",
+				   st ? st->established : -1, ms);
+		}
+		log_info("phase", "phase=stop ms=%lld inflight=%d reason=%s", ms, inflight,
+			 !sh->ops->running(sh->data)	? "app_exited"
+			 : drain_pinned_ms(&sh->d) >= 0 ? "pinned"
+			 : inflight > 0			? "window_over"
+							: "drained");
 		kapi_event(sh->kapi, "Drained", inflight > 0, "%s at %lld ms",
 			   inflight > 0 ? "drain window over with requests in flight"
 					: "no request in flight",
@@ -325,6 +353,25 @@ static void done(struct shut *sh, int code)
 	sh->ops->done(sh->data, code);
 }
 
+/* Killed after the pinned verdict: name the cause, the app kept the
+ * connections its clients are pinned to. */
+static void pinned_left(struct shut *sh, int64_t now)
+{
+	const struct conn_stats *st = sample_stats(sh->smp);
+	const char *fix =
+		sh->o->close_idle
+			? "close-idle could not catch them idle: answer Connection: close "
+			  "once stopping"
+			: "answer Connection: close once stopping, or run with --close-idle";
+
+	log_warn("pinned_left", "connections=%d late_requests=%lld ms=%lld hint=%s",
+		 st ? st->established : -1, sh->late_requests, shut_ms(sh, now), fix);
+	kapi_event(sh->kapi, "PinnedConnections", true,
+		   "killed with %d keep-alive connections still open: the app did not close "
+		   "the connections its clients are pinned to; %s",
+		   st ? st->established : -1, fix);
+}
+
 /* Carries out what the drain engine asked for. */
 static void apply(struct shut *sh, unsigned act)
 {
@@ -347,6 +394,8 @@ static void apply(struct shut *sh, unsigned act)
 		app_call(sh->app, APP_DRAIN);
 	}
 	if (act & DRAIN_ACT_STOP) {
+		/* Nothing left to learn from the slices. */
+		kapi_unwatch_slices(sh->kapi);
 		if (sh->role.stop_returns) {
 			/* The kubelet sends the stop signal once the hook returns. */
 			log_info("drained", "ms=%lld", shut_ms(sh, now));
@@ -382,6 +431,8 @@ static void apply(struct shut *sh, unsigned act)
 			   "%zu processes SIGKILLed at %lld ms, %lld ms before the grace period ends",
 			   n, shut_ms(sh, now), (long long)drain_budget(&sh->d)->kill_margin_ms);
 		sh->forced_kill = true;
+		if (drain_pinned_ms(&sh->d) >= 0)
+			pinned_left(sh, now);
 	}
 	/* One timer, at the engine's next deadline (and the hold's, which the
 	 * kill bounds); three of the loop's LOOP_TIMERS_MAX slots at most are
@@ -444,10 +495,52 @@ static void discover(struct shut *sh)
 	}
 }
 
+/* Whether idle connections are closed for the app now: asked for, and
+ * propagation over (a new connection would come back here before), until
+ * the kill. */
+static bool closing(const struct shut *sh)
+{
+	enum drain_phase p = drain_phase_now(&sh->d);
+
+	return sh->o->close_idle && !sh->idle_refused && sh->smp && p >= DRAIN_DRAIN &&
+	       p < DRAIN_KILL;
+}
+
+/* Closes the connections the last sample found idle (idle.h). */
+static void close_idle(struct shut *sh)
+{
+	struct conn idle[IDLE_CLOSE_MAX];
+	pid_t pids[PROC_TREE_MAX];
+	size_t n, n_pids = 0, closed = 0;
+	int r;
+
+	n = sample_idle(sh->smp, idle, sizeof(idle) / sizeof(idle[0]));
+	if (n == 0 || sh->ops->pids(sh->data, pids, PROC_TREE_MAX, &n_pids) != 0)
+		return;
+	r = idle_close(idle, n, pids, n_pids, &closed);
+	if (closed > 0) {
+		sh->closed_idle += (long long)closed;
+		log_info("closed_idle", "count=%zu total=%lld ms=%lld", closed, sh->closed_idle,
+			 shut_ms(sh, loop_now_ms()));
+	}
+	if (r == -EPERM || r == -ENOSYS || r == -EACCES) {
+		/* Said once, with the fix; the drain goes on without it. */
+		sh->idle_refused = true;
+		log_warn("close_idle_refused", "error=%s hint=%s", strerror(-r),
+			 "no ptrace rights over the app: add CAP_SYS_PTRACE to the container "
+			 "(securityContext.capabilities.add), or run lastcall as the app's user");
+		kapi_event(sh->kapi, "CloseIdleRefused", true,
+			   "--close-idle cannot take the app's connections (%s): add "
+			   "CAP_SYS_PTRACE to the container",
+			   strerror(-r));
+	}
+}
+
 /* Takes one connection sample and feeds it to the drain engine. */
 static void sample(struct shut *sh)
 {
-	bool app_counts = app_has(sh->app, APP_INFLIGHT), fresh = false;
+	bool app_counts = app_has(sh->app, APP_INFLIGHT);
+	int conns = 0, requests = 0, busy;
 	enum drain_phase phase = drain_phase_now(&sh->d);
 	int64_t now;
 	unsigned act;
@@ -462,7 +555,7 @@ static void sample(struct shut *sh)
 	 * engine); the kernel's view still drives propagation. */
 	if (app_counts && phase == DRAIN_DRAIN)
 		app_call(sh->app, APP_INFLIGHT);
-	r = sample_take(sh->smp, &fresh);
+	r = sample_take(sh->smp, &conns, &requests);
 	if (r == -ENOENT) {
 		/* Nothing serves: nothing to wait for, as far as we can see. */
 		if (phase != DRAIN_SERVING && !app_counts)
@@ -481,10 +574,27 @@ static void sample(struct shut *sh)
 	if (phase == DRAIN_SERVING)
 		return;
 	now = loop_now_ms();
-	act = drain_traffic(&sh->d, now, fresh);
+	busy = sample_stats(sh->smp)->busy;
+	if (sample_dropped(sh->smp) > 0) {
+		/* More connections than a dump keeps: the ones left out may
+		 * be new, or busy. Never end a phase early on a part. */
+		if (!sh->truncated_logged)
+			log_warn("sample_truncated", "kept=%d dropped=%zu hint=%s", CONN_MAX,
+				 sample_dropped(sh->smp),
+				 "propagation and the drain run to their caps while it lasts");
+		sh->truncated_logged = true;
+		conns = conns > 0 ? conns : 1;
+		busy = -1;
+	}
+	/* Requests on connections already open: those a Service keeps
+	 * sending to this pod once its endpoint is gone (drain_traffic). */
+	sh->late_requests += requests;
+	act = drain_traffic(&sh->d, now, conns, requests);
 	if (!app_counts)
-		act |= drain_inflight(&sh->d, now, sample_stats(sh->smp)->busy);
+		act |= drain_inflight(&sh->d, now, busy);
 	apply(sh, act);
+	if (!sh->ended && closing(sh))
+		close_idle(sh);
 }
 
 static void on_sample_timer(struct loop *l, void *data)
@@ -494,13 +604,17 @@ static void on_sample_timer(struct loop *l, void *data)
 
 	(void)l;
 	sh->sample_timer = 0;
-	if (sh->ended || drain_phase_now(&sh->d) >= DRAIN_STOP)
+	if (sh->ended || (drain_phase_now(&sh->d) >= DRAIN_STOP && !closing(sh)))
 		return;
 	sample(sh);
 	if (sh->ended)
 		return;
 	next = sample_next_ms(drain_phase_now(&sh->d), app_ready(sh), sh->o->sample_ms,
 			      &sh->seek_ms);
+	/* After the stop the app's exit is watched, not its traffic; but
+	 * connections it keeps open are still closed for it when idle. */
+	if (next < 0 && closing(sh))
+		next = sh->o->sample_ms;
 	if (next >= 0)
 		sample_at(sh, loop_now_ms() + next);
 }
@@ -552,6 +666,8 @@ void shut_trigger(struct shut *sh, const char *origin)
 	/* The grace period in force may be shorter than ours (kubectl delete
 	 * --grace-period, evictions): the pod says. */
 	kapi_get_pod(sh->kapi);
+	/* The endpoint's removal, when the API can tell (drain_removed). */
+	kapi_watch_slices(sh->kapi);
 	/* Sample at the drain's pace from now on. */
 	if (sh->smp)
 		sample_at(sh, now + sh->o->sample_ms);
@@ -728,9 +844,22 @@ static void on_pod(void *data, const struct kapi_pod *pod)
 	apply(sh, act);
 }
 
+/* Every EndpointSlice has this pod not ready: the proxies follow within
+ * --proxy-sync (drain_removed). */
+static void on_removed(void *data, size_t n)
+{
+	struct shut *sh = data;
+	int64_t now = loop_now_ms();
+
+	log_info("endpoints_removed", "slices=%zu ms=%lld proxy_sync_ms=%lld", n, shut_ms(sh, now),
+		 (long long)drain_budget(&sh->d)->proxy_sync_ms);
+	apply(sh, drain_removed(&sh->d, now));
+}
+
 static const struct kapi_ops shut_kapi_ops = {
 	.gate_done = on_gate_done,
 	.pod = on_pod,
+	.removed = on_removed,
 };
 
 static int kube_setup(struct shut *sh)

@@ -17,6 +17,9 @@
 # Reproducible: the same sources give the same bytes (paths are mapped,
 # archives deterministic, SOURCE_DATE_EPOCH fixed).
 # With --libs it stops after the libraries (a cacheable image layer).
+# With --cmocka it builds cmocka after them, the same way, and stops: the
+# unit tests' framework for the unit tests cross-built for ARCH (make
+# unit-arm64); never part of lastcall.
 #
 # ARCH=amd64 (the default) or arm64. This machine's own architecture
 # builds with Debian's musl-gcc; the other one is cross-compiled with
@@ -56,6 +59,10 @@ need=()
 for p in musl-tools linux-libc-dev dpkg-dev make gcc file binutils "${cross[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || need+=("$p")
 done
+# cmocka's build system.
+if [ "${2:-}" = --cmocka ] && ! command -v cmake >/dev/null; then
+	need+=(cmake)
+fi
 # ARCH's packages (musl-dev:arm64...) need that dpkg architecture.
 foreign=false
 if [ ${#cross[@]} -gt 0 ] && ! dpkg --print-foreign-architectures | grep -qx "$arch"; then
@@ -203,6 +210,33 @@ if ! stamp cjson; then
 fi
 
 [ "${2:-}" = --libs ] && { say "libraries ready in $prefix"; exit 0; }
+
+# --- cmocka (--cmocka) ------------------------------------------------------
+# Debian's source built by its own CMake, cross-compiling where ARCH is not
+# this machine's, into a static libcmocka.a in the prefix. cmocka 1.1.5's
+# header defines uintptr_t itself, of a size guessed from glibc's
+# __WORDSIZE (musl has none: 32 bits on aarch64), unless told the type
+# exists: musl's <stdint.h> has it. The unit tests pass the same define.
+if [ "${2:-}" = --cmocka ]; then
+	if ! stamp cmocka; then
+		d=$(fetch cmocka)
+		say "cmocka: $(basename "$d")"
+		sys=()
+		[ ${#cross[@]} -eq 0 ] || sys=(-DCMAKE_SYSTEM_NAME=Linux -DCMAKE_SYSTEM_PROCESSOR="${gnu%%-*}")
+		rm -rf "$out/cmocka"
+		CFLAGS="$CFLAGS -D_UINTPTR_T_DEFINED" cmake -S "$d" -B "$out/cmocka" "${sys[@]}" \
+			-DCMAKE_C_COMPILER="$CC" -DCMAKE_AR="$(command -v "$AR")" \
+			-DCMAKE_BUILD_TYPE=None -DWITH_STATIC_LIB=ON -DWITH_EXAMPLES=OFF \
+			-DUNIT_TESTING=OFF >"$out/cmocka.log" 2>&1 || die "cmocka: cmake failed (see $out/cmocka.log)"
+		make -s -C "$out/cmocka" -j"$jobs" cmocka-static >>"$out/cmocka.log" 2>&1 ||
+			die "cmocka: the build failed (see $out/cmocka.log)"
+		cp "$out/cmocka/src/libcmocka-static.a" "$prefix/lib/libcmocka.a"
+		cp "$d/include/cmocka.h" "$prefix/include/"
+		done_ cmocka
+	fi
+	say "cmocka ready in $prefix"
+	exit 0
+fi
 
 # --- lastcall ---------------------------------------------------------------
 say "lastcall $version ($arch)"

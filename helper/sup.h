@@ -45,6 +45,7 @@ struct sup_opts {
 	bool drain_on[SIG_MAX + 1];
 	struct drain_budget budget;
 	int stop_signal;
+	bool close_idle; /* close idle connections for the app (idle.h) */
 	int64_t sample_ms;
 	struct sup_ports {
 		uint16_t v[PORTS_MAX];

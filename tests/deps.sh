@@ -41,14 +41,20 @@ for what in "$@"; do
 		need_cmd nsenter util-linux
 		need_cmd openssl openssl
 		need_cmd file file
+		need_cmd jq jq
 		need_cmd clang-format clang-format
+		# test_pinned: the Service as kube-proxy's nat rules, and a look
+		# at conntrack's table (tests/integration/kproxy.sh).
+		need_cmd iptables iptables
+		need_cmd conntrack conntrack
 		[ -x /usr/sbin/nginx ] || pkgs+=(nginx)
 		# catatonit: the init of a podman pod's infra container.
 		for p in podman runc netavark debootstrap iptables catatonit; do want_pkg "$p"; done
-		# test_arm64: the aarch64 cross toolchain and qemu-user, optional
-		# too; the :arm64 packages once that dpkg architecture is there
-		# (the suite adds it, and installs what is still missing).
-		for p in gcc-aarch64-linux-gnu qemu-user-static; do want_pkg "$p"; done
+		# test_arm64: the aarch64 cross toolchain, qemu-user and cmake
+		# (cmocka's build), optional too; the :arm64 packages once that
+		# dpkg architecture is there (the suite adds it, and installs
+		# what is still missing).
+		for p in gcc-aarch64-linux-gnu qemu-user-static cmake; do want_pkg "$p"; done
 		if dpkg --print-foreign-architectures | grep -qx arm64; then
 			for p in musl-dev:arm64 linux-libc-dev:arm64; do want_pkg "$p"; done
 		fi
@@ -73,6 +79,9 @@ for what in "$@"; do
 		need_cmd tini-static tini
 		need_cmd catatonit catatonit
 		need_cmd file file
+		# pinned.sh: the kube-proxy test bed.
+		need_cmd iptables iptables
+		need_cmd conntrack conntrack
 		;;
 	demo)
 		need_cmd unshare util-linux

@@ -7,6 +7,10 @@
 //         application/strategic-merge-patch+json: else 415), with
 //         metadata.uid as a precondition (409 when it differs)
 //   POST  /api/v1/namespaces/NS/events             stored (201)
+//   GET   /apis/discovery.k8s.io/v1/namespaces/NS/endpointslices[/NAME]
+//         the namespace's slices: others that list other pods, and one
+//         (web-x7k2p) that lists this pod; the list in pages of ?limit=
+//         with a continue token, as the real one pages
 //
 // HTTPS with the key and certificate the test made (its own CA). Every call
 // must carry "Authorization: Bearer T" where T is the content of
@@ -23,6 +27,11 @@
 //                             even after the mode changes), drop (close
 //                             the connection unanswered)
 //   POST /pod?deletionGracePeriodSeconds=N   mark the pod deleting
+//   POST /slices?ready=false|true&gone=1&forbid=1&others=N
+//                             this pod's EndpointSlice: its endpoint not
+//                             ready (or ready), the slice no longer listing
+//                             the pod, the list refused (403), N other
+//                             slices in the namespace (default 12)
 //   POST anything else        recorded in state.posts (a mesh proxy's
 //                             /quitquitquit, for --on-exit-url)
 //
@@ -80,6 +89,31 @@ const pod = {
     ],
   },
 };
+
+// EndpointSlices: `others` slices of other Services, and this pod's.
+const slices = { others: 12, ready: true, gone: false, forbid: false };
+function sliceOf(sname, pods) {
+  return {
+    kind: 'EndpointSlice', apiVersion: 'discovery.k8s.io/v1',
+    metadata: { name: sname, namespace: ns, labels: { 'kubernetes.io/service-name': sname.replace(/-[^-]+$/, '') } },
+    addressType: 'IPv4',
+    endpoints: pods.map(([pname, ready], i) => ({
+      addresses: [`10.1.0.${i + 10}`],
+      conditions: { ready, serving: ready, terminating: !ready },
+      targetRef: { kind: 'Pod', namespace: ns, name: pname, uid: `uid-${pname}` },
+    })),
+    ports: [{ name: 'http', port: 8080, protocol: 'TCP' }],
+  };
+}
+function allSlices() {
+  const out = [];
+  for (let i = 0; i < slices.others; i++) out.push(sliceOf(`other${i}-a1b2c`, [[`other${i}-pod`, true]]));
+  // Ours sits in the middle, so that finding it takes the continue token.
+  const mine = [['web-peer', true]];
+  if (!slices.gone) mine.push([name, slices.ready]);
+  out.splice(Math.floor(out.length / 2), 0, sliceOf('web-x7k2p', mine));
+  return out;
+}
 
 function status(res, code, reason, message) {
   res.writeHead(code, { 'content-type': 'application/json' });
@@ -149,6 +183,26 @@ function api(req, res, body) {
     mergeStatus(p.status);
     return send(200, () => reply(res, 200, pod));
   }
+  const sbase = `/apis/discovery.k8s.io/v1/namespaces/${ns}/endpointslices`;
+  if (req.method === 'GET' && path === sbase) {
+    if (slices.forbid)
+      return send(403, () => status(res, 403, 'Forbidden',
+        `endpointslices.discovery.k8s.io is forbidden: User "system:serviceaccount:${ns}:default" cannot list resource "endpointslices"`));
+    const q = new URL(req.url, 'http://x').searchParams;
+    const all = allSlices();
+    const from = q.get('continue') ? Number(Buffer.from(q.get('continue'), 'base64').toString().split('/')[1]) : 0;
+    const limit = Number(q.get('limit') || all.length);
+    const items = all.slice(from, from + limit);
+    const meta = { resourceVersion: '7' };
+    // A token with '/', '+' and '=' in it, as the real ones have.
+    if (from + limit < all.length) meta.continue = Buffer.from(`rv7/${from + limit}/+?`).toString('base64');
+    return send(200, () => reply(res, 200, { kind: 'EndpointSliceList', apiVersion: 'discovery.k8s.io/v1', metadata: meta, items }));
+  }
+  if (req.method === 'GET' && path.startsWith(`${sbase}/`)) {
+    const s = allSlices().find((x) => x.metadata.name === path.slice(sbase.length + 1));
+    if (!s) return send(404, () => status(res, 404, 'NotFound', 'endpointslice not found'));
+    return send(200, () => reply(res, 200, s));
+  }
   if (req.method === 'POST' && path === `${base}/events`) {
     if (rec.ctype !== 'application/json' || !rec.body || rec.body.kind !== 'Event')
       return send(400, () => status(res, 400, 'BadRequest', 'not an Event'));
@@ -182,6 +236,14 @@ const control = http.createServer((req, res) => collect(req, () => {
     pod.metadata.deletionGracePeriodSeconds = g;
     pod.metadata.deletionTimestamp = new Date(Date.now() + g * 1000).toISOString().replace(/\.\d+Z$/, 'Z');
     return reply(res, 200, pod.metadata);
+  }
+  if (req.method === 'POST' && u.pathname === '/slices') {
+    const q = u.searchParams;
+    if (q.has('ready')) slices.ready = q.get('ready') === 'true';
+    if (q.has('gone')) slices.gone = q.get('gone') === '1';
+    if (q.has('forbid')) slices.forbid = q.get('forbid') === '1';
+    if (q.has('others')) slices.others = Number(q.get('others'));
+    return reply(res, 200, slices);
   }
   if (req.method === 'POST') {
     posts.push({ t: Date.now(), path: u.pathname });

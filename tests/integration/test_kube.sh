@@ -187,6 +187,77 @@ check "ForcedKill: after the stop signal" \
 check "termination message: forced_kill with the kill phase" \
 	node -e 'const m = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); process.exit(m.forced_kill === true && m.phases.kill >= 2400 && m.phases.kill <= 2900 ? 0 : 1)' "$WORK/term2"
 
+# --- the removal signal: EndpointSlices, under pinned traffic ---------------
+# One keep-alive connection sends a request after each answer (curl's URL
+# range reuses it): to lastcall that is traffic on a known connection, as
+# a client pinned by kube-proxy sends. At T0 + 2 s the double marks this
+# pod's endpoint not ready; propagation ends --proxy-sync (1s) later, not
+# at --max-delay, and the stop goes at once (reason=pinned). The slice is
+# on the list's second page. Then the same with the list refused: no
+# signal, the drain goes by traffic alone (max-delay 3s here).
+# eps_run NAME MAX_DELAY: sets T0, REMOVED (ms after T0, or empty), ELAPSED.
+eps_run() {
+	local name=$1 maxd=$2 api=${1}_API ctl=${1}_CTL status
+	KUBERNETES_SERVICE_PORT=${!api} start_served "$name" --drain-on TERM --grace-period 30s \
+		--min-delay 1s --quiet-period 1s --max-delay "$maxd" --pod-name web-0 \
+		--pod-uid "$POD_UID" --kube-dir "$WORK/sa-$name" || return 1
+	local port=${name}_PORT probe=${name}_PROBE pid=${name}_PID ns=${name}_NS
+	start_bg "$WORK/$name.curl" curl -s -o /dev/null "http://127.0.0.1:${!port}/?[1-300]"
+	conns_one() { status=$(curl -fs "http://127.0.0.1:${!probe}/status") && grep -q '"connections":1,' <<<"$status"; }
+	wait_until 5000 conns_one || return 1
+	T0=$(now_ms)
+	kill -TERM "${!pid}"
+	REMOVED=
+	if [ "$name" = eps ]; then
+		wait_until 3000 sleep_until $((T0 + 2000))
+		curl -fs -o /dev/null -X POST "http://127.0.0.1:${!ctl}/slices?ready=false" &&
+			REMOVED=$(($(now_ms) - T0))
+	fi
+	wait_exit "${!ns}" 25000
+	ELAPSED=$(($(now_ms) - T0))
+}
+start_api eps || not_ok "an API server double for the slices starts"
+sa_dir "$WORK/sa-eps" token-eps-A
+curl -fs -o /dev/null -X POST "http://127.0.0.1:$eps_CTL/slices?others=25"
+if eps_run eps 15s; then
+	echo "# removal signal: endpoint not ready at ${REMOVED:-?} ms, exit at $ELAPSED ms, status $CODE"
+	stop_ms=$(grep -oE 'event=phase phase=stop ms=[0-9]+' "$WORK/eps.log" | grep -oE '[0-9]+$')
+	check "slices: the pod's slice found on the list's second page" \
+		has_line 'event=endpoint_slices slices=1 more=0' "$WORK/eps.log"
+	check "slices: the removal seen" has_line 'event=endpoints_removed slices=1 ms=[0-9]+ proxy_sync_ms=1000' "$WORK/eps.log"
+	check "slices: stopped because only pinned traffic was left" has_line 'event=phase phase=stop ms=[0-9]+ inflight=[0-9]+ reason=pinned' "$WORK/eps.log"
+	# Measured from when lastcall saw the removal: a read of the slice
+	# lost to a slow API server only delays the signal.
+	seen_ms=$(grep -oE 'event=endpoints_removed slices=1 ms=[0-9]+' "$WORK/eps.log" | grep -oE '[0-9]+$')
+	echo "# removal signal: seen at ${seen_ms:-none} ms, stop at ${stop_ms:-none} ms"
+	check "slices: the removal seen after it happened (${seen_ms:-none} >= $REMOVED)" [ "${seen_ms:-0}" -ge "$REMOVED" ]
+	check "slices: the stop at the removal + proxy-sync (${stop_ms:-none} in $((${seen_ms:-0} + 1000))..$((${seen_ms:-0} + 1300)))" \
+		between "${stop_ms:-0}" $((${seen_ms:-0} + 1000)) $((${seen_ms:-0} + 1300))
+	check "slices: exit 0 long before --max-delay (${ELAPSED} ms < 10000)" [ "$CODE" = 0 ] && [ "$ELAPSED" -lt 10000 ]
+	check "slices: the pinned verdict logged once with its counts" \
+		[ "$(count_lines 'event=pinned connections=1 late_requests=[0-9]+ ms=[0-9]+ action=stop' "$WORK/eps.log")" = 1 ]
+	check "slices: read by name after the list" \
+		[ "$(q "$eps_CTL" "s.requests.filter(r => r.path.endsWith('/endpointslices/web-x7k2p')).length > 0 && s.requests.filter(r => /endpointslices\?limit=10&continue=/.test(r.path)).length >= 1")" = true ]
+else
+	not_ok "slices: the run with the removal signal"
+	show_log "$WORK/eps.log"
+fi
+start_api noeps || not_ok "an API server double refusing the slices starts"
+sa_dir "$WORK/sa-noeps" token-noeps-A
+curl -fs -o /dev/null -X POST "http://127.0.0.1:$noeps_CTL/slices?forbid=1"
+if eps_run noeps 3s; then
+	stop_ms=$(grep -oE 'event=phase phase=stop ms=[0-9]+' "$WORK/noeps.log" | grep -oE '[0-9]+$')
+	echo "# slices refused: exit at $ELAPSED ms, status $CODE"
+	check "slices refused: said once, with the fix" \
+		[ "$(count_lines 'event=endpoints_unknown hint=.*endpointslices' "$WORK/noeps.log")" = 1 ]
+	check "slices refused: the 403 logged" has_line 'kube_api_failed call=slices status=403' "$WORK/noeps.log"
+	check "slices refused: pinned at --max-delay (${stop_ms:-none} in 3000..3400)" between "${stop_ms:-0}" 3000 3400
+	check "slices refused: exit 0 (got $CODE)" [ "$CODE" = 0 ]
+else
+	not_ok "slices refused: the run"
+	show_log "$WORK/noeps.log"
+fi
+
 # --- the gate with nothing else on: no drain, no endpoints ------------------
 KUBERNETES_SERVICE_PORT=$two_API PORT=0 start_pid1 "$WORK/run4.log" run --drain-on none \
 	--listen none --control none --pod-name web-0 --kube-dir "$WORK/sa2" \

@@ -20,6 +20,7 @@ static const struct drain_budget DEF = {
 	.min_delay_ms = 2000,
 	.quiet_ms = 1000,
 	.max_delay_ms = 15000,
+	.proxy_sync_ms = 1000,
 };
 
 #define T0 1000
@@ -341,7 +342,7 @@ static void test_propagate_min_delay(void **state)
 	assert_int_equal(drain_tick(&d, T0 + 1999), 0);
 	assert_int_equal(d.phase, DRAIN_PROPAGATE);
 	/* Samples without new traffic do not extend it. */
-	assert_int_equal(drain_traffic(&d, T0 + 1500, false), 0);
+	assert_int_equal(drain_traffic(&d, T0 + 1500, 0, 0), 0);
 	assert_int_equal(drain_next_deadline(&d), T0 + 2000);
 	assert_int_equal(drain_tick(&d, T0 + 2000), DRAIN_ACT_PHASE);
 	assert_int_equal(d.phase, DRAIN_DRAIN);
@@ -355,15 +356,15 @@ static void test_propagate_quiet_after_traffic(void **state)
 	struct drain d;
 
 	start(&d);
-	assert_int_equal(drain_traffic(&d, T0 + 1500, true), 0);
+	assert_int_equal(drain_traffic(&d, T0 + 1500, 1, 0), 0);
 	assert_int_equal(d.last_traffic, T0 + 1500);
 	assert_int_equal(drain_next_deadline(&d), T0 + 2500);
 	assert_int_equal(drain_tick(&d, T0 + 2000), 0);
-	assert_int_equal(drain_traffic(&d, T0 + 2400, false), 0);
+	assert_int_equal(drain_traffic(&d, T0 + 2400, 0, 0), 0);
 	assert_int_equal(drain_tick(&d, T0 + 2499), 0);
 	assert_int_equal(d.phase, DRAIN_PROPAGATE);
 	/* The sample that finds the quiet period over ends it too. */
-	assert_int_equal(drain_traffic(&d, T0 + 2500, false), DRAIN_ACT_PHASE);
+	assert_int_equal(drain_traffic(&d, T0 + 2500, 0, 0), DRAIN_ACT_PHASE);
 	assert_int_equal(d.phase, DRAIN_DRAIN);
 	assert_int_equal(d.at[DRAIN_DRAIN], T0 + 2500);
 }
@@ -377,7 +378,7 @@ static void test_propagate_traffic_before_trigger_ignored(void **state)
 	/* Quiet longer than min_delay, so where it counts from shows. */
 	b.quiet_ms = 3000;
 	drain_init(&d, &b);
-	assert_int_equal(drain_traffic(&d, T0 - 10, true), 0);
+	assert_int_equal(drain_traffic(&d, T0 - 10, 1, 0), 0);
 	assert_int_equal(drain_trigger(&d, T0), DRAIN_ACT_UNREADY | DRAIN_ACT_PHASE);
 	/* Quiet counts from T0 at the earliest. */
 	assert_int_equal(drain_next_deadline(&d), T0 + 3000);
@@ -394,16 +395,180 @@ static void test_propagate_capped_by_max_delay(void **state)
 
 	start(&d);
 	for (t = T0 + 500; t < T0 + 15000; t += 500) {
-		assert_int_equal(drain_traffic(&d, t, true), 0);
+		assert_int_equal(drain_traffic(&d, t, 1, 0), 0);
 		assert_int_equal(d.phase, DRAIN_PROPAGATE);
 		/* quiet after the last traffic, at least min_delay, at most
 		 * max_delay. */
 		int64_t end = t + 1000 > T0 + 2000 ? t + 1000 : T0 + 2000;
 		assert_int_equal(drain_next_deadline(&d), end < T0 + 15000 ? end : T0 + 15000);
 	}
-	assert_int_equal(drain_traffic(&d, T0 + 15000, true), DRAIN_ACT_PHASE);
+	assert_int_equal(drain_traffic(&d, T0 + 15000, 1, 0), DRAIN_ACT_PHASE);
 	assert_int_equal(d.phase, DRAIN_DRAIN);
 	assert_int_equal(d.at[DRAIN_DRAIN], T0 + 15000);
+}
+
+/* ---- pinned traffic ---- */
+
+/* Pinned keep-alive clients through kube-proxy: requests on the old
+ * connections every 100 ms, no new connection, 3 in flight. Propagation
+ * cannot tell them from an L7 balancer's pool and runs to max_delay; then
+ * the stop goes at once, not at stop_at. */
+static void test_pinned_after_max_delay(void **state)
+{
+	(void)state;
+	struct drain d;
+	int64_t t;
+
+	start(&d);
+	for (t = T0 + 100; t < T0 + 15000; t += 100) {
+		assert_int_equal(drain_traffic(&d, t, 0, 1), 0);
+		assert_int_equal(drain_inflight(&d, t, 3), 0);
+		assert_int_equal(d.phase, DRAIN_PROPAGATE);
+	}
+	assert_int_equal(drain_traffic(&d, T0 + 15000, 0, 1),
+			 DRAIN_ACT_PHASE | DRAIN_ACT_STOP | DRAIN_ACT_PINNED);
+	assert_int_equal(d.phase, DRAIN_STOP);
+	assert_int_equal(d.at[DRAIN_DRAIN], T0 + 15000);
+	assert_int_equal(drain_pinned_ms(&d), 15000);
+	assert_true(T0 + 15000 < STOP_AT);
+}
+
+/* Requests on old connections with new connections still coming (an L7
+ * balancer, or clients that reconnect): not pinned, the drain waits. */
+static void test_not_pinned_while_new_connections(void **state)
+{
+	(void)state;
+	struct drain d;
+	int64_t t;
+
+	start(&d);
+	for (t = T0 + 100; t < STOP_AT; t += 100) {
+		/* A new connection every 900 ms: within the quiet period. */
+		assert_int_equal(drain_traffic(&d, t, (t - T0) % 900 == 0, 1) & DRAIN_ACT_PINNED,
+				 0);
+		assert_int_equal(drain_inflight(&d, t, 2) & DRAIN_ACT_STOP, 0);
+	}
+	assert_int_equal(d.phase, DRAIN_DRAIN);
+	assert_int_equal(drain_tick(&d, STOP_AT), DRAIN_ACT_PHASE | DRAIN_ACT_STOP);
+	assert_int_equal(drain_pinned_ms(&d), -1);
+}
+
+/* Long requests and nothing new: wait for them, as before. */
+static void test_long_requests_are_waited_for(void **state)
+{
+	(void)state;
+	struct drain d;
+	int64_t t;
+
+	start(&d);
+	assert_int_equal(drain_traffic(&d, T0 + 100, 0, 1), 0);
+	for (t = T0 + 200; t < T0 + 10000; t += 100) {
+		assert_int_equal(drain_traffic(&d, t, 0, 0) & DRAIN_ACT_STOP, 0);
+		assert_int_equal(drain_inflight(&d, t, 4) & DRAIN_ACT_STOP, 0);
+	}
+	/* Quiet since T0 + 100: the drain began at the min_delay floor. */
+	assert_int_equal(d.phase, DRAIN_DRAIN);
+	assert_int_equal(d.at[DRAIN_DRAIN], T0 + 2000);
+	/* Done when they are. */
+	assert_int_equal(drain_inflight(&d, T0 + 10000, 0), 0);
+	assert_int_equal(drain_inflight(&d, T0 + 10100, 0), DRAIN_ACT_PHASE | DRAIN_ACT_STOP);
+	assert_int_equal(drain_pinned_ms(&d), -1);
+}
+
+/* Quiet propagation, then requests come back on an old connection with
+ * nothing new for a quiet period: pinned, the stop goes at once. A sample
+ * with nothing in flight is no verdict. */
+static void test_pinned_after_quiet(void **state)
+{
+	(void)state;
+	struct drain d;
+
+	start(&d);
+	assert_int_equal(drain_tick(&d, T0 + 2000), DRAIN_ACT_PHASE);
+	assert_int_equal(d.phase, DRAIN_DRAIN);
+	assert_int_equal(drain_inflight(&d, T0 + 2050, 0), 0);
+	assert_int_equal(drain_traffic(&d, T0 + 2100, 0, 1), 0);
+	assert_int_equal(drain_inflight(&d, T0 + 2100, 1),
+			 DRAIN_ACT_PHASE | DRAIN_ACT_STOP | DRAIN_ACT_PINNED);
+	assert_int_equal(drain_pinned_ms(&d), 2100);
+}
+
+/* A new connection within the quiet period defers the verdict by that
+ * much, and the traffic's end (no request for a quiet period) cancels it. */
+static void test_pinned_needs_quiet_connections(void **state)
+{
+	(void)state;
+	struct drain d;
+
+	start(&d);
+	assert_int_equal(drain_tick(&d, T0 + 2000), DRAIN_ACT_PHASE);
+	assert_int_equal(drain_traffic(&d, T0 + 2500, 1, 1), 0);
+	assert_int_equal(drain_inflight(&d, T0 + 2500, 2), 0);
+	assert_int_equal(drain_traffic(&d, T0 + 3400, 0, 1), 0);
+	assert_int_equal(drain_traffic(&d, T0 + 3500, 0, 1),
+			 DRAIN_ACT_PHASE | DRAIN_ACT_STOP | DRAIN_ACT_PINNED);
+	assert_int_equal(drain_pinned_ms(&d), 3500);
+
+	start(&d);
+	assert_int_equal(drain_tick(&d, T0 + 2000), DRAIN_ACT_PHASE);
+	assert_int_equal(drain_traffic(&d, T0 + 2500, 1, 1), 0);
+	assert_int_equal(drain_inflight(&d, T0 + 2500, 2), 0);
+	/* The last request at 2500; by 3600 it is a long one. */
+	assert_int_equal(drain_traffic(&d, T0 + 3600, 0, 0), 0);
+	assert_int_equal(d.phase, DRAIN_DRAIN);
+}
+
+/* The API's removal signal: pinned requests go on, no new connection
+ * since before; propagation ends at removal + proxy_sync, not max_delay,
+ * and the pinned verdict with it. */
+static void test_removed_ends_propagation(void **state)
+{
+	(void)state;
+	struct drain d;
+	int64_t t;
+
+	start(&d);
+	/* Before the drain a removal means nothing. */
+	drain_init(&d, &DEF);
+	assert_int_equal(drain_removed(&d, T0 - 10), 0);
+	assert_int_equal(d.removed_at, -1);
+	start(&d);
+	for (t = T0 + 100; t < T0 + 2300; t += 100) {
+		assert_int_equal(drain_traffic(&d, t, 0, 1), 0);
+		assert_int_equal(drain_inflight(&d, t, 3), 0);
+	}
+	/* Removed at 2300: synced at 3300, before max_delay; the quiet
+	 * period after the last request (3200) still counts while they come. */
+	assert_int_equal(drain_removed(&d, T0 + 2300), 0);
+	assert_int_equal(drain_next_deadline(&d), T0 + 3200);
+	/* A second signal changes nothing. */
+	assert_int_equal(drain_removed(&d, T0 + 2400), 0);
+	assert_int_equal(d.removed_at, T0 + 2300);
+	for (t = T0 + 2400; t < T0 + 3300; t += 100)
+		assert_int_equal(drain_traffic(&d, t, 0, 1), 0);
+	assert_int_equal(drain_traffic(&d, T0 + 3300, 0, 1),
+			 DRAIN_ACT_PHASE | DRAIN_ACT_STOP | DRAIN_ACT_PINNED);
+	assert_int_equal(d.at[DRAIN_DRAIN], T0 + 3300);
+	assert_int_equal(drain_pinned_ms(&d), 3300);
+}
+
+/* After the removal a new connection still says a proxy lags: the quiet
+ * period counts from it. Never before min_delay either. */
+static void test_removed_waits_for_new_connections(void **state)
+{
+	(void)state;
+	struct drain d;
+
+	start(&d);
+	assert_int_equal(drain_removed(&d, T0 + 100), 0);
+	/* min_delay (2000) is the floor, not removal + sync (1100). */
+	assert_int_equal(drain_next_deadline(&d), T0 + 2000);
+	assert_int_equal(drain_traffic(&d, T0 + 1900, 1, 1), 0);
+	assert_int_equal(drain_next_deadline(&d), T0 + 2900);
+	assert_int_equal(drain_traffic(&d, T0 + 2800, 0, 1), 0);
+	assert_int_equal(d.phase, DRAIN_PROPAGATE);
+	assert_int_equal(drain_tick(&d, T0 + 2900), DRAIN_ACT_PHASE);
+	assert_int_equal(d.phase, DRAIN_DRAIN);
 }
 
 static void test_propagate_capped_by_stop_at(void **state)
@@ -419,7 +584,7 @@ static void test_propagate_capped_by_stop_at(void **state)
 	assert_int_equal(drain_trigger(&d, T0), DRAIN_ACT_UNREADY | DRAIN_ACT_PHASE);
 	assert_int_equal(drain_next_deadline(&d), STOP_AT);
 	for (t = T0 + 1000; t < STOP_AT; t += 1000) {
-		assert_int_equal(drain_traffic(&d, t, true), 0);
+		assert_int_equal(drain_traffic(&d, t, 1, 0), 0);
 		assert_int_equal(drain_next_deadline(&d), STOP_AT);
 	}
 	assert_int_equal(d.phase, DRAIN_PROPAGATE);
@@ -547,7 +712,7 @@ static void test_kill_at_deadline(void **state)
 	/* Nothing more happens until everything is gone. */
 	assert_int_equal(drain_tick(&d, KILL_AT + 5000), 0);
 	assert_int_equal(drain_inflight(&d, KILL_AT + 5000, 0), 0);
-	assert_int_equal(drain_traffic(&d, KILL_AT + 5000, true), 0);
+	assert_int_equal(drain_traffic(&d, KILL_AT + 5000, 1, 0), 0);
 	assert_int_equal(drain_child_exited(&d, KILL_AT + 5000), 0);
 	assert_int_equal(d.phase, DRAIN_KILL);
 	assert_int_equal(drain_all_gone(&d, KILL_AT + 6000), DRAIN_ACT_PHASE);
@@ -741,8 +906,8 @@ static void test_events_before_trigger(void **state)
 	struct drain d;
 
 	drain_init(&d, &DEF);
-	assert_int_equal(drain_traffic(&d, 100, true), 0);
-	assert_int_equal(drain_traffic(&d, 200, false), 0);
+	assert_int_equal(drain_traffic(&d, 100, 1, 0), 0);
+	assert_int_equal(drain_traffic(&d, 200, 0, 0), 0);
 	assert_int_equal(drain_inflight(&d, 300, 0), 0);
 	assert_int_equal(drain_inflight(&d, 400, 0), 0);
 	assert_int_equal(drain_inflight(&d, 500, -1), 0);
@@ -857,7 +1022,8 @@ static void test_random_sequences(void **state)
 				act = drain_trigger(&d, now);
 				break;
 			case EV_TRAFFIC:
-				act = drain_traffic(&d, now, rnd(2));
+				act = rnd(10) == 0 ? drain_removed(&d, now)
+						   : drain_traffic(&d, now, rnd(2), rnd(2));
 				break;
 			case EV_INFLIGHT:
 				act = drain_inflight(&d, now, (int)rnd(5) - 1);
@@ -876,7 +1042,13 @@ static void test_random_sequences(void **state)
 			/* Forward only; the phase bit says whether it moved. */
 			assert_true(d.phase >= before);
 			assert_int_equal(!!(act & DRAIN_ACT_PHASE), d.phase != before);
-			assert_int_equal(act & ~15u, 0);
+			assert_int_equal(act & ~31u, 0);
+			/* The pinned verdict is a reason to stop, never alone. */
+			if (act & DRAIN_ACT_PINNED) {
+				assert_true(act & DRAIN_ACT_STOP);
+				assert_true(before < DRAIN_STOP);
+				assert_int_equal(d.pinned_at, now);
+			}
 			if (before == DRAIN_SERVING && ev != EV_TRIGGER && ev != EV_GONE)
 				assert_int_equal(act, 0);
 			/* T0 is set once, by the first trigger. */
@@ -1002,6 +1174,13 @@ int main(void)
 		cmocka_unit_test(test_phase_names),
 		cmocka_unit_test(test_phase_parse),
 		cmocka_unit_test(test_random_sequences),
+		cmocka_unit_test(test_pinned_after_max_delay),
+		cmocka_unit_test(test_not_pinned_while_new_connections),
+		cmocka_unit_test(test_long_requests_are_waited_for),
+		cmocka_unit_test(test_pinned_after_quiet),
+		cmocka_unit_test(test_pinned_needs_quiet_connections),
+		cmocka_unit_test(test_removed_ends_propagation),
+		cmocka_unit_test(test_removed_waits_for_new_connections),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

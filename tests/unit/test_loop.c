@@ -494,7 +494,9 @@ static void new_round(long n, void *data)
 static void test_new_alloc_fails(void **state)
 {
 	(void)state;
-	assert_int_equal(failalloc_each(new_round, NULL), 1);
+	if (failalloc_off())
+		return;
+	assert_true(failalloc_each(new_round, NULL) >= 1);
 }
 
 int main(void)

@@ -35,6 +35,10 @@ static void draining(struct report *r)
 	r->connections = 3;
 	r->ports = PORTS;
 	r->n_ports = 2;
+	r->connections_dropped = 7;
+	r->pinned_ms = 2100;
+	r->late_requests = 42;
+	r->closed_idle = 5;
 }
 
 /* Before any drain: nothing known yet. */
@@ -50,14 +54,17 @@ static void serving(struct report *r)
 	r->grace_ms = 30000;
 	r->inflight = -1;
 	r->connections = -1;
+	r->pinned_ms = -1;
 }
 
-static double num(const cJSON *o, const char *k)
+/* A number as an integer: assert_int_equal converts to an unsigned type, and
+ * a negative double converted to one is undefined (0 on aarch64). */
+static long long num(const cJSON *o, const char *k)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
 
 	assert_true(cJSON_IsNumber(v));
-	return v->valuedouble;
+	return (long long)v->valuedouble;
 }
 
 static void test_status(void **state)
@@ -83,6 +90,10 @@ static void test_status(void **state)
 			    "kernel");
 	assert_int_equal(num(j, "connections"), 3);
 	assert_int_equal(num(j, "grace_ms"), 30000);
+	assert_int_equal(num(j, "pinned_ms"), 2100);
+	assert_int_equal(num(j, "connections_unsampled"), 7);
+	assert_int_equal(num(j, "late_requests"), 42);
+	assert_int_equal(num(j, "closed_idle"), 5);
 	ports = cJSON_GetObjectItemCaseSensitive(j, "ports");
 	assert_int_equal(cJSON_GetArraySize(ports), 2);
 	assert_int_equal(cJSON_GetArrayItem(ports, 1)->valueint, 8443);
@@ -101,6 +112,8 @@ static void test_status(void **state)
 	assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "ready")));
 	assert_int_equal(num(j, "ms_since_t0"), -1);
 	assert_int_equal(num(j, "deadline_ms"), -1);
+	assert_int_equal(num(j, "pinned_ms"), -1);
+	assert_int_equal(num(j, "late_requests"), 0);
 	assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "inflight_source")->valuestring,
 			    "app");
 	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "ports")), 0);
@@ -156,7 +169,7 @@ static bool sample_line(const char *line, char *name, size_t size)
 	return end != p + 1 && *end == '\0';
 }
 
-/* Every line: "# HELP name text", "# TYPE name gauge" before the name's
+/* Every line: "# HELP name text", "# TYPE name gauge|counter" before the name's
  * first sample, or a sample of a name already typed. */
 static void check_exposition(char *text, size_t *ret_samples)
 {
@@ -169,7 +182,11 @@ static void check_exposition(char *text, size_t *ret_samples)
 		if (strncmp(line, "# TYPE ", 7) == 0) {
 			char *sp = strchr(line + 7, ' ');
 			assert_non_null(sp);
-			assert_string_equal(sp + 1, "gauge");
+			/* A counter's name ends in _total (the exposition
+			 * format's convention, which Prometheus relies on). */
+			assert_true(strcmp(sp + 1, "gauge") == 0 ||
+				    (strcmp(sp + 1, "counter") == 0 && sp - line > 13 &&
+				     strncmp(sp - 6, "_total", 6) == 0));
 			assert_true(n_typed < 16);
 			snprintf(typed[n_typed++], sizeof(typed[0]), "%.*s", (int)(sp - line - 7),
 				 line + 7);
@@ -204,9 +221,14 @@ static void test_metrics(void **state)
 	assert_non_null(strstr(buf, "\nlastcall_ready 0\n"));
 	assert_non_null(strstr(buf, "\nlastcall_inflight_requests 1\n"));
 	assert_non_null(strstr(buf, "\nlastcall_open_connections 3\n"));
+	assert_non_null(strstr(buf, "\nlastcall_pinned 1\n"));
+	assert_non_null(strstr(buf, "\nlastcall_unsampled_connections 7\n"));
+	assert_non_null(strstr(buf, "\nlastcall_late_requests_total 42\n"));
+	assert_non_null(strstr(buf, "\nlastcall_closed_idle_total 5\n"));
 	check_exposition(buf, &samples);
-	/* 7 phases, 4 start times, ready, in flight, connections. */
-	assert_int_equal(samples, 7 + 4 + 3);
+	/* 7 phases, 4 start times, ready, in flight, connections,
+	 * unsampled, pinned, late requests, closed. */
+	assert_int_equal(samples, 7 + 4 + 7);
 
 	/* Unknown counts are 0, not -1: a gauge of requests is never negative. */
 	serving(&r);
@@ -214,8 +236,9 @@ static void test_metrics(void **state)
 	assert_non_null(strstr(buf, "\nlastcall_ready 1\n"));
 	assert_non_null(strstr(buf, "\nlastcall_inflight_requests 0\n"));
 	assert_non_null(strstr(buf, "\nlastcall_open_connections 0\n"));
+	assert_non_null(strstr(buf, "\nlastcall_pinned 0\n"));
 	check_exposition(buf, &samples);
-	assert_int_equal(samples, 7 + 3);
+	assert_int_equal(samples, 7 + 7);
 
 	n = report_metrics(&r, buf, 64);
 	assert_int_equal(n, 63);
@@ -239,6 +262,8 @@ static void test_summary(void **state)
 	assert_int_equal(num(j, "exit_code"), 0);
 	assert_int_equal(num(j, "app_code"), 143);
 	assert_int_equal(num(j, "inflight_left"), 0);
+	assert_int_equal(num(j, "pinned_ms"), 2100);
+	assert_int_equal(num(j, "closed_idle"), 5);
 	assert_true(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(j, "forced_kill")));
 	assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "drained")));
 	ph = cJSON_GetObjectItemCaseSensitive(j, "phases");
@@ -255,6 +280,8 @@ static void test_summary(void **state)
 	j = cJSON_Parse(buf);
 	assert_null(cJSON_GetObjectItemCaseSensitive(j, "app_code"));
 	assert_null(cJSON_GetObjectItemCaseSensitive(j, "inflight_left"));
+	assert_null(cJSON_GetObjectItemCaseSensitive(j, "pinned_ms"));
+	assert_null(cJSON_GetObjectItemCaseSensitive(j, "closed_idle"));
 	assert_true(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "forced_kill")));
 	assert_true(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(j, "drained")));
 	assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "phases")), 0);

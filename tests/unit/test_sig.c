@@ -255,9 +255,9 @@ static void test_rewrite_add(void **state)
 	assert_int_equal(sig_rewrite_apply(&r, SIGINT), 0);
 
 	assert_int_equal(sig_rewrite_add(&r, "SIGUSR1:RTMIN+2", err, sizeof(err)), 0);
-	assert_int_equal(sig_rewrite_apply(&r, SIGUSR1), SIGRTMIN + 2);
+	assert_int_equal(sig_rewrite_apply(&r, SIGUSR1), SIG_RTMIN + 2);
 	assert_int_equal(sig_rewrite_add(&r, "RTMAX:usr2", err, sizeof(err)), 0);
-	assert_int_equal(sig_rewrite_apply(&r, SIGRTMAX), SIGUSR2);
+	assert_int_equal(sig_rewrite_apply(&r, SIG_RTMAX), SIGUSR2);
 
 	/* Uncatchable and the TTY stop are valid targets. */
 	assert_int_equal(sig_rewrite_add(&r, "HUP:KILL", err, sizeof(err)), 0);

@@ -12,6 +12,16 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+/* glibc's constructors of wait statuses; musl (the aarch64 unit tests) has
+ * none. The layout is the kernel's: the code in bits 8..15, the signal in
+ * 0..6; a stopped child has 0x7f there. */
+#ifndef W_EXITCODE
+#define W_EXITCODE(ret, sig) ((ret) << 8 | (sig))
+#endif
+#ifndef W_STOPCODE
+#define W_STOPCODE(sig) ((sig) << 8 | 0x7f)
+#endif
+
 /* The wait status of a child that exits with code. */
 static int wait_exit(int code)
 {
