@@ -10,6 +10,10 @@
 #   make format     clang-format every C file (make test checks the layout)
 #   make fuzz       every libFuzzer target for FUZZ_SECONDS (60) each, with
 #                   its seed corpus; executions and coverage at the end
+#   make soak       SOAK_SECONDS (3600) of probes, signals and drains; RSS
+#                   and fds over time, failing if they grow
+#   make test-san   the integration suites again on an ASan+UBSan build
+#                   ($(BUILD)/san-bin/lastcall)
 #
 # Missing Debian packages are installed by `make deps` (as root), which
 # test and demo run first.
@@ -58,8 +62,8 @@ BENCH_BINS := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
 .SECONDARY:
 
-.PHONY: all deps test unit-bins unit-arm64 probes bench bench-bins demo static static-libs static-dir install \
-	clean format \
+.PHONY: all deps test test-san soak unit-bins unit-arm64 probes bench bench-bins demo static static-libs \
+	static-dir install clean format \
 	fuzz fuzz-bins
 
 all: $(BUILD)/lastcall
@@ -78,9 +82,16 @@ $(BUILD)/san/%.o: helper/%.c | $(BUILD)/san
 	$(CC) $(UNIT_CFLAGS) -c $< -o $@
 SAN_OBJS := $(patsubst helper/%.c,$(BUILD)/san/%.o,$(filter-out helper/main.c,$(SRCS)))
 
+# The unit tests that fail the Nth allocation (they include
+# tests/unit/failalloc.h, which says why) have their calls to the
+# allocator wrapped.
+FAILALLOC_TESTS := $(basename $(notdir $(shell grep -l '"failalloc.h"' $(UNIT_SRCS))))
+FAILALLOC_WRAP := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup
+
 $(BUILD)/unit/test_%: tests/unit/test_%.c $(SAN_OBJS) | $(BUILD)/unit
 	$(CC) $(UNIT_CFLAGS) $< $(filter-out $(BUILD)/san/$*.o,$(SAN_OBJS)) -o $@ \
-		$(SAN_FLAGS) $(LIBS_LDLIBS) $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
+		$(SAN_FLAGS) $(if $(filter test_$*,$(FAILALLOC_TESTS)),$(FAILALLOC_WRAP)) \
+		$(LIBS_LDLIBS) $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 
 $(BUILD)/probe/%: tests/probe/%.c | $(BUILD)/probe
 	$(CC) -std=c11 -D_GNU_SOURCE -O2 -g $(WARN) $< -o $@
@@ -150,11 +161,26 @@ fuzz:
 deps:
 	@tests/deps.sh build test
 
+# Figures and a verdict, not in make test (an hour by default): see
+# tests/soak/soak.sh.
+SOAK_SECONDS ?= 3600
+soak: deps
+	@$(MAKE) --no-print-directory all probes
+	@tests/soak/soak.sh $(BUILD) $(SOAK_SECONDS)
+
 # The static build is tested too: the integration suites run again on it,
 # and the container suite builds the image that ships it.
 test: deps
 	@$(MAKE) --no-print-directory all unit-bins probes static
 	@tests/run.sh $(BUILD)
+
+# The integration suites on an ASan+UBSan build of lastcall, in a build
+# directory of its own (the unit tests always are): the I/O shell is
+# checked too. Not in make test (its time); .ci/run runs it after.
+SAN_BUILD := $(BUILD)/san-bin
+test-san: deps
+	@$(MAKE) --no-print-directory BUILD=$(SAN_BUILD) SANITIZE=1 all probes
+	@LASTCALL_SANITIZED=1 tests/run.sh $(SAN_BUILD)
 
 unit-bins: $(UNIT_BINS)
 bench-bins: $(BENCH_BINS)
@@ -207,7 +233,7 @@ install: $(BUILD)/lastcall
 
 # Lays every C file out as .clang-format says (make test checks it).
 format:
-	clang-format -i helper/*.c helper/*.h tests/unit/*.c tests/probe/*.c tests/bench/*.c \
+	clang-format -i helper/*.c helper/*.h tests/unit/*.c tests/unit/*.h tests/probe/*.c tests/bench/*.c \
 		tests/fuzz/*.c tests/fuzz/*.h
 
 clean:

@@ -1119,6 +1119,7 @@ static int server_start(struct httpd *h, struct server *s, int lfd, bool control
 			size_t errlen)
 {
 	const union MHD_DaemonInfo *info;
+	int r;
 
 	s->h = h;
 	s->control = control;
@@ -1147,9 +1148,10 @@ static int server_start(struct httpd *h, struct server *s, int lfd, bool control
 		close(lfd);
 		return -EIO;
 	}
-	if (gate_start(s, lfd) < 0) {
-		snprintf(err, errlen, "cannot watch the listening socket");
-		return -EIO;
+	r = gate_start(s, lfd);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot watch the listening socket: %s", strerror(-r));
+		return r;
 	}
 	return 0;
 }
@@ -1303,8 +1305,11 @@ int httpd_new(struct loop *l, const char *listen_s, const char *control,
 	int fd, r;
 
 	h = calloc(1, sizeof(*h));
-	if (!h)
+	if (!h) {
+		/* The caller logs err: never leave it unwritten. */
+		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
+	}
 	h->loop = l;
 	h->ops = ops;
 	h->data = data;

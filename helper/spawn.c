@@ -202,7 +202,8 @@ child_exec(const char *path, char *const argv[], char *const sh_argv[], const si
 	_exit(127);
 }
 
-int spawn_child(char *const argv[], const sigset_t *orig_mask, pid_t *ret_pid)
+int spawn_child(char *const argv[], const sigset_t *orig_mask, pid_t *ret_pid,
+		enum spawn_failure *failure)
 {
 	char path[SPAWN_PATH_MAX];
 	char **sh_argv = NULL;
@@ -213,9 +214,12 @@ int spawn_child(char *const argv[], const sigset_t *orig_mask, pid_t *ret_pid)
 	int err = 0, r;
 	ssize_t n;
 
+	*failure = SPAWN_FAILED_EXEC;
 	r = spawn_resolve(argv[0], getenv("PATH"), path, sizeof(path));
 	if (r < 0)
 		return r;
+	/* From here to the exec, a failure is ours. */
+	*failure = SPAWN_FAILED_START;
 	/* Everything the child needs is built here: it must not allocate. */
 	while (argv[argc])
 		argc++;
@@ -253,6 +257,7 @@ int spawn_child(char *const argv[], const sigset_t *orig_mask, pid_t *ret_pid)
 	while (n < 0 && errno == EINTR);
 	if (n == sizeof(err)) {
 		/* The exec failed: collect the child, it never ran CMD. */
+		*failure = SPAWN_FAILED_EXEC;
 		while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 			;
 		r = -err;

@@ -23,6 +23,14 @@ void spawn_init(void);
  */
 int spawn_resolve(const char *file, const char *path, char *out, size_t size);
 
+/* Whose failure a failed spawn_child is: CMD's (it cannot be found or
+ * executed: 127, 126), or lastcall's, before any CMD could run (fork
+ * refused by the pids limit, no memory, no fd for the error pipe: 125). */
+enum spawn_failure {
+	SPAWN_FAILED_EXEC,
+	SPAWN_FAILED_START,
+};
+
 /*
  * Forks and executes argv[0] (resolved with PATH) in a new process group,
  * with the signal mask orig_mask and every disposition back at default.
@@ -31,8 +39,9 @@ int spawn_resolve(const char *file, const char *path, char *out, size_t size);
  * reach the child: the others are marked close-on-exec here (for good: we
  * exec nothing else). Returns 0 and the child's pid once the exec has
  * succeeded, or a negative errno: the exec's (ENOENT, EACCES...) or
- * fork's.
+ * fork's (EAGAIN...), and then *failure says which.
  */
-int spawn_child(char *const argv[], const sigset_t *orig_mask, pid_t *ret_pid);
+int spawn_child(char *const argv[], const sigset_t *orig_mask, pid_t *ret_pid,
+		enum spawn_failure *failure);
 
 #endif

@@ -367,6 +367,7 @@ int sup_run(const struct sup_opts *o, char *const argv[], const sigset_t *orig_m
 	struct sup s = { .o = o, .sfd = -1, .pidfd = -1, .state = SUP_RUNNING };
 	struct shut_role role = shut_role_for(SUP_MODE_RUN, o);
 	bool pid1 = getpid() == 1;
+	enum spawn_failure failure;
 	char cmd[256];
 	int r, code;
 
@@ -381,7 +382,18 @@ int sup_run(const struct sup_opts *o, char *const argv[], const sigset_t *orig_m
 		goto out;
 	}
 
-	r = spawn_child(argv, orig_mask, &s.child);
+	r = spawn_child(argv, orig_mask, &s.child, &failure);
+	if (r < 0 && failure == SPAWN_FAILED_START) {
+		/* No process for CMD: not CMD's fault (126 would send its
+		 * owner looking at the image). */
+		code = STATUS_LASTCALL_FAILED;
+		log_error("spawn_failed", "cmd=%s error=%s code=%d hint=%s", argv[0], strerror(-r),
+			  code,
+			  r == -EAGAIN ? "no process could be made: the container's pids limit "
+					 "(pids.max, ulimit -u) is reached"
+				       : "no process could be made");
+		goto out;
+	}
 	if (r < 0) {
 		code = r == -ENOENT || r == -ENOTDIR ? STATUS_NOT_FOUND : STATUS_NOT_EXECUTABLE;
 		log_error("exec_failed", "cmd=%s error=%s code=%d", argv[0], strerror(-r), code);

@@ -232,7 +232,15 @@ check "ro: no abort" eval "no_abort '$WORK/ro1.log' && no_abort '$WORK/ro2.log'"
 unshare --mount --propagation private bash -c "umount -l /proc && exec '$LASTCALL' run \
 	--control /nonexistent-dir/lc.sock --listen none -- true" >"$WORK/noproc.log" 2>&1
 c=$?
-check "no /proc, no control path: the app runs and lastcall exits 0 (got $c)" [ "$c" = 0 ]
+if [ -n "${LASTCALL_SANITIZED:-}" ]; then
+	# An ASan build reads its options from /proc/self/environ, and its
+	# LeakSanitizer needs /proc at exit: without /proc it fails there,
+	# after lastcall's own last line.
+	check "no /proc, no control path: the app runs and lastcall exits 0 (ASan build: its exit line)" \
+		has_line 'event=exiting code=0 ' "$WORK/noproc.log"
+else
+	check "no /proc, no control path: the app runs and lastcall exits 0 (got $c)" [ "$c" = 0 ]
+fi
 check "...with a warning that says what is off and what to do" \
 	has_line 'level=warn .*event=control_off .*hint="lastcall prestop and probe cannot reach' "$WORK/noproc.log"
 

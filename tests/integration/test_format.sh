@@ -19,7 +19,7 @@ if [ "$major" != 14 ]; then
 fi
 
 cd "$top" || exit 1
-files=$(ls helper/*.c helper/*.h tests/unit/*.c tests/probe/*.c tests/bench/*.c tests/fuzz/*.c \
+files=$(ls helper/*.c helper/*.h tests/unit/*.c tests/unit/*.h tests/probe/*.c tests/bench/*.c tests/fuzz/*.c \
 	tests/fuzz/*.h 2>/dev/null)
 check "there are sources to check" [ -n "$files" ]
 for f in $files; do

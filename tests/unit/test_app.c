@@ -1,4 +1,5 @@
-/* test_app.c - app.c: the {"inflight": N} answer, good and bad. */
+/* test_app.c - app.c: the {"inflight": N} answer, good and bad, and with
+ * every allocation failing in turn (failalloc.h). */
 #include "../../helper/app.c"
 
 #include <stdarg.h>
@@ -6,6 +7,8 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+
+#include "failalloc.h"
 
 static int parse(const char *body, int *n)
 {
@@ -96,6 +99,36 @@ static void test_err_names_the_shape(void **state)
 	assert_non_null(strstr(err, "whole number"));
 }
 
+/* An answer that could not be read is an error, never a count: 0 taken
+ * for "nothing in flight" would end the drain early. */
+static void inflight_round(long n, void *data)
+{
+	const char body[] = "{\"other\":[1,2,{\"x\":\"y\"}],\"inflight\":7}";
+	char err[256] = "";
+	int got = -7, r = app_inflight_parse(body, strlen(body), &got, err, sizeof(err));
+
+	(void)n;
+	(void)data;
+	if (failalloc.failed) {
+		assert_int_equal(r, -EINVAL);
+		assert_int_equal(got, -7);
+		assert_true(strlen(err) > 0);
+	} else {
+		assert_int_equal(r, 0);
+		assert_int_equal(got, 7);
+	}
+}
+
+static void test_inflight_alloc_fails(void **state)
+{
+	(void)state;
+	if (failalloc_off())
+		return;
+	failalloc_cjson();
+	assert_true(failalloc_each(inflight_round, NULL) >= 6);
+	cJSON_InitHooks(NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -103,6 +136,7 @@ int main(void)
 		cmocka_unit_test(test_inflight_bad),
 		cmocka_unit_test(test_inflight_explicit_length),
 		cmocka_unit_test(test_err_names_the_shape),
+		cmocka_unit_test(test_inflight_alloc_fails),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

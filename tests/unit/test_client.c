@@ -1,6 +1,7 @@
 /* test_client.c - client.c: reading our /status, the errors of a call to
  * an instance that is not there or cannot be reached, and the abstract
- * socket of an instance on a read-only root filesystem. */
+ * socket of an instance on a read-only root filesystem; the status read
+ * with every allocation failing in turn (failalloc.h). */
 #include "../../helper/client.c"
 
 #include <grp.h>
@@ -17,6 +18,8 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+
+#include "failalloc.h"
 
 static int status_parse(const char *json, char *phase, long long *ms)
 {
@@ -210,12 +213,44 @@ static void test_call_denied(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
+/* A status that could not be read is none: `lastcall probe` says not
+ * ready with a reason rather than a phase it did not see. */
+static void status_round(long n, void *data)
+{
+	const char body[] = "{\"phase\":\"drain\",\"ready\":false,\"ms_since_t0\":42}";
+	char phase[32];
+	long long ms;
+	int r = client_status_parse(body, strlen(body), phase, sizeof(phase), &ms);
+
+	(void)n;
+	(void)data;
+	if (failalloc.failed) {
+		assert_int_equal(r, -EINVAL);
+		assert_string_equal(phase, "");
+		assert_int_equal(ms, -1);
+	} else {
+		assert_int_equal(r, 0);
+		assert_string_equal(phase, "drain");
+		assert_int_equal(ms, 42);
+	}
+}
+
+static void test_status_alloc_fails(void **state)
+{
+	(void)state;
+	if (failalloc_off())
+		return;
+	failalloc_cjson();
+	assert_true(failalloc_each(status_round, NULL) >= 5);
+	cJSON_InitHooks(NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_status_parse),  cmocka_unit_test(test_call_nobody),
-		cmocka_unit_test(test_abstract_name), cmocka_unit_test(test_call_denied),
-		cmocka_unit_test(test_call_abstract),
+		cmocka_unit_test(test_status_parse), cmocka_unit_test(test_status_alloc_fails),
+		cmocka_unit_test(test_call_nobody),  cmocka_unit_test(test_abstract_name),
+		cmocka_unit_test(test_call_denied),  cmocka_unit_test(test_call_abstract),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

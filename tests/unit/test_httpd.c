@@ -2,7 +2,8 @@
  * --allow-from list that guards GET /prestop over TCP, and the TCP gate's
  * reading of request heads and choice of whom to close when full; where
  * the control socket goes: its path, or the abstract fallback; and the
- * gate on a real loopback socket. */
+ * gate on a real loopback socket; the endpoints with every allocation
+ * failing in turn (failalloc.h). */
 #include "../../helper/httpd.c"
 
 #include <poll.h>
@@ -13,6 +14,8 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+
+#include "failalloc.h"
 
 static struct sockaddr_storage addr(const char *ip)
 {
@@ -500,6 +503,53 @@ static void test_gate_real(void **state)
 	loop_free(l);
 }
 
+/* The endpoints started, then asked, with each allocation failing: the
+ * start fails with its reason, or each request is answered or closed;
+ * never a stall, never "not ready" from a server that is. libmicrohttpd's
+ * own allocations are its own (not wrapped: a shared library). */
+static void endpoints_round(long n, void *data)
+{
+	static const char *const asks[] = { "/readyz", "/metrics", "/status", "/livez" };
+	struct httpd *h = NULL;
+	struct loop *l = NULL;
+	char err[256] = "", buf[1024];
+	int r, fd;
+
+	(void)n;
+	(void)data;
+	if (loop_new(&l) < 0) {
+		assert_true(failalloc.failed);
+		return;
+	}
+	r = httpd_new(l, "127.0.0.1:0", NULL, NULL, &test_ops, NULL, &h, err, sizeof(err));
+	if (r < 0) {
+		assert_true(failalloc.failed);
+		assert_int_equal(r, -ENOMEM);
+		assert_true(strlen(err) > 0);
+		loop_free(l);
+		return;
+	}
+	for (size_t i = 0; i < sizeof(asks) / sizeof(asks[0]); i++) {
+		snprintf(buf, sizeof(buf), "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", asks[i]);
+		fd = client(httpd_port(h), buf);
+		spin(l, 20);
+		answer(fd, buf, sizeof(buf));
+		if (buf[0])
+			assert_non_null(strstr(buf, "HTTP/1.1 200 OK\r\n"));
+		close(fd);
+	}
+	httpd_free(h);
+	loop_free(l);
+}
+
+static void test_alloc_fails(void **state)
+{
+	(void)state;
+	if (failalloc_off())
+		return;
+	assert_true(failalloc_each(endpoints_round, NULL) >= 5);
+}
+
 int main(void)
 {
 	/* clang-format off */
@@ -514,6 +564,7 @@ int main(void)
 		cmocka_unit_test(test_head_scan),
 		cmocka_unit_test(test_gate_victim),
 		cmocka_unit_test(test_gate_real),
+		cmocka_unit_test(test_alloc_fails),
 	};
 	/* clang-format on */
 

@@ -1,5 +1,6 @@
 /* test_kapi.c - kapi.c's JSON: the readiness-gate patch and the Event are
- * read back with cJSON field by field; Pod objects, good and malformed. */
+ * read back with cJSON field by field; Pod objects, good and malformed;
+ * each of them with every allocation failing in turn (failalloc.h). */
 #include "../../helper/kapi.c"
 
 #include <stdarg.h>
@@ -7,6 +8,8 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+
+#include "failalloc.h"
 
 static const char *str_at(const cJSON *j, const char *a, const char *b)
 {
@@ -365,6 +368,96 @@ static void test_now(void **state)
 	assert_int_equal(b[26], 'Z');
 }
 
+/* ---- every allocation failing in turn ---- */
+
+static void patch_round(long n, void *data)
+{
+	char buf[1024];
+	int r = kapi_gate_patch(buf, sizeof(buf), "u-1", "example.com/ready", false, "Draining",
+				"lastcall: drain", "2024-01-01T00:00:00Z");
+
+	(void)n;
+	if (failalloc.failed)
+		assert_int_equal(r, -ENOMEM);
+	else
+		assert_string_equal(buf, data);
+}
+
+static void event_round(long n, void *data)
+{
+	char buf[2048];
+	int r = kapi_event_body(buf, sizeof(buf), "ns1", "pod-a", "uid-9", "DrainStarted", "Normal",
+				"m", "2024-01-01T00:00:00.000000Z");
+
+	(void)n;
+	if (failalloc.failed) {
+		assert_int_equal(r, -ENOMEM);
+		return;
+	}
+	assert_int_equal(r, *(int *)data);
+	assert_non_null(strstr(buf, "\"reason\":\"DrainStarted\""));
+}
+
+static const char pod_json[] =
+	"{\"kind\":\"Pod\",\"metadata\":{\"uid\":\"abc\","
+	"\"deletionTimestamp\":\"2024-01-01T00:00:00Z\","
+	"\"deletionGracePeriodSeconds\":45}}";
+
+/* A Pod that could not be read is an error with its reason, never a Pod
+ * with default values (no grace period taken for none). */
+static void pod_round(long n, void *data)
+{
+	struct kapi_pod p;
+	char err[256] = "";
+	int r = pod(pod_json, &p, err);
+
+	(void)n;
+	(void)data;
+	if (failalloc.failed) {
+		assert_int_equal(r, -EINVAL);
+		assert_true(strlen(err) > 0);
+		assert_int_equal(p.deletion_grace_s, 0x5a5a5a5a5a5a5a5a);
+		return;
+	}
+	assert_int_equal(r, 0);
+	assert_string_equal(p.uid, "abc");
+	assert_true(p.deleting);
+	assert_int_equal(p.deletion_grace_s, 45);
+}
+
+/* The API's message, or else the body itself: something to log. */
+static void message_round(long n, void *data)
+{
+	const char *st = "{\"kind\":\"Status\",\"message\":\"forbidden\"}";
+	char buf[64];
+
+	(void)n;
+	(void)data;
+	kapi_error_message(st, strlen(st), buf, sizeof(buf));
+	assert_string_equal(buf, failalloc.failed ? st : "forbidden");
+}
+
+static void test_alloc_fails(void **state)
+{
+	char want[1024];
+	int len;
+
+	(void)state;
+	if (failalloc_off())
+		return;
+	failalloc_cjson();
+	assert_true(kapi_gate_patch(want, sizeof(want), "u-1", "example.com/ready", false,
+				    "Draining", "lastcall: drain", "2024-01-01T00:00:00Z") > 0);
+	assert_true(failalloc_each(patch_round, want) >= 10);
+	len = kapi_event_body(want, sizeof(want), "ns1", "pod-a", "uid-9", "DrainStarted", "Normal",
+			      "m", "2024-01-01T00:00:00.000000Z");
+	assert_true(len > 0);
+	assert_true(failalloc_each(event_round, &len) >= 20);
+	assert_true(failalloc_each(pod_round, NULL) >= 5);
+	assert_true(failalloc_each(message_round, NULL) >= 3);
+	cJSON_InitHooks(NULL);
+}
+
 int main(void)
 {
 	/* clang-format off */
@@ -377,6 +470,7 @@ int main(void)
 		cmocka_unit_test(test_parse_slices),
 		cmocka_unit_test(test_error_message),
 		cmocka_unit_test(test_now),
+		cmocka_unit_test(test_alloc_fails),
 	};
 	/* clang-format on */
 

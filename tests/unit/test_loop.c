@@ -1,6 +1,7 @@
 /* test_loop.c - loop.c: fd callbacks (also removed or replaced mid-pass),
  * timers (order, cancel, due in the past), and the registration limits.
- * Real timers of tens of milliseconds; order is asserted, never duration. */
+ * Real timers of tens of milliseconds; order is asserted, never duration.
+ * loop_new with its allocation failing (failalloc.h). */
 #include "../../helper/loop.c"
 
 #include <fcntl.h>
@@ -11,6 +12,8 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+
+#include "failalloc.h"
 
 static struct loop *l;
 
@@ -471,10 +474,36 @@ static void test_stop_before_run(void **state)
 	assert_int_equal(seen.order[0], 2);
 }
 
+/* loop_new with its allocation failing: -ENOMEM, no fd left open. */
+static void new_round(long n, void *data)
+{
+	struct loop *lp = NULL;
+	int lowest = open("/dev/null", O_RDONLY | O_CLOEXEC), r;
+
+	(void)n;
+	(void)data;
+	close(lowest);
+	r = loop_new(&lp);
+	assert_int_equal(r, failalloc.failed ? -ENOMEM : 0);
+	loop_free(lp);
+	r = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	close(r);
+	assert_int_equal(r, lowest);
+}
+
+static void test_new_alloc_fails(void **state)
+{
+	(void)state;
+	if (failalloc_off())
+		return;
+	assert_true(failalloc_each(new_round, NULL) >= 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_new_free),
+		cmocka_unit_test(test_new_alloc_fails),
 		cmocka_unit_test_setup_teardown(test_fd_callback, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fd_mod, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_del_pending_in_same_pass, setup, teardown),

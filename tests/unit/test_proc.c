@@ -1,5 +1,6 @@
 /* test_proc.c - proc.c: parsing /proc/PID/stat lines, and finding the live
- * descendants of this process (a child and a grandchild it forks). */
+ * descendants of this process (a child and a grandchild it forks); the
+ * scans with every allocation failing in turn (failalloc.h). */
 #include "../../helper/proc.c"
 
 #include <signal.h>
@@ -11,6 +12,8 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+
+#include "failalloc.h"
 
 static int parse(const char *s, struct proc_stat *st)
 {
@@ -480,6 +483,59 @@ static void test_find_prefer(void **state)
 	assert_int_equal(waitpid(b, &st, 0), b);
 }
 
+/* A scan with each allocation failing: -ENOMEM, nothing written (the
+ * caller must not take it for "no process left"), or the whole answer. */
+static void descendants_round(long n, void *data)
+{
+	struct family *f = data;
+	pid_t pids[8];
+	size_t got = 999;
+	int r = proc_descendants(getpid(), 0, pids, 8, &got);
+
+	(void)n;
+	if (failalloc.failed) {
+		assert_int_equal(r, -ENOMEM);
+		assert_int_equal(got, 999);
+		return;
+	}
+	assert_int_equal(r, 0);
+	assert_int_equal(got, 2);
+	assert_true(has(pids, got, f->child) && has(pids, got, f->grandchild));
+}
+
+static void find_round(long n, void *data)
+{
+	pid_t found = 0;
+	int r = proc_find("lc-find-test", 0, NULL, NULL, &found);
+
+	(void)n;
+	if (failalloc.failed) {
+		assert_int_equal(r, -ENOMEM);
+		assert_int_equal(found, 0);
+		return;
+	}
+	assert_int_equal(r, 0);
+	assert_int_equal(found, *(pid_t *)data);
+}
+
+static void test_alloc_fails(void **state)
+{
+	struct family f;
+	pid_t pid, g;
+	int hold, st;
+
+	(void)state;
+	if (failalloc_off())
+		return;
+	family_start(&f);
+	assert_true(failalloc_each(descendants_round, &f) >= 2);
+	family_stop(&f);
+	pid = named_pair(&hold, &g);
+	assert_true(failalloc_each(find_round, &pid) >= 1);
+	close(hold);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -494,6 +550,7 @@ int main(void)
 		cmocka_unit_test(test_parse_pid),
 		cmocka_unit_test(test_find),
 		cmocka_unit_test(test_find_prefer),
+		cmocka_unit_test(test_alloc_fails),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

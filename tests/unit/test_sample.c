@@ -4,7 +4,8 @@
  * they cannot be looked for (out of descriptors, no process seen), a new
  * connection and a request seen as fresh, nothing fresh when idle, and
  * the ports forgotten when the app is gone; more connections than a dump
- * keeps counted, and the idle ones listed. */
+ * keeps counted, and the idle ones listed; every allocation failing in
+ * turn (failalloc.h): a clean error, and the ports never taken for none. */
 /* A dump keeps this many connections here, so that going past it takes
  * a few sockets, not sixteen thousand. */
 #define CONN_MAX 8
@@ -25,6 +26,8 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+
+#include "failalloc.h"
 
 static void test_next_ms(void **state)
 {
@@ -221,6 +224,69 @@ static void test_sampler(void **state)
 	close(lfd);
 }
 
+/* sample_new with each allocation failing: -ENOMEM and nothing kept. */
+static void new_round(long n, void *data)
+{
+	struct sample *s = NULL;
+	int r = sample_new(NULL, 0, &s);
+
+	(void)n;
+	(void)data;
+	if (failalloc.failed) {
+		assert_int_equal(r, -ENOMEM);
+		assert_null(s);
+	} else {
+		assert_int_equal(r, 0);
+	}
+	sample_free(s);
+}
+
+struct found {
+	struct sample *s;
+	uint16_t port;
+	pid_t self;
+};
+
+/* A look for the ports with each allocation failing: it fails (the
+ * caller keeps the ports) or finds the same ones; never "none", which
+ * would turn the pod unready. The look that failed is retried. */
+static void discover_round(long n, void *data)
+{
+	struct found *f = data;
+	const uint16_t *ports;
+	int r;
+
+	(void)n;
+	f->s->seen_valid = false; /* as if the listening sockets changed */
+	assert_int_equal(sample_listeners_changed(f->s), 1);
+	r = sample_discover(f->s, &f->self, 1);
+	if (failalloc.failed)
+		assert_int_equal(r, -ENOMEM);
+	else
+		assert_int_equal(r, 0);
+	assert_int_equal(sample_ports(f->s, &ports), 1);
+	assert_int_equal(ports[0], f->port);
+	assert_int_equal(sample_listeners_changed(f->s), failalloc.failed);
+}
+
+static void test_alloc_fails(void **state)
+{
+	struct found f = { .self = getpid() };
+	int lfd;
+
+	(void)state;
+	if (failalloc_off())
+		return;
+	assert_true(failalloc_each(new_round, NULL) >= 4);
+	lfd = listener(&f.port);
+	assert_int_equal(sample_new(NULL, 0, &f.s), 0);
+	assert_int_equal(sample_listeners_changed(f.s), 1);
+	assert_int_equal(sample_discover(f.s, &f.self, 1), 1);
+	assert_true(failalloc_each(discover_round, &f) >= 2);
+	sample_free(f.s);
+	close(lfd);
+}
+
 /* Past CONN_MAX: the rest are counted, not silently dropped; the idle
  * connections of the last dump are listed (--close-idle). */
 static void test_truncated(void **state)
@@ -271,6 +337,7 @@ int main(void)
 		cmocka_unit_test(test_next_ms),
 		cmocka_unit_test_setup(test_sampler, own_netns),
 		cmocka_unit_test_setup(test_truncated, own_netns),
+		cmocka_unit_test(test_alloc_fails),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

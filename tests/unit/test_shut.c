@@ -3,7 +3,8 @@
  * itself on a real loop with the owner's side faked: the order of the
  * stop and the kill, a hook that returns when drained, and the zero-window
  * hook that must return at once (it used to block until the kubelet gave
- * up: the drain ended before the loop ran, and the loop forgot the stop).
+ * up: the drain ended before the loop ran, and the loop forgot the stop);
+ * the shell with every allocation failing in turn (failalloc.h).
  */
 #include "../../helper/shut.c"
 
@@ -12,6 +13,8 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+
+#include "failalloc.h"
 
 static void defaults(struct sup_opts *o)
 {
@@ -476,6 +479,53 @@ static void test_hold_refit(void **state)
 	end_shell(&w);
 }
 
+/* ---- every allocation failing in turn ---- */
+
+/* The shell of a run with its endpoints, from its start to the app's
+ * exit, with each allocation failing: it does not start (logged; main
+ * exits 125 before the app runs), or the drain runs its course on time,
+ * the stop once, no kill. */
+static void shell_round(long n, void *data)
+{
+	struct sup_opts o;
+	struct owner w = { .running = true, .exit_on_stop = true };
+	struct shut_role role;
+	int r;
+
+	(void)n;
+	(void)data;
+	short_budget(&o);
+	o.listen = "127.0.0.1:0";
+	role = shut_role_for(SUP_MODE_RUN, &o);
+	if (loop_new(&w.loop) < 0) {
+		assert_true(failalloc.failed);
+		return;
+	}
+	r = shut_new(w.loop, &o, &role, &fake_ops, &w, &w.sh);
+	if (r < 0) {
+		assert_true(failalloc.failed);
+		loop_free(w.loop);
+		return;
+	}
+	shut_start(w.sh);
+	w.t0 = loop_now_ms();
+	shut_trigger(w.sh, "signal:SIGTERM");
+	assert_int_equal(loop_run(w.loop), 0);
+	assert_int_equal(w.stops, 1);
+	assert_int_equal(w.kills, 0);
+	assert_true(w.stop_ms >= 50 && w.stop_ms < 400);
+	assert_int_equal(shut_phase(w.sh), DRAIN_DONE);
+	end_shell(&w);
+}
+
+static void test_alloc_fails(void **state)
+{
+	(void)state;
+	if (failalloc_off())
+		return;
+	assert_true(failalloc_each(shell_round, NULL) >= 6);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -493,6 +543,7 @@ int main(void)
 		cmocka_unit_test(test_no_hold_after_signal),
 		cmocka_unit_test(test_hold_released_by_forwarded),
 		cmocka_unit_test(test_hold_refit),
+		cmocka_unit_test(test_alloc_fails),
 	};
 
 	log_setup(LOG_ERROR, LOG_FMT_LOGFMT, 2);

@@ -1,10 +1,12 @@
 /* test_spawn.c - spawn.c: PATH lookup as execvp does it, and spawn_child
  * (exec errors, the shell fallback, process group, mask and dispositions,
- * the fds the child gets). */
+ * the fds the child gets; no process made: out of fds, every allocation
+ * failing in turn, failalloc.h). */
 #include "../../helper/spawn.c"
 
 #include <ftw.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -13,6 +15,8 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+
+#include "failalloc.h"
 
 /* A temporary tree:
  *   dir/bin/prog       executable script "exit 3" with #!
@@ -25,6 +29,8 @@
 static char dir[64];
 static char bin[128], other[128];
 static char *saved_path;
+/* Whose failure spawn_child's last one was. */
+static enum spawn_failure failure;
 static int saved_cwd = -1;
 
 static void write_file(const char *rel, const char *text, mode_t mode)
@@ -223,7 +229,7 @@ static int spawn_wait(char *const argv[], const sigset_t *mask)
 	pid_t pid = -1;
 	int st = -1;
 
-	assert_int_equal(spawn_child(argv, mask, &pid), 0);
+	assert_int_equal(spawn_child(argv, mask, &pid, &failure), 0);
 	assert_true(pid > 0);
 	assert_int_equal(waitpid(pid, &st, 0), pid);
 	return st;
@@ -289,19 +295,23 @@ static void test_spawn_errors(void **state)
 	(void)state;
 	sigemptyset(&empty);
 	setenv("PATH", bin, 1);
-	assert_int_equal(spawn_child((char *[]){ "lastcall-no-such-command", NULL }, &empty, &pid),
+	assert_int_equal(spawn_child((char *[]){ "lastcall-no-such-command", NULL }, &empty, &pid,
+				     &failure),
 			 -ENOENT);
-	assert_int_equal(spawn_child((char *[]){ "noexec", NULL }, &empty, &pid), -EACCES);
+	assert_int_equal(spawn_child((char *[]){ "noexec", NULL }, &empty, &pid, &failure),
+			 -EACCES);
 	setenv("PATH", saved_path, 1);
 
 	/* Errors of the exec itself, reported from the child. */
-	assert_int_equal(spawn_child((char *[]){ "/nonexistent/cmd", NULL }, &empty, &pid),
+	assert_int_equal(spawn_child((char *[]){ "/nonexistent/cmd", NULL }, &empty, &pid,
+				     &failure),
 			 -ENOENT);
 	snprintf(path, sizeof(path), "%s/noexec", bin);
-	assert_int_equal(spawn_child((char *[]){ path, NULL }, &empty, &pid), -EACCES);
-	assert_int_equal(spawn_child((char *[]){ bin, NULL }, &empty, &pid), -EACCES);
+	assert_int_equal(spawn_child((char *[]){ path, NULL }, &empty, &pid, &failure), -EACCES);
+	assert_int_equal(spawn_child((char *[]){ bin, NULL }, &empty, &pid, &failure), -EACCES);
 	snprintf(path, sizeof(path), "%s/prog/x", bin);
-	assert_int_equal(spawn_child((char *[]){ path, NULL }, &empty, &pid), -ENOTDIR);
+	assert_int_equal(spawn_child((char *[]){ path, NULL }, &empty, &pid, &failure), -ENOTDIR);
+	assert_int_equal(failure, SPAWN_FAILED_EXEC);
 	assert_int_equal(pid, -1);
 	/* The failed children were collected: none is left. */
 	assert_int_equal(waitpid(-1, &st, WNOHANG), -1);
@@ -332,7 +342,9 @@ static pid_t spawn_sleeper(const sigset_t *mask)
 {
 	pid_t pid = -1;
 
-	assert_int_equal(spawn_child((char *[]){ "/bin/sleep", "1000", NULL }, mask, &pid), 0);
+	assert_int_equal(spawn_child((char *[]){ "/bin/sleep", "1000", NULL }, mask, &pid,
+				     &failure),
+			 0);
 	assert_true(pid > 0);
 	return pid;
 }
@@ -504,6 +516,59 @@ static void test_spawn_fds(void **state)
 	close(sv[1]);
 }
 
+/* No process could be made: lastcall's failure, not CMD's (125, not 126).
+ * Out of fds (the error pipe) here; a fork refused by the pids limit is
+ * test_hostile's (root's forks ignore RLIMIT_NPROC). */
+static void test_spawn_no_process(void **state)
+{
+	struct rlimit old, none;
+	pid_t pid = -1;
+	int fd, r, st;
+
+	(void)state;
+	sigemptyset(&empty);
+	fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	none = old;
+	none.rlim_cur = (rlim_t)fd + 1; /* one fd: not the two of a pipe */
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &none), 0);
+	r = spawn_child((char *[]){ "/bin/true", NULL }, &empty, &pid, &failure);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	assert_int_equal(r, -EMFILE);
+	assert_int_equal(failure, SPAWN_FAILED_START);
+	assert_int_equal(pid, -1);
+	assert_int_equal(waitpid(-1, &st, WNOHANG), -1);
+}
+
+static void spawn_round(long n, void *data)
+{
+	pid_t pid = -1;
+	int r = spawn_child((char *[]){ "true", NULL }, &empty, &pid, &failure), st;
+
+	(void)n;
+	(void)data;
+	if (failalloc.failed) {
+		assert_int_equal(r, -ENOMEM);
+		assert_int_equal(failure, SPAWN_FAILED_START);
+		assert_int_equal(pid, -1);
+		return;
+	}
+	assert_int_equal(r, 0);
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+static void test_spawn_alloc_fails(void **state)
+{
+	(void)state;
+	if (failalloc_off())
+		return;
+	sigemptyset(&empty);
+	assert_true(failalloc_each(spawn_round, NULL) >= 1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -516,6 +581,8 @@ int main(void)
 		cmocka_unit_test(test_spawn_runs),
 		cmocka_unit_test(test_spawn_script_without_shebang),
 		cmocka_unit_test(test_spawn_errors),
+		cmocka_unit_test(test_spawn_no_process),
+		cmocka_unit_test(test_spawn_alloc_fails),
 		cmocka_unit_test(test_spawn_own_group),
 		cmocka_unit_test(test_spawn_mask),
 		cmocka_unit_test(test_spawn_dispositions_reset),
