@@ -8,6 +8,11 @@
  */
 #include "../../helper/shut.c"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -526,6 +531,76 @@ static void test_alloc_fails(void **state)
 	assert_true(failalloc_each(shell_round, NULL) >= 6);
 }
 
+/* ---- the quiet deadline samples first ---- */
+
+struct chatter {
+	struct loop *loop;
+	int c, a, timer;
+};
+
+/* A request and its answer on a known connection every 5 ms: traffic
+ * that keeps propagation going. */
+static void on_chatter(struct loop *l, void *data)
+{
+	struct chatter *ch = data;
+	char b;
+
+	(void)l;
+	ch->timer = 0;
+	if (write(ch->c, "q", 1) != 1 || read(ch->a, &b, 1) != 1 || write(ch->a, "r", 1) != 1 ||
+	    read(ch->c, &b, 1) != 1)
+		return;
+	loop_timer_add(ch->loop, loop_now_ms() + 5, on_chatter, ch, &ch->timer);
+}
+
+/* Traffic all along, but the sample interval (1 s) longer than the whole
+ * propagation: the quiet deadline must not be taken on the last (old)
+ * sample. Propagation runs to its cap (300 ms), not to the floor (50). */
+static void test_quiet_deadline_samples(void **state)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET,
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sa);
+	struct chatter ch = { .c = -1, .a = -1 };
+	struct owner w = { .running = true, .exit_on_stop = true };
+	struct shut_role role;
+	struct sup_opts o;
+	int lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	(void)state;
+	assert_true(lfd >= 0);
+	assert_int_equal(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(listen(lfd, 4), 0);
+	assert_int_equal(getsockname(lfd, (struct sockaddr *)&sa, &len), 0);
+	ch.c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(connect(ch.c, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	ch.a = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	assert_true(ch.a >= 0);
+
+	short_budget(&o);
+	o.sample_ms = 1000;
+	o.ports.v[0] = ntohs(sa.sin_port);
+	o.ports.n = 1;
+	role = shut_role_for(SUP_MODE_RUN, &o);
+	assert_int_equal(loop_new(&w.loop), 0);
+	ch.loop = w.loop;
+	assert_int_equal(shut_new(w.loop, &o, &role, &fake_ops, &w, &w.sh), 0);
+	shut_start(w.sh);
+	/* Serving, it has sampled before (every SAMPLE_IDLE_MS once ready). */
+	sample(w.sh);
+	assert_int_equal(loop_timer_add(w.loop, loop_now_ms(), on_chatter, &ch, &ch.timer), 0);
+	w.t0 = loop_now_ms();
+	shut_trigger(w.sh, "signal:SIGTERM");
+	assert_int_equal(loop_run(w.loop), 0);
+	assert_true(drain_phase_ms(&w.sh->d, DRAIN_DRAIN) >= 250);
+	assert_int_equal(w.stops, 1);
+	loop_timer_cancel(w.loop, ch.timer);
+	end_shell(&w);
+	close(ch.c);
+	close(ch.a);
+	close(lfd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -544,6 +619,7 @@ int main(void)
 		cmocka_unit_test(test_hold_released_by_forwarded),
 		cmocka_unit_test(test_hold_refit),
 		cmocka_unit_test(test_alloc_fails),
+		cmocka_unit_test(test_quiet_deadline_samples),
 	};
 
 	log_setup(LOG_ERROR, LOG_FMT_LOGFMT, 2);
