@@ -92,7 +92,7 @@ check "the aarch64 sigprobe builds with the same toolchain" \
 #     NETLINK_AUDIT and NETLINK_KOBJECT_UEVENT only, socket() fails with
 #     EPROTONOSUPPORT: conn's dumps and listening ports, nl's round trip
 #     through the kernel, the sampler, prestop's standalone drains (which
-#     sample the port);
+#     sample the port), the shell's sample at the quiet deadline;
 #   /proc/self/stat: qemu writes its own, with 0 for the state and most
 #     fields: proc's parse of its own stat;
 #   TCP_INFO: qemu's getsockopt hands back 4 bytes, not struct tcp_info,
@@ -105,7 +105,8 @@ check "the aarch64 sigprobe builds with the same toolchain" \
 expected_fail=" test_conn:test_dump_real test_conn:test_dump_cap test_conn:test_dump_filtered
 	test_conn:test_listen_ports_self test_conn:test_listen_ports_other_pid
 	test_conn:test_listen_ports_unreadable test_nl:test_kernel_round_trip
-	test_sample:test_sampler test_sample:test_truncated test_idle:test_still
+	test_sample:test_sampler test_sample:test_truncated test_shut:test_quiet_deadline_samples
+	test_idle:test_still
 	test_idle:test_close_in_child test_prestop:test_standalone_fallback
 	test_prestop:test_standalone_at_once test_proc:test_parse_self
 	test_opts:test_parse_app_url "
