@@ -33,7 +33,11 @@ if ! clang -fsanitize=fuzzer,address,undefined "$WORK/probe.c" -o "$WORK/probe" 
 fi
 
 # A make of our own: not the jobserver of a make that may have started us.
-if ! MAKEFLAGS= make -C "$top" --no-print-directory -j"$(nproc)" BUILD="$build" fuzz-bins \
+# BUILD as make's own default spells it (relative to the top): objects'
+# dependency files name their targets so, and a build made by hand with
+# `make build/fuzz/...` must not leave objects this one takes for current.
+rel_build=$(realpath -m --relative-to="$top" "$build")
+if ! MAKEFLAGS= make -C "$top" --no-print-directory -j"$(nproc)" BUILD="$rel_build" fuzz-bins \
 	>"$WORK/build.log" 2>&1; then
 	not_ok "the fuzz targets build (make fuzz-bins)" "$(grep -E 'error|Error' "$WORK/build.log" | head -n 8)"
 	done_testing
