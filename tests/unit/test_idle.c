@@ -19,30 +19,12 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-static int listener(uint16_t *ret_port)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	assert_true(fd >= 0);
-	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(listen(fd, 8), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-	*ret_port = ntohs(a.sin_port);
-	return fd;
-}
+#include "loopback.h"
 
 /* A connected pair: *client, and the server side accepted from lfd. */
 static void pair(int lfd, uint16_t port, int *client, int *server)
 {
-	struct sockaddr_in a = { .sin_family = AF_INET,
-				 .sin_port = htons(port),
-				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-
-	*client = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(*client >= 0);
-	assert_int_equal(connect(*client, (struct sockaddr *)&a, sizeof(a)), 0);
+	*client = connect_to(port);
 	*server = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 	assert_true(*server >= 0);
 }
