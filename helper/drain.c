@@ -282,6 +282,12 @@ unsigned drain_refit(struct drain *d, int64_t now, const struct drain_budget *fi
 	return d->phase == DRAIN_SERVING ? 0 : advance(d, now);
 }
 
+void drain_rebudget(struct drain *d, const struct drain_budget *fitted)
+{
+	if (d->t0 < 0)
+		d->b = *fitted;
+}
+
 unsigned drain_tick(struct drain *d, int64_t now)
 {
 	return d->phase == DRAIN_SERVING ? 0 : advance(d, now);

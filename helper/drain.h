@@ -120,6 +120,9 @@ unsigned drain_all_gone(struct drain *d, int64_t now);
  * A longer one changes nothing (the grace only shrinks once deletion
  * started). */
 unsigned drain_refit(struct drain *d, int64_t now, const struct drain_budget *fitted);
+/* Before T0 only: the budget, newly fitted (the pod's own grace period
+ * read at start), keeping whatever was learnt (the child gone). */
+void drain_rebudget(struct drain *d, const struct drain_budget *fitted);
 /* Time passed: re-evaluate deadlines. */
 unsigned drain_tick(struct drain *d, int64_t now);
 

@@ -449,6 +449,7 @@ struct kapi {
 	struct kapi_slice sl[KAPI_SLICES_MAX];
 	bool sl_gone[KAPI_SLICES_MAX]; /* the pod is not ready in it, or gone */
 	size_t sl_n, sl_more, sl_pages, sl_waiting;
+	int sl_list_tries; /* failed tries of the current page */
 	int sl_timer;
 	char sl_cont[KAPI_CONTINUE_MAX];
 
@@ -917,6 +918,8 @@ static void slices_list(struct kapi *k)
 }
 
 /* Reads again each slice that still has the pod ready. */
+static void slices_round(struct kapi *k);
+
 static void slices_read(struct kapi *k)
 {
 	char path[KAPI_NAME_MAX * 2 + 128];
@@ -934,6 +937,10 @@ static void slices_read(struct kapi *k)
 		q->slice = (int)i;
 		k->sl_waiting++;
 	}
+	/* None could start (no request free, the token unreadable): the
+	 * next round will try again. */
+	if (k->sl_waiting == 0)
+		slices_round(k);
 }
 
 static void on_slices_timer(struct loop *l, void *data)
@@ -985,15 +992,33 @@ static void slices_answer(struct kapi *k, int slice, const struct fetch_result *
 		ok = false;
 	}
 	if (k->sl_state == SLICES_LISTING) {
-		if (!ok) {
-			/* Refused (RBAC) or failing: the drain goes by traffic. */
-			slices_done(k);
-			log_warn("endpoints_unknown", "hint=%s",
-				 "give the service account list on endpointslices "
-				 "(discovery.k8s.io) to end propagation on the removal");
+		if (!ok && r->status != 401 && r->status != 403 &&
+		    k->sl_list_tries < KAPI_SLICES_TRIES) {
+			/* A blip (a timeout, a 5xx): the same page again. */
+			k->sl_list_tries++;
+			k->sl_pages--;
+			slices_list(k);
 			return;
 		}
-		for (size_t i = 0; i < got.n && k->sl_n < KAPI_SLICES_MAX; i++) {
+		if (!ok) {
+			/* Refused, or failing for good: the drain goes by
+			 * traffic alone. */
+			slices_done(k);
+			if (r->status == 401 || r->status == 403)
+				log_warn("endpoints_unknown", "status=%ld hint=%s", r->status,
+					 "give the service account list on endpointslices "
+					 "(discovery.k8s.io) to end propagation on the removal");
+			else
+				log_warn("endpoints_unknown", "status=%ld error=%s", r->status,
+					 r->status ? "the list failed" : r->error);
+			return;
+		}
+		k->sl_list_tries = 0;
+		for (size_t i = 0; i < got.n; i++) {
+			if (k->sl_n == KAPI_SLICES_MAX) {
+				k->sl_more++;
+				continue;
+			}
 			k->sl[k->sl_n] = got.v[i];
 			k->sl_gone[k->sl_n] = !got.v[i].ready;
 			k->sl_n++;
@@ -1004,13 +1029,22 @@ static void slices_answer(struct kapi *k, int slice, const struct fetch_result *
 			slices_list(k);
 			return;
 		}
+		/* "Removed from every slice" is only said of every one. */
+		if (k->sl_more > 0 || got.cont[0]) {
+			slices_done(k);
+			log_warn("endpoints_unknown", "slices=%zu more=%zu listed_all=%s hint=%s",
+				 k->sl_n, k->sl_more, got.cont[0] ? "false" : "true",
+				 "more EndpointSlices than lastcall follows: no removal signal, the "
+				 "drain goes by traffic alone");
+			return;
+		}
 		if (k->sl_n == 0) {
 			slices_done(k);
 			log_info("endpoints_unknown", "slices=0 hint=%s",
 				 "no EndpointSlice lists this pod: no Service selects it");
 			return;
 		}
-		log_info("endpoint_slices", "slices=%zu more=%zu", k->sl_n, k->sl_more);
+		log_info("endpoint_slices", "slices=%zu", k->sl_n);
 		k->sl_state = SLICES_READING;
 		slices_round(k);
 		return;

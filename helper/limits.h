@@ -149,11 +149,13 @@
 #define KAPI_RETRY_MAX_MS 30000
 /* EndpointSlices (the removal signal, kapi_watch_slices): those listing
  * this pod that are followed, slices per page of the list at T0 (a page
- * must fit in FETCH_BODY_MAX), pages at most, the list's continue token,
+ * must fit in FETCH_BODY_MAX: a slice of 100 endpoints is about 35 KiB),
+ * pages at most, tries of a page that failed, the list's continue token,
  * and how often the followed ones are read again. */
 #define KAPI_SLICES_MAX 4
-#define KAPI_SLICES_PAGE 10
-#define KAPI_SLICES_PAGES 50
+#define KAPI_SLICES_PAGE 2
+#define KAPI_SLICES_PAGES 200
+#define KAPI_SLICES_TRIES 2
 #define KAPI_CONTINUE_MAX 1024
 #define KAPI_SLICES_POLL_MS 250
 /* At exit, what is still being sent (Events, --on-exit-url) gets at most

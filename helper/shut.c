@@ -48,6 +48,8 @@ struct shut {
 	long long late_requests; /* on connections open before, since T0 */
 	long long closed_idle;	 /* connections closed for the app */
 	bool idle_refused;	 /* ...until the kernel said no */
+	int64_t last_sample_at;	 /* the last dump compared, -1 */
+	int64_t sample_gap;	 /* ms between it and the one before */
 
 	struct sample *smp; /* NULL when the role samples nothing */
 	bool sample_failed_logged;
@@ -448,6 +450,7 @@ static void apply(struct shut *sh, unsigned act)
 }
 
 static void sample(struct shut *sh);
+static void sample_at(struct shut *sh, int64_t due);
 
 static void on_drain_timer(struct loop *l, void *data)
 {
@@ -458,8 +461,12 @@ static void on_drain_timer(struct loop *l, void *data)
 	/* The propagation's quiet deadline: a sample now first. The last one
 	 * may be old (a loaded node, a slow dump), and quiet is only what a
 	 * sample saw, not what none was taken to see. */
-	if (sh->smp && drain_phase_now(&sh->d) == DRAIN_PROPAGATE)
+	if (sh->smp && drain_phase_now(&sh->d) == DRAIN_PROPAGATE) {
 		sample(sh);
+		/* The next one a whole interval after it. */
+		if (!sh->ended)
+			sample_at(sh, loop_now_ms() + sh->o->sample_ms);
+	}
 	if (!sh->ended)
 		apply(sh, drain_tick(&sh->d, loop_now_ms()));
 }
@@ -580,9 +587,13 @@ static void sample(struct shut *sh)
 			apply(sh, drain_inflight(&sh->d, loop_now_ms(), -1));
 		return;
 	}
+	now = loop_now_ms();
+	/* Idle is "nothing moved between two dumps": only as good as the
+	 * time between them (conn.h). */
+	sh->sample_gap = sh->last_sample_at < 0 ? 0 : now - sh->last_sample_at;
+	sh->last_sample_at = now;
 	if (phase == DRAIN_SERVING)
 		return;
-	now = loop_now_ms();
 	busy = sample_stats(sh->smp)->busy;
 	if (sample_dropped(sh->smp) > 0) {
 		/* More connections than a dump keeps: the ones left out may
@@ -602,7 +613,7 @@ static void sample(struct shut *sh)
 	if (!app_counts)
 		act |= drain_inflight(&sh->d, now, busy);
 	apply(sh, act);
-	if (!sh->ended && closing(sh))
+	if (!sh->ended && closing(sh) && sh->sample_gap >= sh->o->sample_ms)
 		close_idle(sh);
 }
 
@@ -726,6 +737,9 @@ void shut_all_gone(struct shut *sh)
 void shut_end(struct shut *sh)
 {
 	sh->ended = true;
+	/* Nothing to learn any more; its reads would take the exit flush's
+	 * requests. */
+	kapi_unwatch_slices(sh->kapi);
 	loop_timer_cancel(sh->loop, sh->drain_timer);
 	loop_timer_cancel(sh->loop, sh->sample_timer);
 	loop_timer_cancel(sh->loop, sh->hold_timer);
@@ -833,7 +847,7 @@ static void on_pod_spec(struct shut *sh, const struct kapi_pod *pod)
 		log_info("budget_compressed", "detail=%s", why);
 	/* An assumed grace may grow, but only before T0. */
 	if (drain_t0(&sh->d) < 0 && in.grace_ms > grace)
-		drain_init(&sh->d, &fitted);
+		drain_rebudget(&sh->d, &fitted);
 	else
 		apply(sh, drain_refit(&sh->d, loop_now_ms(), &fitted));
 }
@@ -1038,6 +1052,7 @@ int shut_new(struct loop *l, const struct sup_opts *o, const struct shut_role *r
 	sh->data = data;
 	sh->seek_ms = o->sample_ms;
 	sh->app_inflight = -1;
+	sh->last_sample_at = -1;
 	/* A warning when the delays asked for had to shrink; the caps (the
 	 * quiet period, the maximum delay) meeting a short grace period is
 	 * what they are for. */
