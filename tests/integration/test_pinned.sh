@@ -15,7 +15,8 @@
 # the failed requests and T0 -> exit are measured, for an app that answers
 # `Connection: close` once stopping, for one that keeps its connections
 # (plain Node server.close()) under --close-idle with lastcall's defaults,
-# and for the same without it (SIGKILL, the cause named).
+# both again with the API's removal signal (kubeapi.sh's double), and for
+# the keeping app without --close-idle (SIGKILL, the cause named).
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/kproxy.sh"
 
@@ -179,6 +180,8 @@ scenario() {
 	fi
 	EP_A="127.0.20.1:$a_PORT"
 	kproxy_endpoints web "$EP_A" "$EP_B" || { not_ok "$tag: the Service has a and b"; return 1; }
+	[ -z "${SCENARIO_API:-}" ] ||
+		curl -fs -o /dev/null -X POST "http://127.0.0.1:$eps_CTL/slices?ready=true"
 	start_bg "$WORK/ka.$tag" "$KA" -c "$CONNS" -d 60000 -t "$THINK_MS" --timeout 5000 "$VIP:80"
 	load=$BG_PID
 	wait_until 3000 sleep_until $(($(now_ms) + 2000))
@@ -188,21 +191,28 @@ scenario() {
 	started_pids+=("$kubelet")
 	wait_until $((REMOVAL_MS + 1000)) sleep_until $((t0 + REMOVAL_MS))
 	check "$tag: T0 + $((REMOVAL_MS / 1000)) s: a's endpoint removed (sync)" kproxy_endpoints web "$EP_B"
+	# ...and, for the rows with the API, in its EndpointSlice at the same
+	# moment.
+	[ -z "${SCENARIO_API:-}" ] ||
+		curl -fs -o /dev/null -X POST "http://127.0.0.1:$eps_CTL/slices?ready=false"
 	REMOVED=$(($(now_ms) - t0))
 
 	# Pinning, under load: 1.5 s after the removal a still has
 	# established connections that received bytes in the last second
 	# (lastrcv, tcp_info), and conntrack still DNATs them to a; new
-	# connections go to b only.
+	# connections go to b only. (With the API, a is about gone by then:
+	# only the last holds.)
 	wait_until 2000 sleep_until $((t0 + REMOVED + 1500))
-	a_conns=$(ss -Htn state established "( sport = :$a_PORT )" | wc -l)
-	last_rcv=$(ss -Htin state established "( sport = :$a_PORT )" | grep -oE 'lastrcv:[0-9]+' |
-		cut -d: -f2 | sort -n | head -n1)
-	echo "# $tag: $((REMOVED + 1500)) ms: a has $a_conns connections, the latest bytes" \
-		"${last_rcv:-none} ms ago, conntrack to a: $(kproxy_conntrack "$EP_A")"
-	check "$tag: pinned: a's old connections still carry requests after the removal (lastrcv ${last_rcv:-none} ms < 1000)" \
-		[ "${last_rcv:-99999}" -lt 1000 ]
-	check "$tag: pinned: conntrack keeps them DNATed to a" [ "$(kproxy_conntrack "$EP_A")" -ge 1 ]
+	if [ -z "${SCENARIO_API:-}" ]; then
+		a_conns=$(ss -Htn state established "( sport = :$a_PORT )" | wc -l)
+		last_rcv=$(ss -Htin state established "( sport = :$a_PORT )" | grep -oE 'lastrcv:[0-9]+' |
+			cut -d: -f2 | sort -n | head -n1)
+		echo "# $tag: $((REMOVED + 1500)) ms: a has $a_conns connections, the latest bytes" \
+			"${last_rcv:-none} ms ago, conntrack to a: $(kproxy_conntrack "$EP_A")"
+		check "$tag: pinned: a's old connections still carry requests after the removal (lastrcv ${last_rcv:-none} ms < 1000)" \
+			[ "${last_rcv:-99999}" -lt 1000 ]
+		check "$tag: pinned: conntrack keeps them DNATed to a" [ "$(kproxy_conntrack "$EP_A")" -ge 1 ]
+	fi
 	got=$(new_conns 10)
 	check "$tag: pinned: new connections reach only b (got: $got)" [ "$got" = "$EP_B" ]
 
@@ -258,6 +268,34 @@ if scenario close-idle keep --close-idle; then
 	check "close-idle: no SIGKILL by lastcall" [ "$(count_lines 'forced_kill|phase=kill' "$WORK/a.log")" = 0 ]
 	check "close-idle: a exits 0 (got $A_CODE)" [ "$A_CODE" = 0 ]
 	check "close-idle: T0 -> exit ${EXIT_MS:-?} ms <= max-delay (15 s) + 3 s" [ "${EXIT_MS:-999999}" -le 18000 ]
+fi
+
+# The API's removal signal (an API double whose EndpointSlice has a's
+# endpoint not ready from the removal on): out by removal + quiet period
+# + 1 s for the cooperative app, removal + 3 s for the other under
+# --close-idle; lastcall's defaults otherwise.
+. "$TESTS_DIR/integration/kubeapi.sh"
+if kubeapi_init && kubeapi_start eps; then
+	sa_dir "$WORK/sa" token-eps-A
+	export KUBERNETES_SERVICE_PORT=$eps_API SCENARIO_API=1
+	api=(--pod-name web-0 --pod-uid "$KUBEAPI_POD_UID" --kube-dir "$WORK/sa")
+	if scenario cooperative-api next "${api[@]}"; then
+		check "cooperative-api: no request failed (${FAILED:-?})" [ "${FAILED:-99999}" = 0 ]
+		check "cooperative-api: the removal seen" has_line 'event=endpoints_removed slices=1' "$WORK/a.log"
+		check "cooperative-api: T0 -> exit ${EXIT_MS:-?} ms <= removal ($REMOVED) + 1 s + 1 s" \
+			[ "${EXIT_MS:-999999}" -le $((REMOVED + 2000)) ]
+		check "cooperative-api: a exits 0 (got $A_CODE)" [ "$A_CODE" = 0 ]
+	fi
+	if scenario close-idle-api keep --close-idle "${api[@]}"; then
+		check "close-idle-api: at most $MAX_FAILED_CLOSE failed (${FAILED:-?})" \
+			[ "${FAILED:-99999}" -le "$MAX_FAILED_CLOSE" ]
+		check "close-idle-api: no SIGKILL by lastcall" [ "$(count_lines 'forced_kill|phase=kill' "$WORK/a.log")" = 0 ]
+		check "close-idle-api: T0 -> exit ${EXIT_MS:-?} ms <= removal ($REMOVED) + 3 s" \
+			[ "${EXIT_MS:-999999}" -le $((REMOVED + 3000)) ]
+	fi
+	unset SCENARIO_API KUBERNETES_SERVICE_PORT
+else
+	not_ok "an API server double for the removal signal starts"
 fi
 
 # The same app without --close-idle, a short grace to keep it short: the
