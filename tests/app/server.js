@@ -24,6 +24,9 @@
 //             keep being served without "Connection: close" (Node 20's
 //             close() closes only those idle at that moment), so the exit
 //             waits for the clients to hang up, which pinned clients never do
+//     hold    only stops listening, as Node 18's server.close() and many
+//             other servers do: every keep-alive connection, idle or not,
+//             stays open and keeps being served until the client hangs up
 //   KEEPALIVE_MS    how long an idle keep-alive connection stays open
 //                   (default 5000, Node's keepAliveTimeout)
 //   START_DELAY_MS  time before it starts listening (default 0)
@@ -48,8 +51,8 @@ const readyDelay = Number(process.env.READY_DELAY_MS ?? 0);
 const drainWork = Number(process.env.DRAIN_WORK_MS ?? 0);
 const shutdownMode = process.env.SHUTDOWN || 'close';
 const idleCloseMs = Number(process.env.IDLE_CLOSE_MS ?? 1000);
-if (!['close', 'next', 'keep'].includes(shutdownMode)) {
-  console.error(`SHUTDOWN must be close, next or keep, got "${shutdownMode}"`);
+if (!['close', 'next', 'keep', 'hold'].includes(shutdownMode)) {
+  console.error(`SHUTDOWN must be close, next, keep or hold, got "${shutdownMode}"`);
   process.exit(2);
 }
 let inflightBad = Number(process.env.INFLIGHT_BAD ?? 0);
@@ -73,7 +76,7 @@ const server = http.createServer((req, res) => {
     served++;
     inflight--;
     const headers = { 'content-type': 'text/plain', 'x-served-by': servedBy };
-    if (closing && shutdownMode !== 'keep') headers.connection = 'close';
+    if (closing && (shutdownMode === 'close' || shutdownMode === 'next')) headers.connection = 'close';
     res.writeHead(200, headers);
     res.end(`ok ${served} pid=${process.pid}\n`);
     sock.busy--;
@@ -140,7 +143,7 @@ function shutdown(signal) {
   };
   // http.Server's close() (Node 19+) closes the idle connections first;
   // the net.Server one under it only stops listening.
-  if (shutdownMode === 'next') require('net').Server.prototype.close.call(server, closed);
+  if (shutdownMode === 'next' || shutdownMode === 'hold') require('net').Server.prototype.close.call(server, closed);
   else server.close(closed);
   if (shutdownMode === 'close') server.closeIdleConnections();
   if (shutdownMode === 'next') {
