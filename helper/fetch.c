@@ -27,6 +27,7 @@ struct fetch_req {
 	fetch_done_fn *fn;
 	void *data;
 	int64_t started;
+	int64_t deadline; /* started + the timeout */
 	size_t len;
 	bool too_big;
 	struct curl_slist *headers; /* owned; freed with the slot */
@@ -38,10 +39,65 @@ struct fetch_req {
 
 struct fetch {
 	struct loop *loop;
-	CURLM *multi;
+	CURLM *multi; /* NULL after a reset that could not make one */
 	int timer;
+	int backstop;			 /* the timer that ends what curl did not */
+	int64_t backstop_at;		 /* when it fires; 0: not armed */
+	unsigned oom_seen;		 /* fetch_oom when last reset or made */
+	int reset;			 /* the timer of a reset due (reset_soon) */
+	int fds[FETCH_REQUESTS_MAX * 2]; /* in our loop for curl; -1 free */
 	struct fetch_req req[FETCH_REQUESTS_MAX];
 };
+
+/*
+ * How many of libcurl's allocations have failed (they go through the
+ * hooks below, curl_global_init_mem). After one, the multi handle's state
+ * is not trusted: libcurl 7.88 (Debian 12's) destroys a socket's transfer
+ * hash when adding to it fails but keeps the socket, and its next use
+ * divides by zero. So each fetch that sees the count move ends what is
+ * under way and starts again with a new handle (fetch_reset). Atomic:
+ * curl's threaded resolver allocates in its own thread.
+ */
+static unsigned fetch_oom;
+
+/* p, counted when it is a failed allocation (a request for 0 bytes may
+ * get NULL, and realloc to 0 frees). */
+static void *oom_counted(void *p, size_t size)
+{
+	if (!p && size)
+		__atomic_add_fetch(&fetch_oom, 1, __ATOMIC_RELAXED);
+	return p;
+}
+
+static void *curl_mem_malloc(size_t size)
+{
+	return oom_counted(malloc(size), size);
+}
+
+static void curl_mem_free(void *p)
+{
+	free(p);
+}
+
+static void *curl_mem_realloc(void *p, size_t size)
+{
+	return oom_counted(realloc(p, size), size);
+}
+
+static char *curl_mem_strdup(const char *s)
+{
+	return oom_counted(strdup(s), 1);
+}
+
+static void *curl_mem_calloc(size_t n, size_t size)
+{
+	return oom_counted(calloc(n, size), n * size);
+}
+
+static bool curl_oom_since(const struct fetch *f)
+{
+	return __atomic_load_n(&fetch_oom, __ATOMIC_RELAXED) != f->oom_seen;
+}
 
 static const char fetch_hint[] = "expected http://HOST:PORT/PATH or unix:/PATH/TO.sock:/PATH";
 
@@ -53,6 +109,7 @@ int fetch_target_parse(const char *spec, struct fetch_target *ret, char *err, si
 	const char *http_path = NULL;
 	CURLUcode rc;
 	int r = -EINVAL;
+	unsigned oom = __atomic_load_n(&fetch_oom, __ATOMIC_RELAXED);
 
 	memset(&t, 0, sizeof(t));
 	if (strncmp(spec, "unix:", 5) == 0) {
@@ -89,6 +146,8 @@ int fetch_target_parse(const char *spec, struct fetch_target *ret, char *err, si
 	rc = curl_url_set(u, CURLUPART_URL, spec, 0);
 	if (rc != CURLUE_OK) {
 		snprintf(err, errlen, "%s (%s)", curl_url_strerror(rc), fetch_hint);
+		if (rc == CURLUE_OUT_OF_MEMORY)
+			r = -ENOMEM;
 		goto out;
 	}
 	if (curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
@@ -108,6 +167,13 @@ int fetch_target_parse(const char *spec, struct fetch_target *ret, char *err, si
 	*ret = t;
 	r = 0;
 out:
+	/* libcurl 7.88's URL parser may call an allocation that failed a
+	 * malformed URL: once fetch_new has installed the hooks, that is
+	 * known. */
+	if (r < 0 && __atomic_load_n(&fetch_oom, __ATOMIC_RELAXED) != oom) {
+		snprintf(err, errlen, "out of memory");
+		r = -ENOMEM;
+	}
 	curl_free(url);
 	curl_free(scheme);
 	curl_url_cleanup(u);
@@ -115,11 +181,27 @@ out:
 }
 
 static void check_done(struct fetch *f);
+static void fetch_reset(struct fetch *f);
+
+/* curl_multi_socket_action on fd (CURL_SOCKET_TIMEOUT: its timer), unless
+ * curl ran out of memory since the handle was made: then, and when it
+ * runs out in this call, a reset instead. */
+static void socket_action(struct fetch *f, curl_socket_t fd, int mask)
+{
+	int running;
+
+	if (f->multi && !curl_oom_since(f))
+		curl_multi_socket_action(f->multi, fd, mask, &running);
+	if (!f->multi || curl_oom_since(f))
+		fetch_reset(f);
+	else
+		check_done(f);
+}
 
 static void on_fd(struct loop *l, int fd, uint32_t events, void *data)
 {
 	struct fetch *f = data;
-	int mask = 0, running;
+	int mask = 0;
 
 	(void)l;
 	if (events & (EPOLLIN | EPOLLHUP))
@@ -128,19 +210,28 @@ static void on_fd(struct loop *l, int fd, uint32_t events, void *data)
 		mask |= CURL_CSELECT_OUT;
 	if (events & EPOLLERR)
 		mask |= CURL_CSELECT_ERR;
-	curl_multi_socket_action(f->multi, fd, mask, &running);
-	check_done(f);
+	socket_action(f, fd, mask);
 }
 
 static void on_timer(struct loop *l, void *data)
 {
 	struct fetch *f = data;
-	int running;
 
 	(void)l;
 	f->timer = 0;
-	curl_multi_socket_action(f->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	check_done(f);
+	socket_action(f, CURL_SOCKET_TIMEOUT, 0);
+}
+
+/* The fds curl asked us to watch, so that a reset can let go of them all
+ * (a multi handle in a bad state may not say CURL_POLL_REMOVE). */
+static void fds_set(struct fetch *f, int fd, bool watched)
+{
+	for (size_t i = 0; i < FETCH_REQUESTS_MAX * 2; i++) {
+		if (watched ? f->fds[i] == -1 : f->fds[i] == fd) {
+			f->fds[i] = watched ? fd : -1;
+			return;
+		}
+	}
 }
 
 /* curl: watch fd for what (or stop watching it). socketp is non-NULL once
@@ -152,8 +243,10 @@ static int on_curl_socket(CURL *e, curl_socket_t fd, int what, void *userp, void
 
 	(void)e;
 	if (what == CURL_POLL_REMOVE) {
-		if (socketp)
+		if (socketp) {
 			loop_del(f->loop, fd);
+			fds_set(f, fd, false);
+		}
 		return 0;
 	}
 	if (what & CURL_POLL_IN)
@@ -164,6 +257,7 @@ static int on_curl_socket(CURL *e, curl_socket_t fd, int what, void *userp, void
 		loop_mod(f->loop, fd, ev);
 	} else if (loop_add(f->loop, fd, ev, on_fd, f) == 0) {
 		curl_multi_assign(f->multi, fd, f);
+		fds_set(f, fd, true);
 	}
 	/* Not watched (the loop is full): the request's timeout ends it. */
 	return 0;
@@ -282,11 +376,166 @@ static void check_done(struct fetch *f)
 	}
 }
 
+static void on_backstop(struct loop *l, void *data);
+
+/*
+ * Arms the backstop for the earliest deadline of the requests under way
+ * (plus FETCH_BACKSTOP_MS), unless it is armed for that time or an
+ * earlier one already. -ENOSPC when the loop has no timer left (the
+ * backstop armed before, if any, stays).
+ */
+static int backstop_arm(struct fetch *f)
+{
+	int64_t at = 0;
+	int id, r;
+
+	for (size_t i = 0; i < FETCH_REQUESTS_MAX; i++) {
+		const struct fetch_req *q = &f->req[i];
+
+		if (q->easy && (!at || q->deadline + FETCH_BACKSTOP_MS < at))
+			at = q->deadline + FETCH_BACKSTOP_MS;
+	}
+	if (!at || (f->backstop_at && f->backstop_at <= at))
+		return 0;
+	r = loop_timer_add(f->loop, at, on_backstop, f, &id);
+	if (r < 0)
+		return r;
+	loop_timer_cancel(f->loop, f->backstop);
+	f->backstop = id;
+	f->backstop_at = at;
+	return 0;
+}
+
+/* Ends, with -ETIMEDOUT, each request curl has not ended by its deadline
+ * plus FETCH_BACKSTOP_MS, then arms the backstop for the rest. */
+static void on_backstop(struct loop *l, void *data)
+{
+	struct fetch *f = data;
+	int64_t now = loop_now_ms();
+
+	f->backstop = 0;
+	f->backstop_at = 0;
+	if (!f->multi || curl_oom_since(f)) {
+		fetch_reset(f);
+		return;
+	}
+	/* curl first: a transfer it can still end, it ends itself. */
+	check_done(f);
+	for (size_t i = 0; i < FETCH_REQUESTS_MAX; i++) {
+		struct fetch_req *q = &f->req[i];
+		struct fetch_result r = { .code = -ETIMEDOUT };
+
+		if (!q->easy || now < q->deadline + FETCH_BACKSTOP_MS)
+			continue;
+		r.error = "no end from libcurl past the request's timeout (out of memory?)";
+		r.body = q->body;
+		r.len = q->len;
+		r.ms = now - q->started;
+		/* As check_done: fn may start requests in other slots (each
+		 * arms the backstop as needed). */
+		q->fn(q->data, &r);
+		req_release(f, q);
+	}
+	(void)l;
+	/* With no timer left in the loop, the rest keep curl's own. */
+	(void)backstop_arm(f);
+}
+
+/* A multi handle calling back f, or NULL. */
+static CURLM *multi_new(struct fetch *f)
+{
+	CURLM *m = curl_multi_init();
+
+	if (!m)
+		return NULL;
+	curl_multi_setopt(m, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
+	curl_multi_setopt(m, CURLMOPT_SOCKETDATA, f);
+	curl_multi_setopt(m, CURLMOPT_TIMERFUNCTION, on_curl_timer);
+	curl_multi_setopt(m, CURLMOPT_TIMERDATA, f);
+	return m;
+}
+
+/*
+ * libcurl ran out of memory: each request under way ends with -ENOMEM
+ * (its caller goes on as after any failed request), and a new multi
+ * handle replaces the old one (none if it cannot be made: fetch_start
+ * tries again). From the loop only: callbacks run here.
+ */
+static void fetch_reset(struct fetch *f)
+{
+	struct {
+		fetch_done_fn *fn;
+		void *data;
+		int64_t started;
+	} ended[FETCH_REQUESTS_MAX];
+	size_t n = 0;
+
+	for (size_t i = 0; i < FETCH_REQUESTS_MAX; i++) {
+		struct fetch_req *q = &f->req[i];
+
+		if (!q->easy)
+			continue;
+		ended[n].fn = q->fn;
+		ended[n].data = q->data;
+		ended[n].started = q->started;
+		n++;
+		req_release(f, q);
+	}
+	for (size_t i = 0; i < FETCH_REQUESTS_MAX * 2; i++) {
+		if (f->fds[i] != -1)
+			loop_del(f->loop, f->fds[i]);
+		f->fds[i] = -1;
+	}
+	loop_timer_cancel(f->loop, f->timer);
+	f->timer = 0;
+	loop_timer_cancel(f->loop, f->backstop);
+	f->backstop = 0;
+	f->backstop_at = 0;
+	loop_timer_cancel(f->loop, f->reset);
+	f->reset = 0;
+	if (f->multi)
+		curl_multi_cleanup(f->multi);
+	f->oom_seen = __atomic_load_n(&fetch_oom, __ATOMIC_RELAXED);
+	f->multi = multi_new(f);
+	for (size_t i = 0; i < n; i++) {
+		struct fetch_result r = {
+			.code = -ENOMEM,
+			.error = "libcurl ran out of memory",
+			.body = "",
+			.ms = loop_now_ms() - ended[i].started,
+		};
+
+		ended[i].fn(ended[i].data, &r);
+	}
+}
+
+static void on_reset(struct loop *l, void *data)
+{
+	struct fetch *f = data;
+
+	(void)l;
+	f->reset = 0;
+	if (!f->multi || curl_oom_since(f))
+		fetch_reset(f);
+}
+
+/* A reset from the loop, as soon as it can: out of memory found where
+ * callbacks may not run. When even a timer cannot be had, the next event
+ * of curl's resets (socket_action), or the backstop. */
+static void reset_soon(struct fetch *f)
+{
+	if (!f->reset)
+		(void)loop_timer_add(f->loop, loop_now_ms(), on_reset, f, &f->reset);
+}
+
 int fetch_new(struct loop *l, struct fetch **ret)
 {
 	struct fetch *f;
 
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+	/* libcurl's allocations through the hooks above; when it is in use
+	 * already, this only counts one more user. */
+	if (curl_global_init_mem(CURL_GLOBAL_DEFAULT, curl_mem_malloc, curl_mem_free,
+				 curl_mem_realloc, curl_mem_strdup, curl_mem_calloc) != CURLE_OK)
 		return -EIO;
 	f = calloc(1, sizeof(*f));
 	if (!f) {
@@ -294,16 +543,15 @@ int fetch_new(struct loop *l, struct fetch **ret)
 		return -ENOMEM;
 	}
 	f->loop = l;
-	f->multi = curl_multi_init();
+	for (size_t i = 0; i < FETCH_REQUESTS_MAX * 2; i++)
+		f->fds[i] = -1;
+	f->oom_seen = __atomic_load_n(&fetch_oom, __ATOMIC_RELAXED);
+	f->multi = multi_new(f);
 	if (!f->multi) {
 		free(f);
 		curl_global_cleanup();
 		return -ENOMEM;
 	}
-	curl_multi_setopt(f->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
-	curl_multi_setopt(f->multi, CURLMOPT_SOCKETDATA, f);
-	curl_multi_setopt(f->multi, CURLMOPT_TIMERFUNCTION, on_curl_timer);
-	curl_multi_setopt(f->multi, CURLMOPT_TIMERDATA, f);
 	*ret = f;
 	return 0;
 }
@@ -314,8 +562,15 @@ void fetch_free(struct fetch *f)
 		return;
 	for (size_t i = 0; i < FETCH_REQUESTS_MAX; i++)
 		req_release(f, &f->req[i]);
-	curl_multi_cleanup(f->multi);
+	for (size_t i = 0; i < FETCH_REQUESTS_MAX * 2; i++) {
+		if (f->fds[i] != -1)
+			loop_del(f->loop, f->fds[i]);
+	}
+	if (f->multi)
+		curl_multi_cleanup(f->multi);
 	loop_timer_cancel(f->loop, f->timer);
+	loop_timer_cancel(f->loop, f->backstop);
+	loop_timer_cancel(f->loop, f->reset);
 	free(f);
 	curl_global_cleanup();
 }
@@ -466,6 +721,15 @@ int fetch_start_ex(struct fetch *f, const struct fetch_target *t, const char *me
 	}
 	if (!q)
 		return -ENOSPC;
+	if (!f->multi || curl_oom_since(f)) {
+		/* Nothing under way: nobody to call back, so here. */
+		if (fetch_pending(f) == 0)
+			fetch_reset(f);
+		else
+			reset_soon(f);
+		if (!f->multi || curl_oom_since(f))
+			return -ENOMEM;
+	}
 	e = curl_easy_init();
 	if (!e)
 		return -ENOMEM;
@@ -476,33 +740,40 @@ int fetch_start_ex(struct fetch *f, const struct fetch_target *t, const char *me
 	q->body[0] = '\0';
 	q->errbuf[0] = '\0';
 	q->started = loop_now_ms();
+	q->deadline = q->started + timeout_ms;
+	q->headers = NULL;
 
-	/* We own the signals; every request has a deadline. */
+	/* We own the signals; every request has a deadline. These options
+	 * take no copy: they cannot fail. */
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, (long)timeout_ms);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
-	curl_easy_setopt(e, CURLOPT_URL, t->url);
-	if (t->unix_path[0])
-		curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, t->unix_path);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-	/* A pod's HTTP_PROXY is for the outside world, not for the app. */
-	curl_easy_setopt(e, CURLOPT_PROXY, "");
 	curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
-	curl_easy_setopt(e, CURLOPT_USERAGENT, "lastcall/" LASTCALL_VERSION);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, q->errbuf);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, q);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, q);
-	/* curl keeps its own copy of the body: the caller's may go. */
-	if (body || strcmp(method, "POST") == 0)
-		curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, body ? body : "");
-	if (strcmp(method, "POST") != 0 && strcmp(method, "GET") != 0)
-		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method);
-	if (x && x->cainfo) {
-		/* Verify the peer against this CA only (the cluster's). */
-		curl_easy_setopt(e, CURLOPT_CAINFO, x->cainfo);
-		curl_easy_setopt(e, CURLOPT_CAPATH, NULL);
-	}
+	/* These copy their string, and a copy that failed would change the
+	 * request (a PATCH sent as a POST, a POST without its body). */
+	r = -ENOMEM;
+	if (curl_easy_setopt(e, CURLOPT_URL, t->url) != CURLE_OK ||
+	    (t->unix_path[0] &&
+	     curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, t->unix_path) != CURLE_OK) ||
+	    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK ||
+	    /* A pod's HTTP_PROXY is for the outside world, not for the app. */
+	    curl_easy_setopt(e, CURLOPT_PROXY, "") != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_USERAGENT, "lastcall/" LASTCALL_VERSION) != CURLE_OK ||
+	    /* curl keeps its own copy of the body: the caller's may go. */
+	    ((body || strcmp(method, "POST") == 0) &&
+	     curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, body ? body : "") != CURLE_OK) ||
+	    (strcmp(method, "POST") != 0 && strcmp(method, "GET") != 0 &&
+	     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method) != CURLE_OK) ||
+	    /* Verify the peer against this CA only (the cluster's). */
+	    (x && x->cainfo &&
+	     (curl_easy_setopt(e, CURLOPT_CAINFO, x->cainfo) != CURLE_OK ||
+	      curl_easy_setopt(e, CURLOPT_CAPATH, NULL) != CURLE_OK)))
+		goto fail;
+	r = 0;
 	q->peer_ip_len = 0;
 #ifdef LASTCALL_MBEDTLS
 	if (fetch_url_ip(t->url, q->peer_ip, &q->peer_ip_len) < 0)
@@ -510,7 +781,6 @@ int fetch_start_ex(struct fetch *f, const struct fetch_target *t, const char *me
 	curl_easy_setopt(e, CURLOPT_SSL_CTX_FUNCTION, on_ssl_ctx);
 	curl_easy_setopt(e, CURLOPT_SSL_CTX_DATA, q);
 #endif
-	q->headers = NULL;
 	if (x && x->bearer)
 		r = add_bearer(&q->headers, x->bearer);
 	if (x && r == 0 &&
@@ -526,10 +796,23 @@ int fetch_start_ex(struct fetch *f, const struct fetch_target *t, const char *me
 		goto fail;
 	}
 	q->easy = e;
+	r = curl_oom_since(f) ? -ENOMEM : backstop_arm(f);
+	if (r < 0) {
+		curl_multi_remove_handle(f->multi, e);
+		q->easy = NULL;
+		goto fail;
+	}
 	return 0;
 fail:
 	curl_easy_cleanup(e);
 	headers_free(q->headers);
 	q->headers = NULL;
+	if (curl_oom_since(f)) {
+		r = -ENOMEM;
+		if (fetch_pending(f) == 0)
+			fetch_reset(f);
+		else
+			reset_soon(f);
+	}
 	return r;
 }

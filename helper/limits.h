@@ -114,6 +114,11 @@
 #define FETCH_UNIX_PATH_MAX 108
 #define FETCH_BODY_MAX (64 * 1024)
 #define FETCH_CONNECT_TIMEOUT_MAX_MS 1000
+/* A request libcurl has not ended this long after its timeout is ended
+ * by fetch.c itself: an allocation that fails inside curl's timer
+ * handling can leave a transfer with no timer of its own, and nothing
+ * would ever end it. */
+#define FETCH_BACKSTOP_MS 500
 
 /* Processes of the app's tree looked at per /proc scan: to find its
  * listening sockets, and to signal what it leaves behind (leftovers forked

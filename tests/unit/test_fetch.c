@@ -2,7 +2,10 @@
  * loop to a libmicrohttpd server on 127.0.0.1 and on a Unix socket (in its
  * own thread), to a socket that never answers (timeout), to a closed port,
  * and with an oversized body; the bearer token's header wiped before it is
- * freed. Bounded by a watchdog timer in the loop. */
+ * freed; a request curl never ends ended by the backstop; every
+ * allocation of a request failing in turn, libcurl's own included (through
+ * fetch.c's curl_global_init_mem hooks). Bounded by a watchdog timer in
+ * the loop. */
 #include "../../helper/fetch.c"
 
 #include <arpa/inet.h>
@@ -16,6 +19,8 @@
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+
+#include "failalloc.h"
 
 /* ---- fetch_target_parse ---- */
 
@@ -535,6 +540,146 @@ static void test_bearer_refused(void **state)
 	assert_int_equal(wipe.calls, 1);
 }
 
+/* A request curl never ends (here: its timer taken away before it began,
+ * as an allocation failing inside curl can leave one): the backstop ends
+ * it FETCH_BACKSTOP_MS after its timeout, with -ETIMEDOUT. */
+static void test_backstop(void **state)
+{
+	char hang[64];
+
+	(void)state;
+	snprintf(hang, sizeof(hang), "http://127.0.0.1:%d/x", hang_port);
+	start(hang, "GET", 200, 0);
+	assert_true(fp->timer > 0);
+	loop_timer_cancel(lp, fp->timer);
+	fp->timer = 0;
+	run(1);
+	assert_int_equal(got.status[0], 0);
+	assert_int_equal(got.code[0], -ETIMEDOUT);
+	assert_non_null(strstr(got.error[0], "no end from libcurl"));
+	assert_true(got.ms[0] >= 200 + FETCH_BACKSTOP_MS);
+	assert_true(got.ms[0] < 200 + FETCH_BACKSTOP_MS + 1000);
+	assert_int_equal(fetch_pending(fp), 0);
+}
+
+/* ---- every allocation failing in turn, libcurl's included ---- */
+
+/* How test_alloc_fail's requests that failed ended: by a reset of the
+ * multi handle, or by the backstop. */
+static int ended_by_reset, ended_by_backstop;
+
+/* What a round's request ended in: answered, or a clean error. */
+static void alloc_outcome(int i, bool failed)
+{
+	if (got.status[i] == 200) {
+		assert_string_equal(got.body[i], "hello");
+		assert_int_equal(got.code[i], 0);
+		return;
+	}
+	/* Only a failed allocation may cost the answer; then the reason is
+	 * one line. */
+	assert_true(failed);
+	assert_int_equal(got.status[i], 0);
+	assert_true(got.code[i] < 0);
+	assert_true(got.error[i][0] != '\0');
+	assert_null(strchr(got.error[i], '\n'));
+	ended_by_reset += strcmp(got.error[i], "libcurl ran out of memory") == 0;
+	ended_by_backstop += strstr(got.error[i], "no end from libcurl") != NULL;
+}
+
+/*
+ * Round n: a loop and a fetch made, a GET and a POST with a bearer token
+ * and a body (what kapi sends) started and run to their ends, all freed,
+ * with the nth allocation failing, ours or libcurl's. Each step may fail
+ * cleanly (-ENOMEM, -EIO, a request ended with an error), never crash,
+ * hang (the watchdog) or leak (failalloc_each asks LeakSanitizer).
+ */
+static void curl_alloc_round(long n, void *data)
+{
+	struct fetch_extra x = { .bearer = "tok", .content_type = "application/json" };
+	struct fetch_target t;
+	char url[64], err[256];
+	bool on[2] = { false, false };
+	int rc, started = 0;
+
+	(void)n;
+	(void)data;
+	memset(&got, 0, sizeof(got));
+	lp = NULL;
+	fp = NULL;
+	rc = loop_new(&lp);
+	if (rc < 0) {
+		assert_true(failalloc.failed);
+		return;
+	}
+	rc = fetch_new(lp, &fp);
+	if (rc < 0) {
+		assert_true(failalloc.failed);
+		assert_true(rc == -ENOMEM || rc == -EIO);
+		loop_free(lp);
+		return;
+	}
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d/hello", tcp_port);
+	rc = fetch_target_parse(url, &t, err, sizeof(err));
+	if (rc < 0) { /* curl's URL parser out of memory */
+		assert_true(failalloc.failed);
+		assert_int_equal(rc, -ENOMEM);
+	}
+	for (int i = 0; i < 2 && rc == 0; i++) {
+		int r = i ? fetch_start_ex(fp, &t, "POST", "{\"a\":1}", 2000, &x, on_done,
+					   (void *)(intptr_t)i)
+			  : fetch_start(fp, &t, "GET", NULL, 2000, on_done, (void *)(intptr_t)i);
+
+		if (r < 0) {
+			assert_true(failalloc.failed);
+			assert_true(r == -ENOMEM || r == -EIO);
+			continue;
+		}
+		on[i] = true;
+		started++;
+	}
+	if (started) {
+		/* The loop's timers are a table: no allocation. */
+		assert_int_equal(loop_timer_add(lp, loop_now_ms() + 5000, on_watchdog, NULL, NULL),
+				 0);
+		got.want = started;
+		assert_int_equal(loop_run(lp), 0);
+		assert_false(got.watchdog);
+		for (int i = 0; i < 2; i++) {
+			if (on[i])
+				alloc_outcome(i, failalloc.failed);
+		}
+	}
+	if (!failalloc.failed) {
+		assert_int_equal(got.status[0], 200);
+		assert_int_equal(got.status[1], 200);
+	}
+	fetch_free(fp);
+	fp = NULL;
+	loop_free(lp);
+	lp = NULL;
+}
+
+static void test_alloc_fail(void **state)
+{
+	long calls;
+
+	(void)state;
+	if (failalloc_off())
+		return;
+	calls = failalloc_each(curl_alloc_round, NULL);
+	/* libcurl's allocations were among them: a request of its takes
+	 * well over a hundred. */
+	print_message(
+		"fetch: %ld allocations in a round, each failed in turn; %d requests "
+		"ended by a reset after libcurl ran out of memory, %d by the backstop\n",
+		calls, ended_by_reset, ended_by_backstop);
+	assert_true(calls > 100);
+	/* Inside curl's transfers too, where libcurl 7.88 would later divide
+	 * by zero but for the reset. */
+	assert_true(ended_by_reset > 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -552,7 +697,16 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_free_with_requests_under_way, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bearer_wiped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bearer_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_backstop, setup, teardown),
+		cmocka_unit_test(test_alloc_fail),
 	};
 
+	/* libcurl in use for the whole run, through fetch.c's hooks (whose
+	 * malloc calls go to failalloc's wrappers): each fetch_new only adds
+	 * to its count, and libcurl's global state is made once, not in
+	 * every round of test_alloc_fail. */
+	if (curl_global_init_mem(CURL_GLOBAL_DEFAULT, curl_mem_malloc, curl_mem_free,
+				 curl_mem_realloc, curl_mem_strdup, curl_mem_calloc) != CURLE_OK)
+		return 1;
 	return cmocka_run_group_tests(tests, setup_servers, teardown_servers);
 }
