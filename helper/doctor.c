@@ -23,6 +23,7 @@
 #include "doctor.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -387,7 +388,10 @@ static bool read_pod(struct pod *p, const struct kobj *o, size_t index)
 	const cJSON *tmpl = NULL, *spec, *c;
 	size_t i;
 
-	memset(p, 0, sizeof(*p));
+	/* Not the containers (1.5 MB): read_ctr clears each one it fills, and
+	 * only the first n are read. */
+	memset(p, 0, offsetof(struct pod, c));
+	p->n = 0;
 	p->object = index;
 	p->obj = o->obj;
 	p->ns = str(get(o->obj, "metadata"), "namespace");

@@ -41,7 +41,8 @@ size_t kobj_count(const struct kobj_set *s);
 const struct kobj *kobj_at(const struct kobj_set *s, size_t i);
 
 /* The 1-based line of a node read from YAML (for a mapping's member, the
- * line of its key), or 0 when unknown (JSON, a copy made by an alias). */
+ * line of its key), or 0 when unknown (JSON, a copy made by an alias).
+ * Lines as YAML counts them: a CR alone, NEL, LS and PS end one too. */
 int kobj_line(struct kobj_set *s, const cJSON *node);
 
 #endif

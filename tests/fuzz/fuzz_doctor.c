@@ -20,12 +20,22 @@
 
 #define FINDINGS 256
 
+/* The lines of the input as YAML counts them (libyaml's marks): a break
+ * is LF, CRLF, a CR alone, NEL, LS or PS. JSON's lines (LF only) are never
+ * more. */
 static int lines_in(const uint8_t *data, size_t size)
 {
 	int n = 1;
 
-	for (size_t i = 0; i < size; i++)
-		n += data[i] == '\n';
+	for (size_t i = 0; i < size; i++) {
+		if (data[i] == '\n' || (data[i] == '\r' && (i + 1 == size || data[i + 1] != '\n')))
+			n++;
+		else if (i + 1 < size && data[i] == 0xc2 && data[i + 1] == 0x85)
+			n++;
+		else if (i + 2 < size && data[i] == 0xe2 && data[i + 1] == 0x80 &&
+			 (data[i + 2] == 0xa8 || data[i + 2] == 0xa9))
+			n++;
+	}
 	return n;
 }
 
