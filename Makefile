@@ -8,8 +8,9 @@
 #                   Debian's source packages of its libraries
 #   make install    PREFIX=/usr/local DESTDIR=
 #   make format     clang-format every C file (make test checks the layout)
-#   make fuzz       every libFuzzer target for FUZZ_SECONDS (60) each, with
-#                   its seed corpus; executions and coverage at the end
+#   make fuzz       every libFuzzer target for FUZZ_SECONDS (60) each, or
+#                   FUZZ_RUNS inputs each, with its seed corpus; executions
+#                   and coverage at the end
 #   make soak       SOAK_SECONDS (3600) of probes, signals and drains; RSS
 #                   and fds over time, failing if they grow
 #   make test-san   the integration suites again on an ASan+UBSan build
@@ -113,6 +114,7 @@ $(BUILD)/obj $(BUILD)/san $(BUILD)/unit $(BUILD)/probe $(BUILD)/bench:
 # reach its statics (FUZZ_INCLUDES_name) goes without that object.
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 60
+FUZZ_RUNS ?=
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 # clang warns about things gcc does not: a product file must not stop the
 # fuzz build for it, so -Werror only for the targets themselves.
@@ -156,7 +158,7 @@ fuzz-bins: $(FUZZ_BINS)
 fuzz:
 	@tests/deps.sh build fuzz
 	@$(MAKE) --no-print-directory fuzz-bins
-	@tests/fuzz/run.sh $(BUILD) $(FUZZ_SECONDS)
+	@FUZZ_RUNS=$(FUZZ_RUNS) tests/fuzz/run.sh $(BUILD) $(FUZZ_SECONDS)
 
 deps:
 	@tests/deps.sh build test

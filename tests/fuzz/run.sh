@@ -5,7 +5,9 @@
 # target: executions, coverage (libFuzzer's cov: edges and ft: features),
 # corpus size, crashes. New inputs go to BUILD/fuzz/corpus/NAME (the seeds
 # in the repository are left alone), crashes and their logs to
-# BUILD/fuzz/crashes/NAME. Exits 1 when a target crashed.
+# BUILD/fuzz/crashes/NAME. Exits 1 when a target crashed. With FUZZ_RUNS
+# set, each target runs that many inputs instead (SECONDS is then ignored;
+# the long runs the figures in the README come from).
 # Usage: tests/fuzz/run.sh BUILD_DIR SECONDS [NAME...]
 set -uo pipefail
 
@@ -14,6 +16,12 @@ seconds=${2:?usage: run.sh BUILD_DIR SECONDS [NAME...]}
 shift 2
 here=$(cd "$(dirname "$0")" && pwd)
 jobs=${FUZZ_JOBS:-$(nproc)}
+runs=${FUZZ_RUNS:-}
+case "$runs" in
+'') limit=(-max_total_time="$seconds") ;;
+*[!0-9]* | 0) echo "run.sh: FUZZ_RUNS must be a positive number of inputs, got \"$runs\"" >&2; exit 2 ;;
+*) limit=(-runs="$runs") ;;
+esac
 
 names=("$@")
 if [ ${#names[@]} -eq 0 ]; then
@@ -32,7 +40,7 @@ run_one() {
 	[ -f "$here/$name.dict" ] && dict=(-dict="$here/$name.dict")
 	# -timeout: an input that runs 10 s is a hang; -rss_limit_mb: ASan's
 	# quarantine alone holds 256 MB, libFuzzer's 2 GB default is near.
-	"$build/fuzz/fuzz_$name" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=4096 \
+	"$build/fuzz/fuzz_$name" "${limit[@]}" -timeout=10 -rss_limit_mb=4096 \
 		-print_final_stats=1 -artifact_prefix="$crashes/" "${dict[@]}" \
 		"$corpus" "$here/corpus/$name" >"$build/fuzz/$name.log" 2>&1
 }
@@ -40,7 +48,7 @@ run_one() {
 running=0
 for name in "${names[@]}"; do
 	[ -x "$build/fuzz/fuzz_$name" ] || { echo "run.sh: no $build/fuzz/fuzz_$name" >&2; exit 2; }
-	echo "fuzz: $name for ${seconds}s"
+	if [ -n "$runs" ]; then echo "fuzz: $name for $runs inputs"; else echo "fuzz: $name for ${seconds}s"; fi
 	run_one "$name" &
 	running=$((running + 1))
 	if [ "$running" -ge "$jobs" ]; then
