@@ -754,24 +754,29 @@ int fetch_start_ex(struct fetch *f, const struct fetch_target *t, const char *me
 	curl_easy_setopt(e, CURLOPT_WRITEDATA, q);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, q);
 	/* These copy their string, and a copy that failed would change the
-	 * request (a PATCH sent as a POST, a POST without its body). */
+	 * request (a PATCH sent as a POST, a POST without its body). Only
+	 * that fails it: an option a build of libcurl left out answers
+	 * CURLE_UNKNOWN_OPTION (the static build has no proxy support, so
+	 * no proxy to turn off). */
 	r = -ENOMEM;
-	if (curl_easy_setopt(e, CURLOPT_URL, t->url) != CURLE_OK ||
+	if (curl_easy_setopt(e, CURLOPT_URL, t->url) == CURLE_OUT_OF_MEMORY ||
 	    (t->unix_path[0] &&
-	     curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, t->unix_path) != CURLE_OK) ||
-	    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK ||
+	     curl_easy_setopt(e, CURLOPT_UNIX_SOCKET_PATH, t->unix_path) == CURLE_OUT_OF_MEMORY) ||
+	    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https") == CURLE_OUT_OF_MEMORY ||
 	    /* A pod's HTTP_PROXY is for the outside world, not for the app. */
-	    curl_easy_setopt(e, CURLOPT_PROXY, "") != CURLE_OK ||
-	    curl_easy_setopt(e, CURLOPT_USERAGENT, "lastcall/" LASTCALL_VERSION) != CURLE_OK ||
+	    curl_easy_setopt(e, CURLOPT_PROXY, "") == CURLE_OUT_OF_MEMORY ||
+	    curl_easy_setopt(e, CURLOPT_USERAGENT, "lastcall/" LASTCALL_VERSION) ==
+		    CURLE_OUT_OF_MEMORY ||
 	    /* curl keeps its own copy of the body: the caller's may go. */
 	    ((body || strcmp(method, "POST") == 0) &&
-	     curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, body ? body : "") != CURLE_OK) ||
+	     curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, body ? body : "") ==
+		     CURLE_OUT_OF_MEMORY) ||
 	    (strcmp(method, "POST") != 0 && strcmp(method, "GET") != 0 &&
-	     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method) != CURLE_OK) ||
+	     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, method) == CURLE_OUT_OF_MEMORY) ||
 	    /* Verify the peer against this CA only (the cluster's). */
 	    (x && x->cainfo &&
-	     (curl_easy_setopt(e, CURLOPT_CAINFO, x->cainfo) != CURLE_OK ||
-	      curl_easy_setopt(e, CURLOPT_CAPATH, NULL) != CURLE_OK)))
+	     (curl_easy_setopt(e, CURLOPT_CAINFO, x->cainfo) == CURLE_OUT_OF_MEMORY ||
+	      curl_easy_setopt(e, CURLOPT_CAPATH, NULL) == CURLE_OUT_OF_MEMORY)))
 		goto fail;
 	r = 0;
 	q->peer_ip_len = 0;
