@@ -876,7 +876,9 @@ static void check_port(struct ctx *x, const struct pod *p, const struct ctr *k, 
 	struct doctor_finding *f;
 	char path[224];
 
-	if (!port)
+	/* Neither a name nor a number (a mapping, a list, null): the API
+	 * server refuses such a spec, and no rule here can read it. */
+	if (!cJSON_IsString(port) && !cJSON_IsNumber(port))
 		return;
 	snprintf(path, sizeof(path), "%s.%s.port", k->path, where);
 	if (cJSON_IsString(port) &&
