@@ -33,15 +33,17 @@ fi
 
 # run_one NAME: one target for $seconds; its log in BUILD/fuzz/NAME.log.
 run_one() {
-	local name=$1 dict=()
+	local name=$1 dict=() opts=()
 	local corpus="$build/fuzz/corpus/$name" crashes="$build/fuzz/crashes/$name"
 	mkdir -p "$corpus" "$crashes"
 	touch "$crashes/.start" # what is newer came from this run
 	[ -f "$here/$name.dict" ] && dict=(-dict="$here/$name.dict")
+	# NAME.options: libFuzzer flags of that target, one a line (# comments).
+	[ -f "$here/$name.options" ] && mapfile -t opts < <(grep -v '^[[:space:]]*\(#\|$\)' "$here/$name.options")
 	# -timeout: an input that runs 10 s is a hang; -rss_limit_mb: ASan's
 	# quarantine alone holds 256 MB, libFuzzer's 2 GB default is near.
 	"$build/fuzz/fuzz_$name" "${limit[@]}" -timeout=10 -rss_limit_mb=4096 \
-		-print_final_stats=1 -artifact_prefix="$crashes/" "${dict[@]}" \
+		-print_final_stats=1 -artifact_prefix="$crashes/" "${dict[@]}" "${opts[@]}" \
 		"$corpus" "$here/corpus/$name" >"$build/fuzz/$name.log" 2>&1
 }
 
