@@ -1,6 +1,7 @@
 /* loopback.h - real TCP on 127.0.0.1 for the unit tests that sample or
  * close connections: a listening socket on a port the kernel picks, and
- * a client connected to it. cmocka's asserts: include after cmocka.h.
+ * a client connected to it (each may go unused). cmocka's asserts: include
+ * after cmocka.h.
  */
 #ifndef LASTCALL_TEST_LOOPBACK_H
 #define LASTCALL_TEST_LOOPBACK_H
@@ -9,7 +10,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
-static int listener(uint16_t *ret_port)
+__attribute__((unused)) static int listener(uint16_t *ret_port)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
 	socklen_t len = sizeof(a);
@@ -23,7 +24,7 @@ static int listener(uint16_t *ret_port)
 	return fd;
 }
 
-static int connect_to(uint16_t port)
+__attribute__((unused)) static int connect_to(uint16_t port)
 {
 	struct sockaddr_in a = { .sin_family = AF_INET,
 				 .sin_port = htons(port),

@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "failalloc.h"
+#include "loopback.h"
 
 /* ---- fetch_target_parse ---- */
 
@@ -140,7 +141,8 @@ static void test_url_ip(void **state)
 /* ---- real requests ---- */
 
 static struct MHD_Daemon *tcp_d, *unix_d;
-static int tcp_port, hang_port, hang_fd = -1;
+static uint16_t tcp_port, hang_port;
+static int hang_fd = -1;
 static char unix_path[108];
 static int last_method; /* 1 GET, 2 POST; written by the server thread */
 /* The last request's Authorization header, "" without; written by the
@@ -192,27 +194,13 @@ static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *
 	return ret;
 }
 
-static int listen_tcp(int *ret_port)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t alen = sizeof(a);
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-
-	assert_true(fd >= 0);
-	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-	assert_int_equal(listen(fd, 16), 0);
-	assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &alen), 0);
-	*ret_port = ntohs(a.sin_port);
-	return fd;
-}
-
 static int setup_servers(void **state)
 {
 	struct sockaddr_un u = { .sun_family = AF_UNIX };
 	int fd;
 
 	(void)state;
-	fd = listen_tcp(&tcp_port);
+	fd = listener(&tcp_port);
 	tcp_d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD, 0, NULL, NULL, handler, NULL,
 				 MHD_OPTION_LISTEN_SOCKET, fd, MHD_OPTION_END);
 	assert_non_null(tcp_d);
@@ -229,7 +217,7 @@ static int setup_servers(void **state)
 	assert_non_null(unix_d);
 
 	/* Connects (the kernel completes the handshake), never answers. */
-	hang_fd = listen_tcp(&hang_port);
+	hang_fd = listener(&hang_port);
 	return 0;
 }
 
@@ -371,7 +359,8 @@ static void test_timeout(void **state)
 static void test_refused(void **state)
 {
 	char url[64];
-	int port, fd = listen_tcp(&port);
+	uint16_t port;
+	int fd = listener(&port);
 
 	(void)state;
 	close(fd); /* nothing listens there now */
