@@ -20,6 +20,7 @@ export PROBES="$(cd "$build" && pwd)/probe"
 passed=0
 failed=0
 failures=()
+failed_checks=()
 
 # LASTCALL_SANITIZED=1 (make test-san): the binary is an ASan+UBSan
 # build. A report of either ends it with a non-zero code (UBSan: no
@@ -76,7 +77,16 @@ run_suite() {
 	if [ $((nok + missing)) -gt 0 ]; then
 		status="FAILED (exit $rc; log $log)"
 		failures+=("$name")
-		grep -E '^not ok |^# ' "$log" | head -n 40 | sed 's/^/    /'
+		local line
+		while IFS= read -r line; do
+			failed_checks+=("$name: $line")
+		done < <(grep -E '^not ok ' "$log" | head -n 20)
+		[ "$missing" -gt 0 ] && failed_checks+=("$name: $missing planned checks never ran")
+		# Every failed check, then the suite's last comments (its figures
+		# and logs come last): a long suite's first lines are rarely
+		# the ones that tell.
+		grep -E '^not ok ' "$log" | head -n 40 | sed 's/^/    /'
+		grep -E '^# ' "$log" | tail -n 40 | sed 's/^/    /'
 		[ "$missing" -gt 0 ] && tail -n 20 "$log" | sed 's/^/    | /'
 	fi
 	printf '%-34s %3d passed %3d failed %6d ms  %s\n' "$name" "$ok" $((nok + missing)) \
@@ -109,6 +119,11 @@ if [ -x "$build/static/lastcall" ]; then
 fi
 
 echo
-[ ${#failures[@]} -gt 0 ] && echo "failed suites: ${failures[*]}"
+# The failed checks again, last, where a reader of the output's tail
+# sees them.
+if [ ${#failures[@]} -gt 0 ]; then
+	printf '%s\n' "${failed_checks[@]}"
+	echo "failed suites: ${failures[*]}"
+fi
 echo "summary: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
