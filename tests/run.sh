@@ -77,15 +77,16 @@ run_suite() {
 	if [ $((nok + missing)) -gt 0 ]; then
 		status="FAILED (exit $rc; log $log)"
 		failures+=("$name")
+		# The failed checks (40 at most), then the suite's last comments
+		# (its figures and logs come last): a long suite's first lines
+		# are rarely the ones that tell. The checks are kept to be said
+		# again at the end.
 		local line
 		while IFS= read -r line; do
 			failed_checks+=("$name: $line")
-		done < <(grep -E '^not ok ' "$log" | head -n 20)
+			echo "    $line"
+		done < <(grep -E '^not ok ' "$log" | head -n 40)
 		[ "$missing" -gt 0 ] && failed_checks+=("$name: $missing planned checks never ran")
-		# Every failed check, then the suite's last comments (its figures
-		# and logs come last): a long suite's first lines are rarely
-		# the ones that tell.
-		grep -E '^not ok ' "$log" | head -n 40 | sed 's/^/    /'
 		grep -E '^# ' "$log" | tail -n 40 | sed 's/^/    /'
 		[ "$missing" -gt 0 ] && tail -n 20 "$log" | sed 's/^/    | /'
 	fi
